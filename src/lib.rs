@@ -1,0 +1,1 @@
+//! x402 payment gateway for Solana JSON-RPC and DAS.
