@@ -1,1 +1,68 @@
 //! x402 payment gateway for Solana JSON-RPC and DAS.
+//!
+//! Load, build, run are separate steps: [`config::Config::load`] parses and validates without
+//! connecting anything, [`app::App::build`] creates the clients, [`serve`] binds and drains on
+//! shutdown. Tests call [`build_router`] and drive it in process or on a loopback listener.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod guardrails;
+pub mod health;
+pub mod jsonrpc;
+pub mod observability;
+pub mod openapi;
+pub mod proxy;
+pub mod router;
+pub mod stack;
+pub mod upstream;
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use tokio::net::TcpListener;
+
+pub use app::{App, AppState};
+
+/// The complete application: routes plus the global layer stack.
+pub fn build_router(app: AppState) -> Router {
+    stack::apply(router::router(app.clone()), &app)
+}
+
+/// Serves `app` on `listener` until `shutdown` resolves, then drains in-flight requests.
+pub async fn serve(
+    app: AppState,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = build_router(app);
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

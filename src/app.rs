@@ -1,0 +1,61 @@
+//! Everything a request handler may need, built once from the config.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::config::Config;
+use crate::upstream::{Providers, UpstreamClient};
+
+/// The application: config plus every dependency built from it.
+#[derive(Debug)]
+pub struct App {
+    /// The loaded configuration.
+    pub config: Arc<Config>,
+    /// Upstream providers and their endpoints.
+    pub providers: Providers,
+    /// The shared outbound client.
+    pub upstream: UpstreamClient,
+    /// Redis, when configured (readiness only until the shared store lands).
+    pub redis: Option<redis::Client>,
+    /// When the process started.
+    pub started: Instant,
+}
+
+/// Shared handle given to handlers through axum's `State`.
+pub type AppState = Arc<App>;
+
+/// Why the application could not be built from a valid config.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The outbound HTTP client could not be created.
+    #[error("upstream client: {0}")]
+    Http(#[from] reqwest::Error),
+    /// A provider endpoint could not be built.
+    #[error("providers: {0}")]
+    Provider(String),
+    /// The Redis URL was refused by the client.
+    #[error("redis: {0}")]
+    Redis(String),
+}
+
+impl App {
+    /// Builds every dependency. Connects nothing yet: readiness is reported by `/readyz`.
+    pub async fn build(config: Config) -> Result<AppState, BuildError> {
+        let upstream = UpstreamClient::new(&config.upstream)?;
+        let providers = Providers::from_config(&config).map_err(BuildError::Provider)?;
+        let redis = match config.redis.as_ref().and_then(|r| r.url.as_ref()) {
+            Some(url) => Some(
+                redis::Client::open(url.expose())
+                    .map_err(|e| BuildError::Redis(format!("{:?}", e.kind())))?,
+            ),
+            None => None,
+        };
+        Ok(Arc::new(App {
+            config: Arc::new(config),
+            providers,
+            upstream,
+            redis,
+            started: Instant::now(),
+        }))
+    }
+}

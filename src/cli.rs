@@ -1,0 +1,30 @@
+//! Command line: `serve` (default) and `check-config`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Pay-per-call Solana JSON-RPC and DAS gateway (x402).
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub struct Cli {
+    /// TOML config file; without it the embedded default (gateway.example.toml) is used.
+    #[arg(long, env = "GATEWAY_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Listen address, overriding `server.listen`.
+    #[arg(long, env = "GATEWAY_LISTEN", global = true)]
+    pub listen: Option<SocketAddr>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Sub-commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway (the default).
+    Serve,
+    /// Load and validate the config, print a redacted summary, and exit.
+    CheckConfig,
+}

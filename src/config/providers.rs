@@ -1,0 +1,162 @@
+//! Upstream providers (Alchemy, Helius, or any JSON-RPC endpoint): where they live, how the API
+//! key is attached, and which methods each surface sells, with the provider's unit cost.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+use url::Url;
+
+use super::secret::Secret;
+
+/// A Solana cluster the gateway sells calls on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cluster {
+    /// Solana mainnet-beta.
+    Mainnet,
+    /// Solana devnet (also what the embedded local cluster pretends to be).
+    Devnet,
+}
+
+impl Cluster {
+    /// All clusters, in display order.
+    pub const ALL: [Cluster; 2] = [Cluster::Mainnet, Cluster::Devnet];
+
+    /// The path segment and config key.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cluster::Mainnet => "mainnet",
+            Cluster::Devnet => "devnet",
+        }
+    }
+
+    /// Parses a path segment.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+impl fmt::Display for Cluster {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which family of methods a call belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Surface {
+    /// Standard Solana JSON-RPC (positional `params` array).
+    Rpc,
+    /// Digital Asset Standard API (named `params` object).
+    Das,
+}
+
+impl Surface {
+    /// The path segment.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Surface::Rpc => "rpc",
+            Surface::Das => "das",
+        }
+    }
+
+    /// Parses a path segment.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "rpc" => Some(Surface::Rpc),
+            "das" => Some(Surface::Das),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Surface {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How the provider's API key is attached to the upstream request.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum KeyPlacement {
+    /// Appended as the last URL path segment (Alchemy: `.../v2/{key}`).
+    Path,
+    /// Sent as a query parameter (Helius: `?api-key={key}`).
+    Query {
+        /// The parameter name.
+        param: String,
+    },
+    /// Sent as a request header.
+    Header {
+        /// The header name.
+        name: String,
+    },
+    /// The endpoint needs no key (a local cluster, a self-hosted node).
+    None,
+}
+
+/// One upstream provider as written in the config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// Name used in routes (`/v1/x402/solana/{cluster}/{name}/...`) and in logs.
+    pub name: String,
+    /// `true` requires the key; `false` disables; absent means "enabled when the key is present".
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Where the key goes on the upstream request.
+    pub key_placement: KeyPlacement,
+    /// Environment variable holding the API key (overrides `api_key`).
+    #[serde(default)]
+    pub key_env: Option<String>,
+    /// The API key itself. Prefer `key_env`: config files get copied around.
+    #[serde(default)]
+    pub api_key: Option<Secret>,
+    /// Base URL per cluster, without the key.
+    pub clusters: BTreeMap<Cluster, Url>,
+    /// What the provider bills in (`compute_units`, `credits`); informational until pricing.
+    #[serde(default)]
+    pub unit: Option<String>,
+    /// The date the cost tables below were last checked against the provider's docs.
+    #[serde(default)]
+    pub verified_at: Option<String>,
+    /// Standard RPC methods sold through this provider, with their cost in provider units.
+    /// The keys are the allow-list: a method not listed is rejected before any upstream call.
+    #[serde(default)]
+    pub rpc: BTreeMap<String, u64>,
+    /// DAS methods sold through this provider, with their cost in provider units.
+    #[serde(default)]
+    pub das: BTreeMap<String, u64>,
+    /// Why the provider is not serving (set while loading; never read from the file).
+    #[serde(skip)]
+    pub disabled_reason: Option<String>,
+}
+
+impl ProviderConfig {
+    /// Whether the provider serves traffic (decided while loading the config).
+    pub fn is_enabled(&self) -> bool {
+        self.enabled == Some(true)
+    }
+
+    /// The method table of one surface.
+    pub fn methods(&self, surface: Surface) -> &BTreeMap<String, u64> {
+        match surface {
+            Surface::Rpc => &self.rpc,
+            Surface::Das => &self.das,
+        }
+    }
+
+    /// The surface a method belongs to on this provider, if it is sold at all.
+    pub fn surface_of(&self, method: &str) -> Option<Surface> {
+        if self.rpc.contains_key(method) {
+            Some(Surface::Rpc)
+        } else if self.das.contains_key(method) {
+            Some(Surface::Das)
+        } else {
+            None
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! The smaller config sections, each with its defaults next to its fields.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::Url;
+
+use super::{ConfigError, Secret};
+
+/// Listener, public identity and request limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to bind; `--listen` / `GATEWAY_LISTEN` override it.
+    pub listen: SocketAddr,
+    /// The URL clients reach us at. Used for `resource.url` and SIWX domains, never `Host`.
+    pub public_base_url: Url,
+    /// Hard cap on a whole request, a safety net above the upstream timeout.
+    pub request_timeout_ms: u64,
+    /// Largest request body; Solana's own RPC server refuses more than 50 KiB.
+    pub max_body_bytes: usize,
+    /// Largest single request header value.
+    pub max_header_bytes: usize,
+    /// Largest sum of all request header names and values.
+    pub max_headers_total_bytes: usize,
+    /// Deepest JSON nesting accepted in a request body.
+    pub max_json_depth: usize,
+    /// Most elements in one JSON-RPC batch.
+    pub max_batch: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_base_url: Url::parse("http://127.0.0.1:8080").expect("static URL"),
+            request_timeout_ms: 30_000,
+            max_body_bytes: 50 * 1024,
+            max_header_bytes: 8 * 1024,
+            max_headers_total_bytes: 32 * 1024,
+            max_json_depth: 32,
+            max_batch: 20,
+        }
+    }
+}
+
+impl ServerConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        let url = &self.public_base_url;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(ConfigError::invalid(
+                "server.public_base_url",
+                format!("{url} is not an http(s) URL with a host"),
+            ));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(ConfigError::invalid(
+                "server.public_base_url",
+                "must not carry a query or fragment",
+            ));
+        }
+        positive("server.request_timeout_ms", self.request_timeout_ms)?;
+        positive("server.max_body_bytes", self.max_body_bytes as u64)?;
+        positive("server.max_header_bytes", self.max_header_bytes as u64)?;
+        positive("server.max_json_depth", self.max_json_depth as u64)?;
+        if self.max_json_depth > 128 {
+            return Err(ConfigError::invalid(
+                "server.max_json_depth",
+                "must be at most 128 (serde_json's own recursion limit)",
+            ));
+        }
+        positive("server.max_batch", self.max_batch as u64)?;
+        Ok(())
+    }
+
+    /// The whole-request timeout.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+}
+
+/// Outbound HTTP to the providers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// TCP + TLS connect timeout.
+    pub connect_timeout_ms: u64,
+    /// Whole upstream exchange timeout (request sent, full response read).
+    pub timeout_ms: u64,
+    /// Largest upstream response body we buffer; bigger answers become 502.
+    pub max_response_bytes: usize,
+    /// Idle keep-alive connections kept per upstream host.
+    pub pool_max_idle_per_host: usize,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout_ms: 2_000,
+            timeout_ms: 10_000,
+            max_response_bytes: 8 * 1024 * 1024,
+            pool_max_idle_per_host: 64,
+        }
+    }
+}
+
+impl UpstreamConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        positive("upstream.connect_timeout_ms", self.connect_timeout_ms)?;
+        positive("upstream.timeout_ms", self.timeout_ms)?;
+        positive(
+            "upstream.max_response_bytes",
+            self.max_response_bytes as u64,
+        )?;
+        Ok(())
+    }
+}
+
+/// Limits on request parameters, checked before any upstream call (`-32602` naming the field).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GuardrailsConfig {
+    /// `getProgramAccounts` must carry between 1 and this many filters.
+    pub gpa_max_filters: usize,
+    /// `getProgramAccounts` must carry a `dataSlice` no longer than this.
+    pub gpa_max_data_slice: u64,
+    /// Longest `memcmp.bytes` string in a `getProgramAccounts` filter.
+    pub gpa_max_memcmp_bytes: usize,
+    /// Longest `dataSlice.length` on `getAccountInfo` / `getMultipleAccounts`.
+    pub account_max_data_slice: u64,
+    /// Most keys in one `getMultipleAccounts` (Solana's own cap is 100).
+    pub max_multiple_accounts: usize,
+    /// Most signatures in one `getSignatureStatuses` (Solana's own cap is 256).
+    pub max_signature_statuses: usize,
+    /// Largest `limit` on `getSignaturesForAddress` / `getTransactionsForAddress`.
+    pub max_signatures_limit: u64,
+    /// Largest DAS paging `limit`.
+    pub das_max_limit: u64,
+    /// Largest DAS `page`.
+    pub das_max_page: u64,
+    /// Most ids in one DAS `getAssets` / `getAssetProofs`.
+    pub das_max_ids: usize,
+    /// Config keys accepted by Helius `getTransactionsForAddress`.
+    pub transactions_for_address_keys: Vec<String>,
+}
+
+impl Default for GuardrailsConfig {
+    fn default() -> Self {
+        Self {
+            gpa_max_filters: 4,
+            gpa_max_data_slice: 256,
+            gpa_max_memcmp_bytes: 128,
+            account_max_data_slice: 1024,
+            max_multiple_accounts: 100,
+            max_signature_statuses: 256,
+            max_signatures_limit: 1000,
+            das_max_limit: 100,
+            das_max_page: 10_000,
+            das_max_ids: 100,
+            transactions_for_address_keys: [
+                "transactionDetails",
+                "sortOrder",
+                "limit",
+                "paginationToken",
+                "commitment",
+                "minContextSlot",
+                "filters",
+                "encoding",
+                "maxSupportedTransactionVersion",
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+        }
+    }
+}
+
+/// Redis, when several instances share state.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://host:port/db`; `REDIS_URL` overrides. Treated as a secret (it may hold a password).
+    pub url: Option<Secret>,
+    /// Timeout of each Redis command.
+    pub command_timeout_ms: Option<u64>,
+}
+
+impl RedisConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.url {
+            let parsed = Url::parse(url.expose()).map_err(|_| {
+                ConfigError::invalid("redis.url", "is not a URL (expected redis://host:port)")
+            })?;
+            if !matches!(parsed.scheme(), "redis" | "rediss" | "unix" | "redis+unix") {
+                return Err(ConfigError::invalid(
+                    "redis.url",
+                    "scheme must be redis:// or rediss://",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Per-command timeout (default 250 ms: loopback round trips are ~0.1 ms).
+    pub fn command_timeout(&self) -> Duration {
+        Duration::from_millis(self.command_timeout_ms.unwrap_or(250))
+    }
+}
+
+/// Log output.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `json` (one object per line) or `pretty` for a terminal.
+    pub format: LogFormat,
+    /// Default filter when `RUST_LOG` is unset, e.g. `info` or `x402_gateway=debug`.
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Json,
+            filter: "info".into(),
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// JSON lines.
+    Json,
+    /// Human-readable.
+    Pretty,
+}
+
+impl Default for LogFormat {
+    fn default() -> Self {
+        LogFormat::Json
+    }
+}
+
+fn positive(field: &str, value: u64) -> Result<(), ConfigError> {
+    if value == 0 {
+        Err(ConfigError::invalid(field, "must be greater than 0"))
+    } else {
+        Ok(())
+    }
+}

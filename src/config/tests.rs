@@ -1,0 +1,140 @@
+use std::collections::HashMap;
+
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn provider_toml(extra: &str) -> String {
+    format!(
+        r#"
+[[providers]]
+name = "alchemy"
+key_env = "ALCHEMY_API_KEY"
+key_placement = "path"
+{extra}
+[providers.clusters]
+mainnet = "https://solana-mainnet.g.alchemy.com/v2"
+[providers.rpc]
+getBalance = 10
+"#
+    )
+}
+
+#[test]
+fn embedded_default_loads_without_any_key() {
+    let config = Config::from_toml(EMBEDDED_DEFAULT, &env(&[])).expect("default config");
+    assert_eq!(config.server.max_body_bytes, 50 * 1024);
+    assert_eq!(config.server.max_batch, 20);
+    assert!(config.providers.iter().all(|p| !p.is_enabled()));
+    let alchemy = &config.providers[0];
+    assert_eq!(
+        alchemy.disabled_reason.as_deref(),
+        Some("no API key: set ALCHEMY_API_KEY")
+    );
+}
+
+#[test]
+fn a_key_in_the_environment_enables_its_provider() {
+    let config = Config::from_toml(EMBEDDED_DEFAULT, &env(&[("HELIUS_API_KEY", "h-key")])).unwrap();
+    let names: Vec<_> = config
+        .enabled_providers()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(names, ["helius"]);
+    assert_eq!(
+        config.providers[1].api_key.as_ref().unwrap().expose(),
+        "h-key"
+    );
+}
+
+#[test]
+fn enabled_provider_without_key_names_the_field() {
+    let err = Config::from_toml(&provider_toml("enabled = true"), &env(&[])).unwrap_err();
+    let line = err.to_string();
+    assert!(line.contains("providers[0].key_env"), "{line}");
+    assert!(line.contains("ALCHEMY_API_KEY"), "{line}");
+    assert!(!line.contains('\n'), "one line: {line}");
+}
+
+#[test]
+fn unknown_key_is_rejected_with_its_path() {
+    let text = "[server]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n";
+    let line = Config::from_toml(text, &env(&[])).unwrap_err().to_string();
+    assert!(line.contains("server"), "{line}");
+    assert!(line.contains("lisen"), "{line}");
+    assert!(!line.contains('\n'), "{line}");
+}
+
+#[test]
+fn unknown_key_inside_a_provider_is_rejected() {
+    let text = provider_toml("colour = \"blue\"");
+    let line = Config::from_toml(&text, &env(&[])).unwrap_err().to_string();
+    assert!(
+        line.contains("providers[0]") && line.contains("colour"),
+        "{line}"
+    );
+}
+
+#[test]
+fn bad_urls_are_rejected() {
+    let text = provider_toml("").replace("https://solana-mainnet.g.alchemy.com/v2", "not a url");
+    let line = Config::from_toml(&text, &env(&[])).unwrap_err().to_string();
+    assert!(line.contains("providers[0].clusters"), "{line}");
+
+    let text =
+        provider_toml("").replace("https://solana-mainnet.g.alchemy.com/v2", "ftp://x.example");
+    let line = Config::from_toml(&text, &env(&[])).unwrap_err().to_string();
+    assert!(line.contains("providers[0].clusters.mainnet"), "{line}");
+
+    let text = "[server]\npublic_base_url = \"nope\"\n";
+    let line = Config::from_toml(text, &env(&[])).unwrap_err().to_string();
+    assert!(line.contains("server.public_base_url"), "{line}");
+}
+
+#[test]
+fn zero_limits_are_rejected() {
+    let line = Config::from_toml("[server]\nmax_batch = 0\n", &env(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(line.contains("server.max_batch"), "{line}");
+}
+
+#[test]
+fn duplicate_provider_names_are_rejected() {
+    let text = format!("{}{}", provider_toml(""), provider_toml(""));
+    let line = Config::from_toml(&text, &env(&[("ALCHEMY_API_KEY", "k")]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        line.contains("providers[1].name") && line.contains("duplicate"),
+        "{line}"
+    );
+}
+
+#[test]
+fn secrets_do_not_appear_in_debug_output() {
+    let config = Config::from_toml(
+        EMBEDDED_DEFAULT,
+        &env(&[
+            ("ALCHEMY_API_KEY", "alchemy-secret-value"),
+            ("REDIS_URL", "redis://:pw-secret@127.0.0.1:6379"),
+        ]),
+    )
+    .unwrap();
+    let dump = format!("{config:?}");
+    assert!(!dump.contains("alchemy-secret-value"));
+    assert!(!dump.contains("pw-secret"));
+}
+
+#[test]
+fn listen_override_wins() {
+    let config = Config::from_toml(EMBEDDED_DEFAULT, &env(&[]))
+        .unwrap()
+        .with_listen(Some("127.0.0.1:9999".parse().unwrap()));
+    assert_eq!(config.server.listen.port(), 9999);
+}

@@ -1,0 +1,53 @@
+//! Every route, in one place. Paths are listed once in [`ROUTES`]; the OpenAPI sync test checks
+//! that `openapi.yaml` documents exactly these.
+
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post, MethodRouter};
+use axum::Router;
+
+use crate::app::AppState;
+use crate::{error, health, openapi, proxy};
+
+/// Per-method route: the gateway builds the JSON-RPC envelope from `{"params": ...}`.
+pub const METHOD_ROUTE: &str = "/v1/x402/solana/{cluster}/{provider}/{surface}/{method}";
+/// Standard JSON-RPC 2.0 endpoint (single or batch) for unmodified Solana clients.
+pub const STANDARD_ROUTE: &str = "/v1/x402/solana/{cluster}/rpc";
+
+/// Every path the router serves.
+pub const ROUTES: &[&str] = &[
+    "/healthz",
+    "/readyz",
+    "/status",
+    "/openapi.yaml",
+    METHOD_ROUTE,
+    STANDARD_ROUTE,
+];
+
+/// Builds the router with its state (the global layers are added by [`crate::stack`]).
+pub fn router(app: AppState) -> Router {
+    // RPC routes: parsing runs as a route layer so that payment, replay and rate-limit layers
+    // can be added between it (outermost) and the forwarding handler without touching either.
+    let rpc_routes = Router::new()
+        .route(
+            METHOD_ROUTE,
+            post(proxy::forward).get(proxy::describe_method),
+        )
+        .route(STANDARD_ROUTE, post(proxy::forward))
+        .route_layer(from_fn_with_state(app.clone(), proxy::parse_rpc_request));
+
+    let free: [(&str, MethodRouter<AppState>); 4] = [
+        ("/healthz", get(health::get_healthz)),
+        ("/readyz", get(health::get_readyz)),
+        ("/status", get(health::get_status)),
+        ("/openapi.yaml", get(openapi::get_openapi)),
+    ];
+    let mut router = Router::new();
+    for (path, route) in free {
+        router = router.route(path, route);
+    }
+    router
+        .merge(rpc_routes)
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .with_state(app)
+}

@@ -1,0 +1,100 @@
+//! The global layer stack, outermost first. Read top to bottom: that is the order a request
+//! meets them.
+
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, Method, StatusCode};
+use axum::middleware::{from_fn, from_fn_with_state, Next};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use crate::observability::request_log;
+
+/// Headers a browser client must be able to read on our responses.
+const EXPOSED_HEADERS: [&str; 4] = [
+    "payment-required",
+    "payment-response",
+    "x-payment-response",
+    "x-request-id",
+];
+
+/// Wraps the router in the global layers.
+pub fn apply(router: Router, app: &AppState) -> Router {
+    let server = &app.config.server;
+    let layers = ServiceBuilder::new()
+        // Outermost: every response, even a panic's or a timeout's, carries an x-request-id
+        // (the client's own when it sent one, so traces join up across hops).
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        // One log line per request, after the id exists and around everything that can answer.
+        .layer(from_fn(request_log))
+        // A panic becomes a 500 with our JSON envelope instead of a dropped connection.
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "internal error",
+            )
+            .into_response()
+        }))
+        // Browser clients must read the payment headers.
+        .layer(cors())
+        // Oversized headers are refused before any handler reads them.
+        .layer(from_fn_with_state(app.clone(), limit_headers))
+        // Safety net: no request lives longer than this, whatever a dependency does.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::GATEWAY_TIMEOUT,
+            Duration::from_millis(server.request_timeout_ms),
+        ));
+    router.layer(layers)
+}
+
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::OPTIONS])
+        .allow_headers(Any)
+        .expose_headers(EXPOSED_HEADERS.map(HeaderName::from_static))
+}
+
+/// Refuses a request whose single header or total header size is over the configured limits
+/// (431), so no decoder ever sees an oversized payment or sign-in header.
+async fn limit_headers(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let server = &app.config.server;
+    let mut total = 0usize;
+    for (name, value) in request.headers() {
+        let len = value.len();
+        if len > server.max_header_bytes {
+            return ApiError::new(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "header_too_large",
+                format!(
+                    "header {name} is larger than {} bytes",
+                    server.max_header_bytes
+                ),
+            )
+            .into_response();
+        }
+        total += name.as_str().len() + len;
+    }
+    if total > server.max_headers_total_bytes {
+        return ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!(
+                "request headers total more than {} bytes",
+                server.max_headers_total_bytes
+            ),
+        )
+        .into_response();
+    }
+    next.run(request).await
+}

@@ -1,0 +1,18 @@
+//! Calls to the providers: a pooled reqwest client with connect and total timeouts, redirects
+//! off, no proxy from the environment and a response size cap; endpoints with their API keys
+//! attached; and per-endpoint health for `/status`.
+//!
+//! Invariant: the API key exists only inside [`Endpoint`]'s request builder. Errors are built
+//! with `reqwest::Error::without_url`, so no message or log line can carry a keyed URL.
+
+mod client;
+mod endpoint;
+mod error;
+mod health;
+mod registry;
+
+pub use client::{UpstreamClient, UpstreamReply};
+pub use endpoint::Endpoint;
+pub use error::UpstreamError;
+pub use health::{EndpointHealth, HealthSnapshot};
+pub use registry::{ProviderStatus, Providers};
