@@ -85,6 +85,10 @@ async fn forward_single(
         Ok(reply) => reply,
         Err(e) => return (ProxyError::from(e).into_response(), UpstreamOutcome::Failed),
     };
+    // serde's derived struct impl also accepts a JSON array; a single call wants an object.
+    if first_json_byte(&reply.body) != Some(b'{') {
+        return malformed("a single call was answered with something other than an object");
+    }
     let outcome = match serde_json::from_slice::<Answer<'_>>(&reply.body) {
         Ok(a) if a.result.is_some() => UpstreamOutcome::Success,
         Ok(a) if a.error.is_some() => UpstreamOutcome::RpcError,
@@ -159,7 +163,9 @@ fn fill_batch_answers(
         _ => None,
     };
     // A provider that refuses the batch as a whole answers one object: every call gets it.
-    if let Ok(single) = serde_json::from_slice::<Answer<'_>>(body) {
+    // (Check the first byte: serde's derived struct impl would also accept an array.)
+    if first_json_byte(body) == Some(b'{') {
+        let single: Answer<'_> = serde_json::from_slice(body).map_err(|e| e.to_string())?;
         let error = single
             .error
             .ok_or("batch answered with a single non-error object")?;
@@ -215,6 +221,10 @@ fn rebuild(id: &Value, result: Option<&RawValue>, error: Option<&RawValue>) -> V
         ),
     };
     Value::Object(obj)
+}
+
+fn first_json_byte(body: &[u8]) -> Option<u8> {
+    body.iter().copied().find(|b| !b.is_ascii_whitespace())
 }
 
 fn malformed(message: &str) -> (Response, UpstreamOutcome) {
