@@ -228,19 +228,14 @@ impl Default for LogConfig {
 }
 
 /// Log line format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// JSON lines.
+    #[default]
     Json,
     /// Human-readable.
     Pretty,
-}
-
-impl Default for LogFormat {
-    fn default() -> Self {
-        LogFormat::Json
-    }
 }
 
 fn positive(field: &str, value: u64) -> Result<(), ConfigError> {

@@ -48,8 +48,8 @@ pub enum ProxyError {
     InvalidParams {
         /// The id to answer with.
         id: Value,
-        /// The `-32602` object.
-        error: ErrorObject,
+        /// The `-32602` object (boxed: it is the largest variant).
+        error: Box<ErrorObject>,
     },
     /// The upstream failed.
     #[error("{0}")]
@@ -92,7 +92,7 @@ impl ProxyError {
     }
 
     /// The JSON-RPC error object and the id to answer with.
-    fn to_error(&self) -> (Value, ErrorObject) {
+    pub(crate) fn to_error(&self) -> (Value, ErrorObject) {
         let reason = serde_json::json!({ "reason": self.reason() });
         match self {
             ProxyError::Body(e) => (Value::Null, e.to_error_object().with_data(reason)),
@@ -108,7 +108,7 @@ impl ProxyError {
                 id.clone(),
                 ErrorObject::new(codes::METHOD_NOT_FOUND, self.to_string()).with_data(reason),
             ),
-            ProxyError::InvalidParams { id, error } => (id.clone(), error.clone()),
+            ProxyError::InvalidParams { id, error } => (id.clone(), (**error).clone()),
             ProxyError::Upstream(UpstreamError::Timeout(_)) => (
                 Value::Null,
                 ErrorObject::new(codes::UPSTREAM_TIMEOUT, self.to_string()).with_data(reason),

@@ -16,7 +16,7 @@ use super::ProxyError;
 use crate::app::AppState;
 use crate::config::{Cluster, Surface};
 use crate::guardrails;
-use crate::jsonrpc::{self, codes, Body, BodyError, Call, Element, ErrorObject};
+use crate::jsonrpc::{self, Body, BodyError, Call, Element};
 use crate::upstream::Endpoint;
 
 /// Which RPC route the request came in on.
@@ -163,7 +163,7 @@ fn parse_method_route(
     guardrails::check(surface, &method, params.as_ref(), &app.config.guardrails).map_err(|v| {
         ProxyError::InvalidParams {
             id: Value::Null,
-            error: v.to_error_object(),
+            error: Box::new(v.to_error_object()),
         }
     })?;
     Ok(RpcRequest {
@@ -194,30 +194,16 @@ fn parse_standard_route(
     })?;
     let limits = &app.config.server;
     let body = jsonrpc::parse_body(&raw, limits.max_json_depth, limits.max_batch)?;
-    let check = |call: Call| -> Result<Call, (Value, ErrorObject, ProxyError)> {
+    let check = |call: Call| -> Result<Call, ProxyError> {
         let id = call.id.clone().unwrap_or(Value::Null);
         let Some(surface) = provider.config.surface_of(&call.method) else {
-            let err = ProxyError::MethodNotFound {
-                id: id.clone(),
-                method: call.method.clone(),
-            };
-            let obj = ErrorObject::new(codes::METHOD_NOT_FOUND, err.to_string())
-                .with_data(serde_json::json!({ "reason": "method_not_found" }));
-            return Err((id, obj, err));
+            return Err(ProxyError::MethodNotFound { id, method: call.method });
         };
-        guardrails::check(
-            surface,
-            &call.method,
-            call.params.as_ref(),
-            &app.config.guardrails,
-        )
-        .map_err(|v| {
-            let obj = v.to_error_object();
-            (
-                id.clone(),
-                obj.clone(),
-                ProxyError::InvalidParams { id, error: obj },
-            )
+        guardrails::check(surface, &call.method, call.params.as_ref(), &app.config.guardrails).map_err(|v| {
+            ProxyError::InvalidParams {
+                id,
+                error: Box::new(v.to_error_object()),
+            }
         })?;
         Ok(call)
     };
@@ -232,7 +218,7 @@ fn parse_standard_route(
             })
         }
         Body::Single(Element::Call(call)) => {
-            Body::Single(Element::Call(check(call).map_err(|(_, _, e)| e)?))
+            Body::Single(Element::Call(check(call)?))
         }
         Body::Batch(items) => Body::Batch(
             items
@@ -240,7 +226,10 @@ fn parse_standard_route(
                 .map(|item| match item {
                     Element::Call(call) => match check(call) {
                         Ok(call) => Element::Call(call),
-                        Err((id, error, _)) => Element::Invalid { id, error },
+                        Err(refused) => {
+                            let (id, error) = refused.to_error();
+                            Element::Invalid { id, error }
+                        }
                     },
                     invalid => invalid,
                 })
