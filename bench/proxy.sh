@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Proxy overhead benchmark: the gateway in front of a loopback upstream vs the upstream direct,
+# side by side in one run. Prints throughput ratio and added p50/p99 latency.
+#
+# Usage: bash bench/proxy.sh [duration_seconds=10] [connections=32]
+# Needs wrk (apt-get install wrk). Loopback only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${1:-10}
+CONNS=${2:-32}
+UP=127.0.0.1:9901
+GW=127.0.0.1:9902
+
+command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; exit 1; }
+cargo build --release --no-default-features --quiet --example bench_upstream --bin x402-gateway
+
+target/release/examples/bench_upstream "$UP" & UP_PID=$!
+target/release/x402-gateway --config bench/proxy.toml serve & GW_PID=$!
+trap 'kill $UP_PID $GW_PID 2>/dev/null || true' EXIT
+for _ in $(seq 50); do
+  curl -fs "http://$GW/healthz" >/dev/null 2>&1 && curl -fs -o /dev/null -X POST "http://$UP/" -d '{}' 2>/dev/null && break
+  sleep 0.1
+done
+
+run() { # url → "rps p50_us p99_us"
+  wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s bench/post.lua "$1" | awk '
+    function us(v) { if (v ~ /us$/) return v+0; if (v ~ /ms$/) return (v+0)*1000; if (v ~ /s$/) return (v+0)*1000000; return v }
+    /^ +50%/ { p50 = us($2) } /^ +99%/ { p99 = us($2) } /^Requests\/sec/ { rps = $2 }
+    END { printf "%.0f %.0f %.0f\n", rps, p50, p99 }'
+}
+
+# Warm both, then measure direct and proxied back to back.
+wrk -t1 -c"$CONNS" -d2s -s bench/post.lua "http://$UP/" >/dev/null
+wrk -t1 -c"$CONNS" -d2s -s bench/post.lua "http://$GW/v1/x402/solana/devnet/rpc" >/dev/null
+read -r D_RPS D_P50 D_P99 < <(run "http://$UP/")
+read -r G_RPS G_P50 G_P99 < <(run "http://$GW/v1/x402/solana/devnet/rpc")
+
+echo "machine: $(nproc) cores, $(uname -m); wrk -t1 -c$CONNS -d${DURATION}s; gateway, upstream and wrk share the cores"
+printf "%-10s %10s %10s %10s\n" "" "req/s" "p50 (us)" "p99 (us)"
+printf "%-10s %10s %10s %10s\n" direct "$D_RPS" "$D_P50" "$D_P99"
+printf "%-10s %10s %10s %10s\n" gateway "$G_RPS" "$G_P50" "$G_P99"
+awk -v g="$G_RPS" -v d="$D_RPS" -v gp="$G_P50" -v dp="$D_P50" -v g9="$G_P99" -v d9="$D_P99" \
+  'BEGIN { printf "throughput ratio %.2fx, added p50 %d us, added p99 %d us\n", g/d, gp-dp, g9-d9 }'
