@@ -20,6 +20,7 @@ pub enum TokenProgramKind {
     #[default]
     SplToken,
     /// `TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb`
+    #[serde(rename = "token_2022", alias = "token2022")]
     Token2022,
 }
 
