@@ -54,7 +54,21 @@ async fn transfer_checked_confirms_and_moves_exact_balances() {
     let amount = 1_234_567;
     let (hash, _) = net.rpc.latest_blockhash().await;
     let ix = transfer_checked_ix(&net, &client.pubkey(), &c.pay_to(), amount);
-    let tx = legacy_tx(&[ix], &payer.pubkey(), &[payer, client], hash);
+    // Same shape as an x402 "exact" payment: compute budget + TransferChecked.
+    use solana_compute_budget_interface::ComputeBudgetInstruction as Cb;
+    let ixs = [
+        Cb::set_compute_unit_limit(20_000),
+        Cb::set_compute_unit_price(1_000_000),
+        ix,
+    ];
+    let tx = legacy_tx(&ixs, &payer.pubkey(), &[payer, client], hash);
+    // 2 signatures + ceil(20_000 CU * 1 lamport/CU) prioritization fee.
+    let expected_fee = 10_000 + 20_000;
+    let quoted = net
+        .rpc
+        .ok("getFeeForMessage", json!([base64_msg(&tx)]))
+        .await;
+    assert_eq!(quoted["value"], expected_fee);
     let res = net.rpc.send(&tx).await;
     let sig = res["result"]
         .as_str()
@@ -80,8 +94,8 @@ async fn transfer_checked_confirms_and_moves_exact_balances() {
     assert_eq!(net.rpc.token_balance(&dst).await, amount);
     assert_eq!(c.token_balance(&client.pubkey()), 100_000_000 - amount);
     assert_eq!(c.token_balance(&c.pay_to()), amount);
-    // Two signatures, 5000 lamports each, all charged to the fee payer.
-    assert_eq!(c.sol_balance(&payer.pubkey()), payer_sol - 10_000);
+    // Two signatures (5000 lamports each) plus the priority fee, all charged to the fee payer.
+    assert_eq!(c.sol_balance(&payer.pubkey()), payer_sol - expected_fee);
     assert_eq!(c.sol_balance(&client.pubkey()), client_sol);
 
     // getTransaction: real shape, token balance deltas recorded.
@@ -107,7 +121,7 @@ async fn transfer_checked_confirms_and_moves_exact_balances() {
     ] {
         assert!(meta.get(k).is_some(), "meta.{k} missing: {meta}");
     }
-    assert_eq!(meta["fee"], 10_000);
+    assert_eq!(meta["fee"], expected_fee);
     assert_eq!(meta["err"], Value::Null);
     assert!(meta["logMessages"].as_array().unwrap().iter().any(|l| l
         .as_str()
@@ -115,7 +129,23 @@ async fn transfer_checked_confirms_and_moves_exact_balances() {
         .contains("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")));
     let pre = meta["preBalances"].as_array().unwrap();
     let post = meta["postBalances"].as_array().unwrap();
-    assert_eq!(pre[0].as_u64().unwrap() - post[0].as_u64().unwrap(), 10_000);
+    assert_eq!(
+        pre[0].as_u64().unwrap() - post[0].as_u64().unwrap(),
+        expected_fee
+    );
+    // The priority fee shows up in getRecentPrioritizationFees for the written accounts.
+    let fees = net
+        .rpc
+        .ok(
+            "getRecentPrioritizationFees",
+            json!([[c.ata(&c.pay_to()).to_string()]]),
+        )
+        .await;
+    assert!(fees
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["prioritizationFee"] == 1_000_000));
     let amount_of = |list: &Value, owner: &Address| -> u64 {
         list.as_array()
             .unwrap()

@@ -187,18 +187,20 @@ impl Chain {
             .map(|m| m.decimals)
     }
 
-    /// Every account (address, account) matching `filter`; used by `getTokenAccountsByOwner`.
+    /// Every account matching `filter(address, owner, data)`, sorted by address; used by
+    /// `getTokenAccountsByOwner`. Filters on borrowed data so program ELFs are never cloned.
     pub fn scan(
         &self,
-        mut filter: impl FnMut(&Address, &Account) -> bool,
+        mut filter: impl FnMut(&Address, &Address, &[u8]) -> bool,
     ) -> Vec<(Address, Account)> {
+        use solana_account::ReadableAccount;
         let mut out: Vec<(Address, Account)> = self
             .svm
             .accounts_db()
             .inner
             .iter()
+            .filter(|(k, v)| filter(k, v.owner(), v.data()))
             .map(|(k, v)| (*k, Account::from(v.clone())))
-            .filter(|(k, a)| filter(k, a))
             .collect();
         out.sort_by_key(|(k, _)| *k);
         out
@@ -250,8 +252,8 @@ impl Chain {
     pub fn simulate(
         &self,
         tx: &VersionedTransaction,
-    ) -> Result<SimulatedTransactionInfo, FailedTransactionMetadata> {
-        self.svm.simulate_transaction(tx.clone())
+    ) -> Result<SimulatedTransactionInfo, Box<FailedTransactionMetadata>> {
+        self.svm.simulate_transaction(tx.clone()).map_err(Box::new)
     }
 
     /// Executes `tx` for real in the current slot. The caller has already verified signatures

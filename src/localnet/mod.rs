@@ -46,6 +46,9 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+/// How long [`LocalCluster::shutdown`] lets in-flight requests finish.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A running local cluster. Drop or [`shutdown`](Self::shutdown) to stop it.
 pub struct LocalCluster {
     chain: Arc<Mutex<Chain>>,
@@ -287,11 +290,14 @@ impl LocalCluster {
         bootstrap::mint_to(&mut self.chain.lock(), owner, mint, amount)
     }
 
-    /// Stops the RPC server and the clock and waits for both to finish.
+    /// Stops the RPC server and the clock and waits for both to finish. Connections still
+    /// busy after a grace period are cut so shutdown cannot hang on a stuck client.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
-        if let Some(h) = self.server.take() {
-            let _ = h.await;
+        if let Some(mut h) = self.server.take() {
+            if tokio::time::timeout(SHUTDOWN_GRACE, &mut h).await.is_err() {
+                h.abort();
+            }
         }
         if let Some(h) = self.clock.take() {
             let _ = h.await;

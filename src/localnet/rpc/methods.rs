@@ -333,10 +333,10 @@ fn token_accounts_by_owner(state: &RpcState, params: &Value) -> Result<Value, Rp
             return Err(RpcError::invalid_param("could not find mint"));
         }
     }
-    let found = ch.scan(|_, a| {
-        TokenProgramKind::from_program_id(&a.owner).is_some()
-            && program.is_none_or(|p| a.owner == p)
-            && tokens::unpack_account(&a.data)
+    let found = ch.scan(|_, acc_owner, data| {
+        TokenProgramKind::from_program_id(acc_owner).is_some()
+            && program.is_none_or(|p| *acc_owner == p)
+            && tokens::unpack_account(data)
                 .is_some_and(|t| t.owner == owner && mint.is_none_or(|m| t.mint == m))
     });
     let list = found

@@ -205,7 +205,7 @@ pub fn simulate_transaction(state: &RpcState, params: &Value) -> Result<Value, R
         Ok(()) => {
             let (err, meta, post) = match ch.simulate(&tx) {
                 Ok(info) => (None, info.meta, info.post_accounts),
-                Err(f) => (Some(f.err), f.meta, Vec::new()),
+                Err(f) => (Some(f.err.clone()), f.meta.clone(), Vec::new()),
             };
             let accounts = match &acc_addrs {
                 None => Value::Null,
