@@ -937,6 +937,54 @@ async fn token_2022_mint_with_transfer_fee() {
 }
 
 #[tokio::test]
+async fn token_2022_genesis_mint_and_configured_pay_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = LocalnetConfig::for_tests(dir.path());
+    cfg.token_program = TokenProgramKind::Token2022;
+    let merchant = Keypair::new().pubkey();
+    cfg.pay_to = Some(merchant.to_string());
+    let net = TestNet::start_with(cfg, dir).await;
+    let c = &net.cluster;
+    assert_eq!(c.token_program(), spl_token_2022_interface::id());
+    assert_eq!(c.pay_to(), merchant);
+    assert!(c.pay_to_keypair().is_none());
+    let client = net.client();
+    let program = c.token_program();
+    let ix = spl_token_2022_interface::instruction::transfer_checked(
+        &program,
+        &c.ata(&client.pubkey()),
+        &c.mint(),
+        &c.ata(&merchant),
+        &client.pubkey(),
+        &[],
+        250_000,
+        6,
+    )
+    .unwrap();
+    let (hash, _) = net.rpc.latest_blockhash().await;
+    let tx = legacy_tx(&[ix], &client.pubkey(), &[client], hash);
+    let sig = net.rpc.send(&tx).await["result"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    net.rpc.wait_confirmed(&sig).await;
+    assert_eq!(c.token_balance(&merchant), 250_000);
+    assert_eq!(net.rpc.token_balance(&c.ata(&merchant)).await, 250_000);
+    let r = net
+        .rpc
+        .ok(
+            "getAccountInfo",
+            json!([c.ata(&merchant).to_string(), {"encoding": "jsonParsed"}]),
+        )
+        .await;
+    assert_eq!(r["value"]["data"]["program"], "spl-token-2022");
+    assert_eq!(
+        r["value"]["data"]["parsed"]["info"]["extensions"][0]["extension"],
+        "immutableOwner"
+    );
+}
+
+#[tokio::test]
 async fn keypair_files_are_created_and_reused() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = LocalnetConfig::for_tests(dir.path());

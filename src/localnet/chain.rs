@@ -13,7 +13,6 @@ use litesvm::LiteSVM;
 use solana_account::Account;
 use solana_address::Address;
 use solana_hash::Hash;
-use solana_message::VersionedMessage;
 use solana_signature::Signature;
 use solana_transaction::versioned::VersionedTransaction;
 use solana_transaction_error::TransactionError;
@@ -24,8 +23,6 @@ pub const MAX_PROCESSING_AGE: u64 = 150;
 /// Slots after which a landed transaction is reported `finalized` (a root on a real cluster
 /// is ~32 slots behind the tip).
 pub const FINALIZED_DEPTH: u64 = 32;
-/// Base fee, as on mainnet and in LiteSVM's default fee structure.
-pub const LAMPORTS_PER_SIGNATURE: u64 = 5_000;
 /// Kept twice the validity window so `isBlockhashValid` can say "expired" rather than
 /// "never seen" for a while; older hashes are forgotten.
 const BLOCKHASH_RING: usize = 2 * MAX_PROCESSING_AGE as usize;
@@ -290,8 +287,11 @@ impl Chain {
             .filter(|(i, _)| tx.message.is_maybe_writable(*i, None))
             .map(|(_, k)| *k)
             .collect();
-        self.priority_fees
-            .push_back((self.slot, compute_unit_price(&tx.message), writable));
+        self.priority_fees.push_back((
+            self.slot,
+            super::fees::compute_unit_price(&tx.message),
+            writable,
+        ));
         let record = TxRecord {
             slot: self.slot,
             block_time,
@@ -363,49 +363,4 @@ fn faucet_transfer(
         solana_message::Message::new_with_blockhash(&[ix], Some(&faucet.pubkey()), &blockhash);
     let tx = solana_transaction::Transaction::new(&[faucet], msg, blockhash);
     VersionedTransaction::from(tx)
-}
-
-/// Micro-lamports per compute unit requested by a `SetComputeUnitPrice` instruction, else 0.
-pub fn compute_unit_price(msg: &VersionedMessage) -> u64 {
-    compute_budget(msg).1
-}
-
-/// (compute-unit limit, compute-unit price) requested by the message, with agave's default
-/// limit of 200k CU per non-compute-budget instruction (capped at 1.4M) when unset.
-pub fn compute_budget(msg: &VersionedMessage) -> (u64, u64) {
-    let keys = msg.static_account_keys();
-    let (mut limit, mut price, mut others) = (None, 0u64, 0u64);
-    for ix in msg.instructions() {
-        let is_cb = keys
-            .get(ix.program_id_index as usize)
-            .is_some_and(solana_compute_budget_interface::check_id);
-        if !is_cb {
-            others += 1;
-            continue;
-        }
-        match ix.data.split_first() {
-            Some((2, rest)) if rest.len() >= 4 => {
-                limit = rest[..4]
-                    .try_into()
-                    .ok()
-                    .map(u32::from_le_bytes)
-                    .map(u64::from)
-            }
-            Some((3, rest)) if rest.len() >= 8 => {
-                price = rest[..8].try_into().map(u64::from_le_bytes).unwrap_or(0)
-            }
-            _ => {}
-        }
-    }
-    let limit = limit.unwrap_or(others * 200_000).min(1_400_000);
-    (limit, price)
-}
-
-/// Fee the ledger charges for `msg`: 5000 lamports per signature plus the prioritization fee
-/// (price × limit / 1e6, rounded up).
-pub fn fee_for(msg: &VersionedMessage) -> u64 {
-    let sigs = u64::from(msg.header().num_required_signatures);
-    let (limit, price) = compute_budget(msg);
-    let prio = (u128::from(price) * u128::from(limit)).div_ceil(1_000_000);
-    sigs * LAMPORTS_PER_SIGNATURE + u64::try_from(prio).unwrap_or(u64::MAX)
 }

@@ -285,3 +285,41 @@ pub fn json_parsed(
     };
     Some(json!({"program": program_name(kind), "parsed": parsed, "space": data.len()}))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ui_amount_strings_are_trimmed_like_real_rpc() {
+        assert_eq!(ui_amount_string(0, 6), "0");
+        assert_eq!(ui_amount_string(1, 6), "0.000001");
+        assert_eq!(ui_amount_string(1_500_000, 6), "1.5");
+        assert_eq!(ui_amount_string(100_000_000, 6), "100");
+        assert_eq!(ui_amount_string(42, 0), "42");
+        assert_eq!(ui_amount_string(u64::MAX, 9), "18446744073.709551615");
+    }
+
+    #[test]
+    fn token_2022_layouts_round_trip() {
+        let auth = Address::new_unique();
+        let fee = TransferFeeParams {
+            basis_points: 50,
+            maximum_fee: 9,
+        };
+        let mint = mint_data(TokenProgramKind::Token2022, 6, auth, 0, Some(fee)).unwrap();
+        assert!(mint_has_transfer_fee(&mint));
+        assert_eq!(unpack_mint(&mint).unwrap().decimals, 6);
+        assert!(unpack_account(&mint).is_none());
+        let owner = Address::new_unique();
+        let acc = token_account_data(TokenProgramKind::Token2022, auth, owner, 5, true).unwrap();
+        assert_eq!(unpack_account(&acc).unwrap().amount, 5);
+        assert!(unpack_mint(&acc).is_none());
+        let plain = mint_data(TokenProgramKind::SplToken, 2, auth, 7, None).unwrap();
+        assert_eq!(plain.len(), 82);
+        assert!(!mint_has_transfer_fee(&plain));
+        let parsed = json_parsed(&spl_token_interface::id(), &plain, |_| None).unwrap();
+        assert_eq!(parsed["parsed"]["info"]["supply"], "7");
+        assert!(json_parsed(&Address::default(), &plain, |_| None).is_none());
+    }
+}

@@ -8,7 +8,8 @@
 use super::encoding::{self, decode_transaction};
 use super::methods::{optional, required, with_context, CommitmentConfig};
 use super::{RpcError, RpcState};
-use crate::localnet::chain::{self, first_signature, FINALIZED_DEPTH};
+use crate::localnet::chain::{first_signature, FINALIZED_DEPTH};
+use crate::localnet::fees;
 use litesvm::types::TransactionMetadata;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -347,7 +348,7 @@ pub fn get_fee_for_message(state: &RpcState, params: &Value) -> Result<Value, Rp
     // Like a real bank: no fee for a message whose blockhash is unknown or expired.
     let fee = ch
         .blockhash_last_valid(msg.recent_blockhash())
-        .map(|_| chain::fee_for(&msg));
+        .map(|_| fees::fee_for(&msg));
     Ok(with_context(&ch, json!(fee)))
 }
 
