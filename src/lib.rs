@@ -11,6 +11,8 @@ pub mod error;
 pub mod guardrails;
 pub mod health;
 pub mod jsonrpc;
+#[cfg(feature = "localnet")]
+pub mod localnet;
 pub mod observability;
 pub mod openapi;
 pub mod proxy;
