@@ -22,7 +22,9 @@ async fn answer(body: Bytes) -> impl IntoResponse {
 
 #[tokio::main]
 async fn main() {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9901".into());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:9901".into());
     let listener = tokio::net::TcpListener::bind(&addr).await.expect("bind");
     let app = Router::new().fallback(post(answer));
     axum::serve(listener, app).await.expect("serve");

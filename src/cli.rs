@@ -1,4 +1,4 @@
-//! Command line: `serve` (default) and `check-config`.
+//! Command line: `serve` (default), `check-config` and `localnet`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -27,4 +27,7 @@ pub enum Command {
     Serve,
     /// Load and validate the config, print a redacted summary, and exit.
     CheckConfig,
+    /// Run only the embedded local Solana cluster (the config's `[localnet]`, or defaults).
+    #[cfg(feature = "localnet")]
+    Localnet,
 }

@@ -7,6 +7,8 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+#[cfg(feature = "localnet")]
+pub mod embedded;
 pub mod error;
 pub mod guardrails;
 pub mod health;

@@ -43,13 +43,41 @@ async fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        #[cfg(feature = "localnet")]
+        Command::Localnet => {
+            let local = config.localnet.clone().unwrap_or_default();
+            match x402_gateway::localnet::run_cli(local).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("x402-gateway: localnet: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Serve => serve(config).await,
     }
 }
 
-async fn serve(config: Config) -> ExitCode {
+async fn serve(mut config: Config) -> ExitCode {
     observability::init_tracing(&config.log);
     let listen = config.server.listen;
+    // The embedded cluster must outlive the server: keep its handle in this frame.
+    #[cfg(feature = "localnet")]
+    let _localnet = match x402_gateway::embedded::start_localnet(&mut config).await {
+        Ok(Some(cluster)) => {
+            announce_localnet(&cluster, listen);
+            Some(cluster)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            eprintln!("x402-gateway: localnet: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    #[cfg(not(feature = "localnet"))]
+    if config.localnet.is_some() {
+        tracing::warn!("[localnet] ignored: this build has no localnet feature");
+    }
     let app = match App::build(config).await {
         Ok(app) => app,
         Err(e) => {
@@ -78,4 +106,25 @@ async fn serve(config: Config) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+#[cfg(feature = "localnet")]
+fn announce_localnet(cluster: &x402_gateway::localnet::LocalCluster, listen: std::net::SocketAddr) {
+    use solana_signer::Signer;
+    println!(
+        "Embedded local Solana cluster at {} (provider \"localnet\", cluster devnet)",
+        cluster.rpc_url()
+    );
+    println!("  mint {}  payTo {}", cluster.mint(), cluster.pay_to());
+    for w in cluster.wallets() {
+        println!(
+            "  funded wallet {} ({})",
+            w.keypair.pubkey(),
+            w.path.display()
+        );
+    }
+    println!(
+        "Try: curl -s http://{listen}/v1/x402/solana/devnet/localnet/rpc/getBalance \\\n  -H 'content-type: application/json' -d '{{\"params\":[\"{}\"]}}'",
+        cluster.wallets().first().map(|w| w.keypair.pubkey().to_string()).unwrap_or_default()
+    );
 }

@@ -67,6 +67,15 @@ pub struct Config {
     /// Upstream providers, in routing order (the first enabled one serves the standard endpoint).
     #[serde(default)]
     pub providers: Vec<ProviderConfig>,
+    /// The embedded local Solana cluster for the offline demo; absent = not started.
+    #[cfg(feature = "localnet")]
+    #[serde(default)]
+    pub localnet: Option<crate::localnet::LocalnetConfig>,
+    /// Without the `localnet` feature the section is accepted and ignored (with a warning), so
+    /// one config file serves both builds.
+    #[cfg(not(feature = "localnet"))]
+    #[serde(default)]
+    pub localnet: Option<toml::Value>,
 }
 
 /// A configuration problem, reported in one line that names the field.

@@ -197,13 +197,20 @@ fn parse_standard_route(
     let check = |call: Call| -> Result<Call, ProxyError> {
         let id = call.id.clone().unwrap_or(Value::Null);
         let Some(surface) = provider.config.surface_of(&call.method) else {
-            return Err(ProxyError::MethodNotFound { id, method: call.method });
-        };
-        guardrails::check(surface, &call.method, call.params.as_ref(), &app.config.guardrails).map_err(|v| {
-            ProxyError::InvalidParams {
+            return Err(ProxyError::MethodNotFound {
                 id,
-                error: Box::new(v.to_error_object()),
-            }
+                method: call.method,
+            });
+        };
+        guardrails::check(
+            surface,
+            &call.method,
+            call.params.as_ref(),
+            &app.config.guardrails,
+        )
+        .map_err(|v| ProxyError::InvalidParams {
+            id,
+            error: Box::new(v.to_error_object()),
         })?;
         Ok(call)
     };
@@ -217,9 +224,7 @@ fn parse_standard_route(
                     .to_string(),
             })
         }
-        Body::Single(Element::Call(call)) => {
-            Body::Single(Element::Call(check(call)?))
-        }
+        Body::Single(Element::Call(call)) => Body::Single(Element::Call(check(call)?)),
         Body::Batch(items) => Body::Batch(
             items
                 .into_iter()

@@ -1,0 +1,72 @@
+//! The offline demo: when the config has a `[localnet]` section, the gateway starts the
+//! embedded LiteSVM cluster beside itself and sells calls to it as the keyless provider
+//! `localnet` on `devnet`, so a fresh clone can make real calls with no key and no network.
+
+use crate::config::{Cluster, Config, KeyPlacement, ProviderConfig};
+use crate::localnet::{LocalCluster, LocalnetError};
+
+/// Name of the provider added for the embedded cluster.
+pub const LOCALNET_PROVIDER: &str = "localnet";
+
+/// Methods the embedded cluster answers, sold at one unit each.
+const LOCALNET_METHODS: &[&str] = &[
+    "getAccountInfo",
+    "getBalance",
+    "getBlockHeight",
+    "getEpochInfo",
+    "getFeeForMessage",
+    "getGenesisHash",
+    "getHealth",
+    "getLatestBlockhash",
+    "getMinimumBalanceForRentExemption",
+    "getMultipleAccounts",
+    "getRecentPrioritizationFees",
+    "getSignatureStatuses",
+    "getSlot",
+    "getTokenAccountBalance",
+    "getTokenAccountsByOwner",
+    "getTransaction",
+    "getVersion",
+    "isBlockhashValid",
+    "sendTransaction",
+    "simulateTransaction",
+];
+
+/// Starts the embedded cluster when configured and appends the `localnet` provider pointing
+/// at it. The returned handle must live as long as the gateway.
+pub async fn start_localnet(config: &mut Config) -> Result<Option<LocalCluster>, LocalnetError> {
+    let Some(local) = config.localnet.clone() else {
+        return Ok(None);
+    };
+    if config.providers.iter().any(|p| p.name == LOCALNET_PROVIDER) {
+        return Err(LocalnetError::Config(format!(
+            "a provider is already named {LOCALNET_PROVIDER:?}; rename it or remove [localnet]"
+        )));
+    }
+    let cluster = LocalCluster::start(local).await?;
+    config
+        .providers
+        .push(localnet_provider(&cluster.rpc_url())?);
+    Ok(Some(cluster))
+}
+
+fn localnet_provider(rpc_url: &str) -> Result<ProviderConfig, LocalnetError> {
+    let url =
+        url::Url::parse(rpc_url).map_err(|e| LocalnetError::Config(format!("cluster URL: {e}")))?;
+    Ok(ProviderConfig {
+        name: LOCALNET_PROVIDER.into(),
+        enabled: Some(true),
+        key_placement: KeyPlacement::None,
+        key_env: None,
+        api_key: None,
+        clusters: [(Cluster::Devnet, url)].into(),
+        unit: Some("requests".into()),
+        verified_at: None,
+        rpc: LOCALNET_METHODS
+            .iter()
+            .map(|m| (m.to_string(), 1))
+            .collect(),
+        das: Default::default(),
+        disabled_reason: None,
+    })
+}
