@@ -21,6 +21,7 @@ pub mod proxy;
 pub mod router;
 pub mod stack;
 pub mod upstream;
+pub mod x402;
 
 use std::net::SocketAddr;
 

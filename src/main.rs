@@ -58,10 +58,12 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn serve(mut config: Config) -> ExitCode {
+async fn serve(config: Config) -> ExitCode {
     observability::init_tracing(&config.log);
     let listen = config.server.listen;
     // The embedded cluster must outlive the server: keep its handle in this frame.
+    #[cfg(feature = "localnet")]
+    let mut config = config;
     #[cfg(feature = "localnet")]
     let _localnet = match x402_gateway::embedded::start_localnet(&mut config).await {
         Ok(Some(cluster)) => {

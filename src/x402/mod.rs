@@ -1,0 +1,9 @@
+//! x402 wire format (v2, and v1 where clients still send it): typed structs parsed once, the
+//! base64 header codec, header names and Solana network ids. No I/O, no HTTP.
+
+pub mod header;
+pub mod network;
+mod types;
+
+pub use header::{decode_header, encode_header, DecodeError};
+pub use types::*;
