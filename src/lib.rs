@@ -10,6 +10,7 @@ pub mod config;
 #[cfg(feature = "localnet")]
 pub mod embedded;
 pub mod error;
+pub mod facilitator;
 pub mod guardrails;
 pub mod health;
 pub mod jsonrpc;
