@@ -12,7 +12,8 @@
 //!
 //! plus: exactly two required signers (fee payer at 0, client at 1); account 0 is
 //! `extra.feePayer` and one of our signers; no durable-nonce advance anywhere; none of our signer
-//! keys in any instruction's accounts or as a program id, nor as transfer authority or source;
+//! keys in any instruction's accounts or as a program id, nor as transfer authority or source
+//! (nor the fee payer's own ATA as source);
 //! the authority is the client signer (account 1); every required signature except slot 0 is a
 //! canonical Ed25519 signature (`verify_strict`) over the exact message bytes; mint == asset,
 //! on the allow-list, owned by the transfer's token program; decimals == the mint's;
@@ -20,7 +21,7 @@
 //! one when `extra.memo` is set (and equal to it) or when the policy requires one.
 //!
 //! Check order: requirement/policy consistency, then cheap structure (signer count, fee payer,
-//! nonce, layout, isolation), then signatures, then semantics (transfer fields, ATA, memo).
+//! nonce, isolation, layout), then signatures, then semantics (transfer fields, ATA, memo).
 //! Blockhash freshness and simulation need RPC; see `chain.rs` for the pure helpers.
 
 use super::ata::associated_token_address;
@@ -153,6 +154,27 @@ pub fn verify_exact(
             return Err(VerifyError::DurableNonce);
         }
     }
+    // Fee-payer isolation, before the layout so an attack gets its own reason. Keys are compared
+    // (duplicate keys were rejected at decode); the transfer's source (0) and authority (3)
+    // positions get the reference reason.
+    let ours = |a: &Address| policy.our_signers.contains(a) || *a == req.fee_payer;
+    for (i, ix) in ixs.iter().enumerate() {
+        let program = key(ix.program_id_index);
+        match program {
+            Some(p) if !ours(&p) => {}
+            _ => return Err(VerifyError::FeePayerInvokedAsProgram(i)),
+        }
+        let is_token = matches!(program, Some(p) if p == SPL_TOKEN_PROGRAM || p == TOKEN_2022_PROGRAM);
+        for (j, &a) in ix.accounts.iter().enumerate() {
+            match key(a) {
+                Some(k) if !ours(&k) => {}
+                _ if i == 2 && is_token && (j == 0 || j == 3) => {
+                    return Err(VerifyError::FeePayerTransferringFunds)
+                }
+                _ => return Err(VerifyError::FeePayerInInstructionAccounts(i)),
+            }
+        }
+    }
     if !(MIN_INSTRUCTIONS..=MAX_INSTRUCTIONS).contains(&ixs.len()) {
         return Err(VerifyError::InstructionsLength(ixs.len()));
     }
@@ -183,24 +205,6 @@ pub fn verify_exact(
             _ => return Err(VerifyError::UnknownInstruction(position)),
         }
     }
-    // Fee-payer isolation: the transfer-specific rule first (REF reason), then every account
-    // list and program id, comparing keys (duplicate keys were rejected at decode).
-    let ours = |a: &Address| policy.our_signers.contains(a) || *a == req.fee_payer;
-    if ours(&transfer.authority) || ours(&transfer.source) {
-        return Err(VerifyError::FeePayerTransferringFunds);
-    }
-    for (i, ix) in ixs.iter().enumerate() {
-        match key(ix.program_id_index) {
-            Some(p) if !ours(&p) => {}
-            _ => return Err(VerifyError::FeePayerInvokedAsProgram(i)),
-        }
-        for &a in &ix.accounts {
-            match key(a) {
-                Some(k) if !ours(&k) => {}
-                _ => return Err(VerifyError::FeePayerInInstructionAccounts(i)),
-            }
-        }
-    }
     if transfer.authority_index != 1 {
         return Err(VerifyError::AuthorityNotClientSigner);
     }
@@ -209,6 +213,11 @@ pub fn verify_exact(
     verify_client_signatures(tx, usize::from(required))?;
 
     // --- semantics ------------------------------------------------------------------------------
+    // The source must not be the fee payer's own token account (a delegate could drain it).
+    if transfer.source == associated_token_address(&req.fee_payer, &transfer.mint, &transfer.program)
+    {
+        return Err(VerifyError::FeePayerTransferringFunds);
+    }
     if transfer.program != mint.token_program {
         return Err(VerifyError::TokenProgramMismatch {
             expected: mint.token_program,

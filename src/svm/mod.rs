@@ -12,6 +12,8 @@ pub mod decode;
 pub mod error;
 pub mod exact;
 pub mod mint;
+#[doc(hidden)]
+pub mod testkit;
 
 pub use ata::associated_token_address;
 pub use chain::{blockhash_has_life, blocks_for, sign_as_fee_payer, simulation_result};
