@@ -4,8 +4,23 @@
 //! Associated Token Account program. The token program is part of the seeds, so the same owner
 //! and mint give different ATAs under SPL Token and Token-2022 — the destination check must
 //! always derive under the transfer's own program (a bug the Go baseline had).
+//!
+//! A derivation costs a SHA-256 plus an off-curve test per bump tried (≈ 10–20 µs), a large
+//! share of the verification budget. [`associated_token_address_cached`] memoises results in a
+//! small process-wide map; the verifier only calls it with server-side inputs (payTo, fee
+//! payer, allow-listed mint, the two token programs), and the map is cleared when it reaches
+//! [`ATA_CACHE_CAPACITY`] entries, so it stays bounded whatever the callers pass.
 
+use parking_lot::Mutex;
 use solana_address::Address;
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+/// Maximum entries of the derivation cache before it is cleared.
+pub const ATA_CACHE_CAPACITY: usize = 4096;
+
+type Key = (Address, Address, Address);
+static CACHE: LazyLock<Mutex<HashMap<Key, Address>>> = LazyLock::new(Default::default);
 
 /// The associated token account of `owner` for `mint` under `token_program`.
 pub fn associated_token_address(
@@ -18,6 +33,25 @@ pub fn associated_token_address(
         mint,
         token_program,
     )
+}
+
+/// [`associated_token_address`] through the bounded process-wide cache.
+pub fn associated_token_address_cached(
+    owner: &Address,
+    mint: &Address,
+    token_program: &Address,
+) -> Address {
+    let key = (*owner, *mint, *token_program);
+    if let Some(hit) = CACHE.lock().get(&key) {
+        return *hit;
+    }
+    let derived = associated_token_address(owner, mint, token_program);
+    let mut cache = CACHE.lock();
+    if cache.len() >= ATA_CACHE_CAPACITY {
+        cache.clear();
+    }
+    cache.insert(key, derived);
+    derived
 }
 
 #[cfg(test)]
@@ -50,6 +84,17 @@ mod tests {
             associated_token_address(&pay_to, &pyusd, &SPL_TOKEN_PROGRAM),
             a("6v1NJ9vKgoG2v7BJXjcZhBtdsMk33bSYsUX51DV3Jw17")
         );
+    }
+
+    #[test]
+    fn cached_matches_uncached() {
+        let owner = Address::new_from_array([0x21; 32]);
+        let mint = Address::new_from_array([0x22; 32]);
+        for program in [SPL_TOKEN_PROGRAM, TOKEN_2022_PROGRAM] {
+            let direct = associated_token_address(&owner, &mint, &program);
+            assert_eq!(associated_token_address_cached(&owner, &mint, &program), direct);
+            assert_eq!(associated_token_address_cached(&owner, &mint, &program), direct);
+        }
     }
 
     /// Re-read the vector files themselves when the shared folder is next to the repository.

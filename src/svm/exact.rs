@@ -24,7 +24,7 @@
 //! nonce, isolation, layout), then signatures, then semantics (transfer fields, ATA, memo).
 //! Blockhash freshness and simulation need RPC; see `chain.rs` for the pure helpers.
 
-use super::ata::associated_token_address;
+use super::ata::associated_token_address_cached;
 use super::constants::*;
 use super::decode::DecodedTransaction;
 use super::error::VerifyError;
@@ -213,11 +213,6 @@ pub fn verify_exact(
     verify_client_signatures(tx, usize::from(required))?;
 
     // --- semantics ------------------------------------------------------------------------------
-    // The source must not be the fee payer's own token account (a delegate could drain it).
-    if transfer.source == associated_token_address(&req.fee_payer, &transfer.mint, &transfer.program)
-    {
-        return Err(VerifyError::FeePayerTransferringFunds);
-    }
     if transfer.program != mint.token_program {
         return Err(VerifyError::TokenProgramMismatch {
             expected: mint.token_program,
@@ -236,7 +231,14 @@ pub fn verify_exact(
             found: transfer.decimals,
         });
     }
-    let expected_destination = associated_token_address(&req.pay_to, &req.asset, &transfer.program);
+    // From here on every derivation input is server-side (asset == mint, program == the mint's).
+    // The source must not be the fee payer's own token account (a delegate could drain it).
+    if transfer.source == associated_token_address_cached(&req.fee_payer, &req.asset, &transfer.program)
+    {
+        return Err(VerifyError::FeePayerTransferringFunds);
+    }
+    let expected_destination =
+        associated_token_address_cached(&req.pay_to, &req.asset, &transfer.program);
     if transfer.destination != expected_destination {
         return Err(VerifyError::RecipientMismatch {
             expected: expected_destination,

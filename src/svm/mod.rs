@@ -15,7 +15,7 @@ pub mod mint;
 #[doc(hidden)]
 pub mod testkit;
 
-pub use ata::associated_token_address;
+pub use ata::{associated_token_address, associated_token_address_cached};
 pub use chain::{blockhash_has_life, blocks_for, sign_as_fee_payer, simulation_result};
 pub use decode::{decode_transaction, decode_transaction_bytes, DecodedTransaction};
 pub use error::VerifyError;
