@@ -93,7 +93,14 @@ fn accepts_lighthouse_after_transfer() {
         ixs.push(lh.clone());
         ixs.push(lh);
     });
-    assert_eq!(decode_transaction(&b64).unwrap().message().instructions().len(), 7);
+    assert_eq!(
+        decode_transaction(&b64)
+            .unwrap()
+            .message()
+            .instructions()
+            .len(),
+        7
+    );
     check_fixture(&f, &b64).expect("lighthouse payment");
 }
 
@@ -256,13 +263,9 @@ fn rejection_cases() -> Vec<Case> {
         "invalid_exact_svm_payload_excessive_signers",
     ));
     // Client as fee payer: only one required signer.
-    let msg = solana_message::v0::Message::try_compile(
-        &client,
-        &f.instructions(),
-        &[],
-        f.blockhash,
-    )
-    .unwrap();
+    let msg =
+        solana_message::v0::Message::try_compile(&client, &f.instructions(), &[], f.blockhash)
+            .unwrap();
     let mut c = case(
         &f,
         "single signer",
@@ -364,7 +367,9 @@ fn rejection_cases() -> Vec<Case> {
     cases.push(case(
         &f,
         "limit too high",
-        with_ixs(&f, |ixs| ixs[0] = f.limit_ix(DEFAULT_MAX_COMPUTE_UNIT_LIMIT + 1)),
+        with_ixs(&f, |ixs| {
+            ixs[0] = f.limit_ix(DEFAULT_MAX_COMPUTE_UNIT_LIMIT + 1)
+        }),
         "invalid_exact_svm_payload_transaction_instructions_compute_limit_instruction_too_high",
     ));
     cases.push(case(
@@ -376,7 +381,9 @@ fn rejection_cases() -> Vec<Case> {
     cases.push(case(
         &f,
         "price too high",
-        with_ixs(&f, |ixs| ixs[1] = f.price_ix(DEFAULT_MAX_COMPUTE_UNIT_PRICE + 1)),
+        with_ixs(&f, |ixs| {
+            ixs[1] = f.price_ix(DEFAULT_MAX_COMPUTE_UNIT_PRICE + 1)
+        }),
         "invalid_exact_svm_payload_transaction_instructions_compute_price_instruction_too_high",
     ));
     let mut c = case(
@@ -412,7 +419,11 @@ fn rejection_cases() -> Vec<Case> {
     cases.push(case(
         &f,
         "transfer with an extra multisig signer account",
-        with_ixs(&f, |ixs| ixs[2].accounts.push(AccountMeta::new_readonly(other(0x12), false))),
+        with_ixs(&f, |ixs| {
+            ixs[2]
+                .accounts
+                .push(AccountMeta::new_readonly(other(0x12), false))
+        }),
         "invalid_exact_svm_payload_no_transfer_instruction",
     ));
     let system_transfer = Instruction::new_with_bytes(
@@ -507,7 +518,11 @@ fn rejection_cases() -> Vec<Case> {
         &f,
         "managed key invoked as a program",
         with_ixs(&f, |ixs| {
-            ixs.push(Instruction::new_with_bytes(f.spare_signer.pubkey(), &[1], vec![]))
+            ixs.push(Instruction::new_with_bytes(
+                f.spare_signer.pubkey(),
+                &[1],
+                vec![],
+            ))
         }),
         "invalid_exact_svm_payload_fee_payer_invoked_as_program",
     ));
@@ -703,13 +718,22 @@ fn every_rule_rejects_with_its_reason() {
     for c in &cases {
         match check(&c.b64, &c.req, &c.mint, &c.policy) {
             Ok(_) => failures.push(format!("{}: accepted", c.name)),
-            Err(e) if e.reason() != c.reason => {
-                failures.push(format!("{}: got {} ({e}), want {}", c.name, e.reason(), c.reason))
-            }
+            Err(e) if e.reason() != c.reason => failures.push(format!(
+                "{}: got {} ({e}), want {}",
+                c.name,
+                e.reason(),
+                c.reason
+            )),
             Err(e) => assert!(!e.to_string().is_empty()),
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
     assert!(cases.len() >= 40, "{}", cases.len());
 }
 
@@ -736,7 +760,11 @@ fn table_baseline_is_accepted() {
             || c.policy.our_signers.first() != Some(&f.fee_payer.pubkey())
             || c.name.starts_with("token-2022 transfer for");
         if !changed_inputs {
-            assert!(baseline.is_ok(), "{}: baseline rejected: {baseline:?}", c.name);
+            assert!(
+                baseline.is_ok(),
+                "{}: baseline rejected: {baseline:?}",
+                c.name
+            );
         }
     }
 }
@@ -821,11 +849,17 @@ fn sign_as_fee_payer_fills_slot_zero_only() {
     assert_eq!(signed.message_bytes(), tx.message_bytes());
     assert_eq!(signed.message_hash(), tx.message_hash());
     let vk = VerifyingKey::from_bytes(f.fee_payer.pubkey().as_array()).unwrap();
-    vk.verify_strict(signed.message_bytes(), &DalekSignature::from_bytes(sig.as_array()))
-        .expect("fee payer signature verifies");
+    vk.verify_strict(
+        signed.message_bytes(),
+        &DalekSignature::from_bytes(sig.as_array()),
+    )
+    .expect("fee payer signature verifies");
     // Still a valid payment after signing.
-    check_fixture(&f, &base64::engine::general_purpose::STANDARD.encode(signed.wire_bytes()))
-        .unwrap();
+    check_fixture(
+        &f,
+        &base64::engine::general_purpose::STANDARD.encode(signed.wire_bytes()),
+    )
+    .unwrap();
     assert_eq!(
         sign_as_fee_payer(&tx, &f.client).unwrap_err(),
         VerifyError::WrongSigningKey

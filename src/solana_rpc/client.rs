@@ -88,7 +88,11 @@ impl SolanaRpc {
     }
 
     /// Call `method` with `params`, failing over between endpoints, and decode `result`.
-    pub async fn call<T: DeserializeOwned>(&self, method: &str, params: Value) -> Result<T, RpcError> {
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: Value,
+    ) -> Result<T, RpcError> {
         let n = self.urls.len();
         if n == 0 {
             return Err(RpcError::NoEndpoint);
@@ -97,7 +101,9 @@ impl SolanaRpc {
         let mut last = RpcError::NoEndpoint;
         for k in 0..n {
             let i = (start + k) % n;
-            let Some(url) = self.urls.get(i) else { continue };
+            let Some(url) = self.urls.get(i) else {
+                continue;
+            };
             match self.call_one(url, method, &params).await {
                 Ok(v) => {
                     self.preferred.store(i, Ordering::Relaxed);
@@ -194,7 +200,10 @@ impl SolanaRpc {
     }
 
     /// `getAccountInfo` (base64, confirmed); `None` if the account does not exist.
-    pub async fn get_account_info(&self, address: &Address) -> Result<Option<AccountData>, RpcError> {
+    pub async fn get_account_info(
+        &self,
+        address: &Address,
+    ) -> Result<Option<AccountData>, RpcError> {
         let r: WithContext<Option<RpcAccount>> = self
             .call(
                 "getAccountInfo",
@@ -210,7 +219,9 @@ impl SolanaRpc {
         addresses: &[Address],
     ) -> Result<Vec<Option<AccountData>>, RpcError> {
         if addresses.len() > MAX_MULTIPLE_ACCOUNTS {
-            return Err(RpcError::Decode("too many keys for getMultipleAccounts".into()));
+            return Err(RpcError::Decode(
+                "too many keys for getMultipleAccounts".into(),
+            ));
         }
         let keys: Vec<String> = addresses.iter().map(ToString::to_string).collect();
         let r: WithContext<Vec<Option<RpcAccount>>> = self

@@ -1,8 +1,8 @@
 //! Client tests against tiny axum JSON-RPC stubs on 127.0.0.1 (no other host is contacted).
 
 use super::*;
-use crate::svm::mint::test_data::base_mint;
 use crate::svm::constants::SPL_TOKEN_PROGRAM;
+use crate::svm::mint::test_data::base_mint;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -46,7 +46,12 @@ impl Stub {
         self.state.hits.load(Ordering::SeqCst)
     }
     fn last_body(&self) -> Value {
-        self.state.bodies.lock().last().cloned().unwrap_or(Value::Null)
+        self.state
+            .bodies
+            .lock()
+            .last()
+            .cloned()
+            .unwrap_or(Value::Null)
     }
 }
 
@@ -73,7 +78,9 @@ async fn handle(State(s): State<Arc<StubState>>, Json(body): Json<Value>) -> Res
             let filler = "x".repeat(n);
             Json(json!({"jsonrpc": "2.0", "id": id, "result": filler})).into_response()
         }
-        Reply::WrongId => Json(json!({"jsonrpc": "2.0", "id": 999_999, "result": 1})).into_response(),
+        Reply::WrongId => {
+            Json(json!({"jsonrpc": "2.0", "id": 999_999, "result": 1})).into_response()
+        }
     }
 }
 
@@ -149,7 +156,10 @@ async fn fails_over_on_connection_refused() {
     };
     let good = height_stub().await;
     let c = SolanaRpc::new(
-        vec![Url::parse(&format!("http://{closed}/")).unwrap(), good.url.clone()],
+        vec![
+            Url::parse(&format!("http://{closed}/")).unwrap(),
+            good.url.clone(),
+        ],
         Duration::from_secs(2),
     );
     assert_eq!(c.get_block_height().await, Ok(42));
@@ -212,7 +222,11 @@ async fn response_size_is_capped() {
     let other = height_stub().await;
     let c = rpc(&[&big, &other], 2000).with_max_response_bytes(16 * 1024);
     assert_eq!(c.get_block_height().await, Err(RpcError::TooLarge));
-    assert_eq!(other.hits(), 0, "an oversized answer is not retried elsewhere");
+    assert_eq!(
+        other.hits(),
+        0,
+        "an oversized answer is not retried elsewhere"
+    );
 }
 
 #[tokio::test]
@@ -281,7 +295,10 @@ async fn typed_methods_build_params_and_parse_results() {
         Ok((Hash::new_from_array([5; 32]), 1234))
     );
     assert_eq!(s.last_body()["params"][0]["commitment"], "confirmed");
-    assert_eq!(c.is_blockhash_valid(&Hash::new_from_array([5; 32])).await, Ok(true));
+    assert_eq!(
+        c.is_blockhash_valid(&Hash::new_from_array([5; 32])).await,
+        Ok(true)
+    );
     assert_eq!(c.get_block_height().await, Ok(1000));
 
     let acct = c.get_account_info(&mint_addr()).await.unwrap().unwrap();
@@ -289,7 +306,10 @@ async fn typed_methods_build_params_and_parse_results() {
     assert_eq!(acct.lamports, 1461600);
     assert_eq!(acct.data, base_mint(6, true));
     assert_eq!(s.last_body()["params"][1]["encoding"], "base64");
-    assert_eq!(c.get_account_info(&Address::new_from_array([1; 32])).await, Ok(None));
+    assert_eq!(
+        c.get_account_info(&Address::new_from_array([1; 32])).await,
+        Ok(None)
+    );
 
     let many = c
         .get_multiple_accounts(&[Address::new_from_array([1; 32]), mint_addr()])
@@ -299,9 +319,15 @@ async fn typed_methods_build_params_and_parse_results() {
     assert!(many[0].is_none());
     assert_eq!(many[1].as_ref().unwrap().data, vec![1, 2, 3]);
 
-    let sim = c.simulate_transaction(&[1, 2, 3], false, false).await.unwrap();
+    let sim = c
+        .simulate_transaction(&[1, 2, 3], false, false)
+        .await
+        .unwrap();
     assert_eq!(sim.units_consumed, Some(6200));
-    assert_eq!(sim.logs, vec!["Program log: insufficient funds".to_string()]);
+    assert_eq!(
+        sim.logs,
+        vec!["Program log: insufficient funds".to_string()]
+    );
     assert!(crate::svm::simulation_result(sim.err.as_ref(), &sim.logs).is_err());
     let p = &s.last_body()["params"];
     assert_eq!(p[0], "AQID");
@@ -327,7 +353,8 @@ async fn typed_methods_build_params_and_parse_results() {
 
     // A count mismatch is a decode error, not silently truncated.
     assert!(matches!(
-        c.get_signature_statuses(&[Signature::from([7u8; 64])]).await,
+        c.get_signature_statuses(&[Signature::from([7u8; 64])])
+            .await,
         Err(RpcError::Decode(_))
     ));
 }

@@ -49,7 +49,10 @@ pub(crate) struct RpcAccount {
 impl RpcAccount {
     pub(crate) fn into_account_data(self) -> Result<AccountData, RpcError> {
         if self.data.1 != "base64" {
-            return Err(RpcError::Decode(format!("account encoding {}", self.data.1)));
+            return Err(RpcError::Decode(format!(
+                "account encoding {}",
+                self.data.1
+            )));
         }
         let data = base64::engine::general_purpose::STANDARD
             .decode(self.data.0.as_bytes())

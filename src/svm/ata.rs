@@ -92,18 +92,26 @@ mod tests {
         let mint = Address::new_from_array([0x22; 32]);
         for program in [SPL_TOKEN_PROGRAM, TOKEN_2022_PROGRAM] {
             let direct = associated_token_address(&owner, &mint, &program);
-            assert_eq!(associated_token_address_cached(&owner, &mint, &program), direct);
-            assert_eq!(associated_token_address_cached(&owner, &mint, &program), direct);
+            assert_eq!(
+                associated_token_address_cached(&owner, &mint, &program),
+                direct
+            );
+            assert_eq!(
+                associated_token_address_cached(&owner, &mint, &program),
+                direct
+            );
         }
     }
 
     /// Re-read the vector files themselves when the shared folder is next to the repository.
     #[test]
     fn matches_vector_files_when_present() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/x402-vectors");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/x402-vectors");
         let mut checked = 0;
-        for name in ["ata-create-fixtures.json", "ata-create-fixtures-token2022.json"] {
+        for name in [
+            "ata-create-fixtures.json",
+            "ata-create-fixtures-token2022.json",
+        ] {
             let Ok(text) = std::fs::read_to_string(dir.join(name)) else {
                 continue;
             };

@@ -69,7 +69,9 @@ pub fn sign_as_fee_payer<S: Signer + ?Sized>(
     tx: &DecodedTransaction,
     signer: &S,
 ) -> Result<(Vec<u8>, Signature), VerifyError> {
-    let pubkey = signer.try_pubkey().map_err(|_| VerifyError::WrongSigningKey)?;
+    let pubkey = signer
+        .try_pubkey()
+        .map_err(|_| VerifyError::WrongSigningKey)?;
     if tx.account_keys().first() != Some(&pubkey) {
         return Err(VerifyError::WrongSigningKey);
     }
@@ -133,9 +135,14 @@ mod tests {
         let err = serde_json::json!({"InstructionError": [2, {"Custom": 1}]});
         let logs: Vec<String> = (0..10).map(|i| format!("log {i} é")).collect();
         let e = simulation_result(Some(&err), &logs).unwrap_err();
-        assert_eq!(e.reason(), "invalid_exact_svm_transaction_simulation_failed");
+        assert_eq!(
+            e.reason(),
+            "invalid_exact_svm_transaction_simulation_failed"
+        );
         let text = e.to_string();
-        assert!(text.contains("InstructionError") && text.contains("log 9") && !text.contains("log 4"));
+        assert!(
+            text.contains("InstructionError") && text.contains("log 9") && !text.contains("log 4")
+        );
     }
 
     #[test]

@@ -139,7 +139,10 @@ pub fn verify_exact(
     if usize::from(required) < REQUIRED_SIGNATURES {
         return Err(VerifyError::MissingSigners(required));
     }
-    let account0 = keys.first().copied().ok_or(VerifyError::Decode("no account keys"))?;
+    let account0 = keys
+        .first()
+        .copied()
+        .ok_or(VerifyError::Decode("no account keys"))?;
     if account0 != req.fee_payer {
         return Err(VerifyError::FeePayerMismatch {
             expected: req.fee_payer,
@@ -164,7 +167,8 @@ pub fn verify_exact(
             Some(p) if !ours(&p) => {}
             _ => return Err(VerifyError::FeePayerInvokedAsProgram(i)),
         }
-        let is_token = matches!(program, Some(p) if p == SPL_TOKEN_PROGRAM || p == TOKEN_2022_PROGRAM);
+        let is_token =
+            matches!(program, Some(p) if p == SPL_TOKEN_PROGRAM || p == TOKEN_2022_PROGRAM);
         for (j, &a) in ix.accounts.iter().enumerate() {
             match key(a) {
                 Some(k) if !ours(&k) => {}
@@ -233,7 +237,8 @@ pub fn verify_exact(
     }
     // From here on every derivation input is server-side (asset == mint, program == the mint's).
     // The source must not be the fee payer's own token account (a delegate could drain it).
-    if transfer.source == associated_token_address_cached(&req.fee_payer, &req.asset, &transfer.program)
+    if transfer.source
+        == associated_token_address_cached(&req.fee_payer, &req.asset, &transfer.program)
     {
         return Err(VerifyError::FeePayerTransferringFunds);
     }
@@ -295,7 +300,11 @@ fn parse_compute_limit(
     {
         return Err(err);
     }
-    let bytes: [u8; 4] = ix.data.get(1..5).and_then(|s| s.try_into().ok()).ok_or(err)?;
+    let bytes: [u8; 4] = ix
+        .data
+        .get(1..5)
+        .and_then(|s| s.try_into().ok())
+        .ok_or(err)?;
     Ok(u32::from_le_bytes(bytes))
 }
 
@@ -311,7 +320,11 @@ fn parse_compute_price(
     {
         return Err(err);
     }
-    let bytes: [u8; 8] = ix.data.get(1..9).and_then(|s| s.try_into().ok()).ok_or(err)?;
+    let bytes: [u8; 8] = ix
+        .data
+        .get(1..9)
+        .and_then(|s| s.try_into().ok())
+        .ok_or(err)?;
     Ok(u64::from_le_bytes(bytes))
 }
 
@@ -395,13 +408,25 @@ mod tests {
     #[test]
     fn memo_rules() {
         assert_eq!(check_memos(&["a"], Some("a"), true), Ok(Some("a".into())));
-        assert_eq!(check_memos(&["b"], Some("a"), true), Err(VerifyError::MemoMismatch));
-        assert_eq!(check_memos(&[], Some("a"), false), Err(VerifyError::MemoCount(0)));
-        assert_eq!(check_memos(&["a", "a"], Some("a"), true), Err(VerifyError::MemoCount(2)));
+        assert_eq!(
+            check_memos(&["b"], Some("a"), true),
+            Err(VerifyError::MemoMismatch)
+        );
+        assert_eq!(
+            check_memos(&[], Some("a"), false),
+            Err(VerifyError::MemoCount(0))
+        );
+        assert_eq!(
+            check_memos(&["a", "a"], Some("a"), true),
+            Err(VerifyError::MemoCount(2))
+        );
         assert_eq!(check_memos(&[], Some(""), false), Ok(None));
         assert_eq!(check_memos(&[], None, true), Err(VerifyError::MemoCount(0)));
         assert_eq!(check_memos(&["x"], Some(""), true), Ok(Some("x".into())));
-        assert_eq!(check_memos(&["x", "y"], None, false), Err(VerifyError::MemoCount(2)));
+        assert_eq!(
+            check_memos(&["x", "y"], None, false),
+            Err(VerifyError::MemoCount(2))
+        );
     }
 
     #[test]

@@ -213,8 +213,11 @@ impl PaymentFixture {
 
     /// Compile a legacy message and sign with the client only.
     pub fn sign_legacy(&self, ixs: &[Instruction]) -> VersionedTransaction {
-        let msg =
-            legacy::Message::new_with_blockhash(ixs, Some(&self.fee_payer.pubkey()), &self.blockhash);
+        let msg = legacy::Message::new_with_blockhash(
+            ixs,
+            Some(&self.fee_payer.pubkey()),
+            &self.blockhash,
+        );
         partially_sign(VersionedMessage::Legacy(msg), &[&self.client])
     }
 
