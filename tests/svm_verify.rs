@@ -418,6 +418,18 @@ fn rejection_cases() -> Vec<Case> {
     ));
     cases.push(case(
         &f,
+        "read-only destination",
+        with_ixs(&f, |ixs| ixs[2].accounts[2].is_writable = false),
+        "invalid_exact_svm_payload_no_transfer_instruction",
+    ));
+    cases.push(case(
+        &f,
+        "source equals destination",
+        with_ixs(&f, |ixs| ixs[2].accounts[0].pubkey = f.destination()),
+        "invalid_exact_svm_payload_no_transfer_instruction",
+    ));
+    cases.push(case(
+        &f,
         "transfer with an extra multisig signer account",
         with_ixs(&f, |ixs| {
             ixs[2]

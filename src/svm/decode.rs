@@ -12,13 +12,17 @@
 //!   instruction index in range, program ids not the fee payer slot);
 //! * the message is legacy or v0, and a v0 message has no address lookup tables (we do not
 //!   resolve them, so every account index refers to a static key);
+//! * no instruction is a System `AdvanceNonceAccount` (durable-nonce transactions never expire,
+//!   which would defeat the time-bounded replay cache);
 //! * static account keys are pairwise distinct (the runtime rejects duplicates too, and the
 //!   fee-payer isolation checks compare keys, not indexes).
 //!
 //! `message_hash` = SHA-256 of the message bytes: the replay / dedupe key. It ignores the
 //! signature section, so garbage in the attacker-mutable fee-payer slot cannot dodge it.
 
-use super::constants::{MAX_TRANSACTION_BASE64_LEN, MAX_TRANSACTION_BYTES};
+use super::constants::{
+    MAX_TRANSACTION_BASE64_LEN, MAX_TRANSACTION_BYTES, SYSTEM_ADVANCE_NONCE_ACCOUNT, SYSTEM_PROGRAM,
+};
 use super::error::VerifyError;
 use base64::Engine as _;
 use bincode::Options as _;
@@ -143,6 +147,14 @@ pub fn decode_transaction_bytes(bytes: Vec<u8>) -> Result<DecodedTransaction, Ve
     for (i, k) in keys.iter().enumerate() {
         if keys.get(i + 1..).unwrap_or(&[]).contains(k) {
             return Err(VerifyError::DuplicateAccountKeys);
+        }
+    }
+    // Durable-nonce transactions never expire by blockhash, so a time-bounded dedupe is unsafe.
+    for ix in tx.message.instructions() {
+        if keys.get(usize::from(ix.program_id_index)) == Some(&SYSTEM_PROGRAM)
+            && ix.data.get(..4) == Some(&SYSTEM_ADVANCE_NONCE_ACCOUNT.to_le_bytes()[..])
+        {
+            return Err(VerifyError::DurableNonce);
         }
     }
     // Canonical encoding: the message bytes we verify and hash are the ones we re-serialize.

@@ -7,7 +7,7 @@
 //! | --- | --- | --- |
 //! | 0 | ComputeBudget `SetComputeUnitLimit` | data exactly 5 bytes, no accounts, units ≤ policy cap |
 //! | 1 | ComputeBudget `SetComputeUnitPrice` | data exactly 9 bytes, no accounts, price ≤ policy cap |
-//! | 2 | SPL Token / Token-2022 `TransferChecked` | data exactly 10 bytes, exactly 4 accounts |
+//! | 2 | SPL Token / Token-2022 `TransferChecked` | data exactly 10 bytes, exactly 4 accounts, source ≠ destination, both writable |
 //! | 3..7 | Memo or Lighthouse only | memo: no accounts, 1..=256 bytes UTF-8 |
 //!
 //! plus: exactly two required signers (fee payer at 0, client at 1); account 0 is
@@ -200,6 +200,22 @@ pub fn verify_exact(
         });
     }
     let transfer = parse_transfer(transfer_ix, &key)?;
+    // Source and destination must be writable in the message header, or the transfer fails.
+    let header = tx.message().header();
+    let is_writable = |i: u8| {
+        let i = usize::from(i);
+        let signers = usize::from(header.num_required_signatures);
+        if i < signers {
+            i < signers.saturating_sub(usize::from(header.num_readonly_signed_accounts))
+        } else {
+            i < keys
+                .len()
+                .saturating_sub(usize::from(header.num_readonly_unsigned_accounts))
+        }
+    };
+    if !is_writable(transfer.source_index) || !is_writable(transfer.destination_index) {
+        return Err(VerifyError::NoTransferInstruction);
+    }
     let mut memos: Vec<&str> = Vec::new();
     for (offset, ix) in rest.iter().enumerate() {
         let position = offset + 3;
@@ -335,6 +351,8 @@ struct Transfer {
     destination: Address,
     authority: Address,
     authority_index: u8,
+    source_index: u8,
+    destination_index: u8,
     amount: u64,
     decimals: u8,
 }
@@ -370,6 +388,8 @@ fn parse_transfer(
         destination: key(*d).ok_or(err.clone())?,
         authority: key(*a).ok_or(err)?,
         authority_index: *a,
+        source_index: *s,
+        destination_index: *d,
         amount: u64::from_le_bytes(amount),
         decimals,
     })
