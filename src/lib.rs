@@ -20,7 +20,9 @@ pub mod observability;
 pub mod openapi;
 pub mod proxy;
 pub mod router;
+pub mod solana_rpc;
 pub mod stack;
+pub mod svm;
 pub mod upstream;
 pub mod x402;
 
