@@ -23,8 +23,8 @@ trap cleanup EXIT
 
 target/release/x402-gateway --config bench/proxy.toml serve & PIDS+=($!)
 
-run() { # url → "rps p50_us p99_us"
-  wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s bench/post.lua "$1" | awk '
+run() { # url [connections] → "rps p50_us p99_us"
+  wrk -t1 -c"${2:-$CONNS}" -d"${DURATION}s" --latency -s bench/post.lua "$1" | awk '
     function us(v) { if (v ~ /us$/) return v+0; if (v ~ /ms$/) return (v+0)*1000; if (v ~ /s$/) return (v+0)*1000000; return v }
     /^ +50%/ { p50 = us($2) } /^ +99%/ { p99 = us($2) } /^Requests\/sec/ { rps = $2 }
     END { printf "%.0f %.0f %.0f\n", rps, p50, p99 }'
@@ -42,12 +42,17 @@ for DELAY in 0 1000; do
   wrk -t1 -c"$CONNS" -d2s -s bench/post.lua "http://$GW/v1/x402/solana/devnet/rpc" >/dev/null
   read -r D_RPS D_P50 D_P99 < <(run "http://$UP/")
   read -r G_RPS G_P50 G_P99 < <(run "http://$GW/v1/x402/solana/devnet/rpc")
+  # Added latency is measured unsaturated (one connection): at saturation wrk measures queueing.
+  read -r d1_rps d1_p50 d1_p99 < <(run "http://$UP/" 1)
+  read -r g1_rps g1_p50 g1_p99 < <(run "http://$GW/v1/x402/solana/devnet/rpc" 1)
   kill "$UP_PID"; wait "$UP_PID" 2>/dev/null || true
   echo
   echo "upstream service time: ${DELAY} us"
-  printf "%-10s %10s %10s %10s\n" "" "req/s" "p50 (us)" "p99 (us)"
-  printf "%-10s %10s %10s %10s\n" direct "$D_RPS" "$D_P50" "$D_P99"
-  printf "%-10s %10s %10s %10s\n" gateway "$G_RPS" "$G_P50" "$G_P99"
-  awk -v g="$G_RPS" -v d="$D_RPS" -v gp="$G_P50" -v dp="$D_P50" -v g9="$G_P99" -v d9="$D_P99" \
-    'BEGIN { printf "throughput ratio %.2fx, added p50 %d us, added p99 %d us\n", g/d, gp-dp, g9-d9 }'
+  printf "%-22s %10s %10s %10s\n" "" "req/s" "p50 (us)" "p99 (us)"
+  printf "%-22s %10s %10s %10s\n" "direct, $CONNS conns" "$D_RPS" "$D_P50" "$D_P99"
+  printf "%-22s %10s %10s %10s\n" "gateway, $CONNS conns" "$G_RPS" "$G_P50" "$G_P99"
+  printf "%-22s %10s %10s %10s\n" "direct, 1 conn" "$d1_rps" "$d1_p50" "$d1_p99"
+  printf "%-22s %10s %10s %10s\n" "gateway, 1 conn" "$g1_rps" "$g1_p50" "$g1_p99"
+  awk -v g="$G_RPS" -v d="$D_RPS" -v gp="$g1_p50" -v dp="$d1_p50" -v g9="$g1_p99" -v d9="$d1_p99" \
+    'BEGIN { printf "throughput ratio (%s conns) %.2fx; added latency (1 conn) p50 %d us, p99 %d us\n", "'"$CONNS"'", g/d, gp-dp, g9-d9 }'
 done

@@ -28,6 +28,9 @@ pub struct ServerConfig {
     pub max_json_depth: usize,
     /// Most elements in one JSON-RPC batch.
     pub max_batch: usize,
+    /// Tokio worker threads; 0 = one per core. On a small shared box, fewer workers mean fewer
+    /// cross-thread wake-ups (see BENCHMARKS.md).
+    pub worker_threads: usize,
 }
 
 impl Default for ServerConfig {
@@ -41,6 +44,7 @@ impl Default for ServerConfig {
             max_headers_total_bytes: 32 * 1024,
             max_json_depth: 32,
             max_batch: 20,
+            worker_threads: 0,
         }
     }
 }
