@@ -181,8 +181,8 @@ pub struct PaymentRequirementsV1 {
 /// A decoded payment header of either version.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PaymentHeader {
-    /// `PAYMENT-SIGNATURE`.
-    V2(PaymentPayload),
+    /// `PAYMENT-SIGNATURE` (boxed: it is much larger than the v1 shape).
+    V2(Box<PaymentPayload>),
     /// `X-PAYMENT`.
     V1(PaymentPayloadV1),
 }
@@ -199,7 +199,7 @@ impl PaymentHeader {
             serde_json::from_slice(bytes).map_err(|e| DecodeError::Json(e.to_string()))?;
         match version.x402_version {
             2 => serde_json::from_slice(bytes)
-                .map(PaymentHeader::V2)
+                .map(|p| PaymentHeader::V2(Box::new(p)))
                 .map_err(|e| DecodeError::Json(e.to_string())),
             1 => serde_json::from_slice(bytes)
                 .map(PaymentHeader::V1)
