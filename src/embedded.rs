@@ -62,6 +62,8 @@ fn localnet_provider(rpc_url: &str) -> Result<ProviderConfig, LocalnetError> {
         clusters: [(Cluster::Devnet, url)].into(),
         unit: Some("requests".into()),
         verified_at: None,
+        // One atomic USDC unit per call: the demo chain costs us nothing.
+        atomic_per_million_units: Some(1_000_000),
         rpc: LOCALNET_METHODS
             .iter()
             .map(|m| (m.to_string(), 1))

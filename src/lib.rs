@@ -18,6 +18,7 @@ pub mod jsonrpc;
 pub mod localnet;
 pub mod observability;
 pub mod openapi;
+pub mod pricing;
 pub mod proxy;
 pub mod router;
 pub mod solana_rpc;

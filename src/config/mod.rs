@@ -61,6 +61,9 @@ pub struct Config {
     /// Shared state; absent means the embedded in-memory store.
     #[serde(default)]
     pub redis: Option<RedisConfig>,
+    /// Prices (markup, settlement surcharge, floor).
+    #[serde(default)]
+    pub pricing: crate::pricing::PricingConfig,
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,

@@ -123,6 +123,10 @@ pub struct ProviderConfig {
     /// The date the cost tables below were last checked against the provider's docs.
     #[serde(default)]
     pub verified_at: Option<String>,
+    /// What the provider charges us, in atomic USDC per million of its units (Alchemy
+    /// $0.45 / 1M CU = 450000; Helius $5 / 1M credits = 5000000). Required to sell calls.
+    #[serde(default)]
+    pub atomic_per_million_units: Option<u64>,
     /// Standard RPC methods sold through this provider, with their cost in provider units.
     /// The keys are the allow-list: a method not listed is rejected before any upstream call.
     #[serde(default)]

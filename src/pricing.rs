@@ -1,0 +1,182 @@
+//! Prices: a pure function of the provider's cost table and the calls in a request.
+//!
+//! All arithmetic is integer (u128 intermediates), every call is rounded up to a whole atomic
+//! unit, a batch pays the sum of its calls plus one settlement surcharge, and nothing is ever
+//! cheaper than the floor. The same function prices the 402 challenge and re-prices the paid
+//! request, so a quote for a cheap body can never be spent on an expensive one.
+
+use serde::Deserialize;
+
+use crate::config::ProviderConfig;
+use crate::jsonrpc::Call;
+
+/// `[pricing]`: markup and fixed parts of every price, in atomic units (6-decimal USD).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PricingConfig {
+    /// Margin over the provider's cost, in basis points (2000 = +20%).
+    pub markup_bps: u32,
+    /// Added once per payment: covers the on-chain settlement fee we sponsor.
+    pub settlement_surcharge: u64,
+    /// No payment is smaller than this.
+    pub floor: u64,
+}
+
+impl Default for PricingConfig {
+    fn default() -> Self {
+        Self {
+            markup_bps: 2000,
+            settlement_surcharge: 600,
+            floor: 1000,
+        }
+    }
+}
+
+/// A computed price.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quote {
+    /// What the client pays, in atomic units.
+    pub amount: u64,
+    /// Calls priced.
+    pub calls: usize,
+    /// Provider units consumed.
+    pub units: u64,
+}
+
+/// Why a request cannot be priced.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PriceError {
+    /// The provider has no `atomic_per_million_units`.
+    #[error("provider {0:?} has no price (atomic_per_million_units)")]
+    Unpriced(String),
+    /// A call's method is not in the provider's tables (cannot happen after parsing).
+    #[error("method {0:?} has no cost in provider {1:?}")]
+    UnknownMethod(String, String),
+    /// A price beyond u64 (absurd config).
+    #[error("price overflows")]
+    Overflow,
+}
+
+/// The price of one call of `units` provider units, rounded up to a whole atomic unit.
+pub fn call_price(units: u64, atomic_per_million: u64, markup_bps: u32) -> Result<u64, PriceError> {
+    let numerator = units as u128 * atomic_per_million as u128 * (10_000 + markup_bps as u128);
+    let denominator = 1_000_000u128 * 10_000;
+    u64::try_from(numerator.div_ceil(denominator)).map_err(|_| PriceError::Overflow)
+}
+
+/// Prices `calls` served by `provider`. `None` when there is nothing to pay for (no call).
+pub fn quote<'a>(
+    pricing: &PricingConfig,
+    provider: &ProviderConfig,
+    calls: impl IntoIterator<Item = &'a Call>,
+) -> Result<Option<Quote>, PriceError> {
+    let rate = provider
+        .atomic_per_million_units
+        .ok_or_else(|| PriceError::Unpriced(provider.name.clone()))?;
+    let (mut sum, mut count, mut units_total) = (0u64, 0usize, 0u64);
+    for call in calls {
+        let surface = provider
+            .surface_of(&call.method)
+            .ok_or_else(|| PriceError::UnknownMethod(call.method.clone(), provider.name.clone()))?;
+        let units = provider.methods(surface)[&call.method];
+        sum = sum
+            .checked_add(call_price(units, rate, pricing.markup_bps)?)
+            .ok_or(PriceError::Overflow)?;
+        units_total = units_total.saturating_add(units);
+        count += 1;
+    }
+    if count == 0 {
+        return Ok(None);
+    }
+    let amount = sum
+        .checked_add(pricing.settlement_surcharge)
+        .ok_or(PriceError::Overflow)?
+        .max(pricing.floor);
+    Ok(Some(Quote {
+        amount,
+        calls: count,
+        units: units_total,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::config::{Config, EMBEDDED_DEFAULT};
+
+    fn provider(name: &str) -> ProviderConfig {
+        let config =
+            Config::from_toml(EMBEDDED_DEFAULT, &std::collections::HashMap::new()).unwrap();
+        config
+            .providers
+            .into_iter()
+            .find(|p| p.name == name)
+            .unwrap()
+    }
+
+    fn call(method: &str) -> Call {
+        Call {
+            id: Some(1.into()),
+            method: method.into(),
+            params: None,
+        }
+    }
+
+    #[test]
+    fn worked_examples_from_the_price_tables() {
+        let pricing = PricingConfig::default();
+        // Alchemy getBalance: 10 CU × $0.45/1M = 4.5 atomic, +20% = 5.4 → 6; + 600 = 606.
+        assert_eq!(call_price(10, 450_000, 2000), Ok(6));
+        let q = quote(&pricing, &provider("alchemy"), [&call("getBalance")])
+            .unwrap()
+            .unwrap();
+        assert_eq!(q.amount, 1000, "606 is under the floor");
+        // Helius getAssetsByOwner: 10 credits × $5/1M = 50, +20% = 60; batch of 10 = 600 + 600.
+        let batch: Vec<Call> = (0..10).map(|_| call("getAssetsByOwner")).collect();
+        let q = quote(&pricing, &provider("helius"), &batch)
+            .unwrap()
+            .unwrap();
+        assert_eq!((q.amount, q.calls, q.units), (1200, 10, 100));
+        // getTransactionsForAddress: 100 credits = 500, +20% = 600, + 600 surcharge.
+        let q = quote(
+            &pricing,
+            &provider("helius"),
+            [&call("getTransactionsForAddress")],
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(q.amount, 1200);
+        assert_eq!(quote(&pricing, &provider("helius"), []), Ok(None));
+        assert!(matches!(
+            quote(&pricing, &provider("helius"), [&call("getBlock")]),
+            Err(PriceError::UnknownMethod(..))
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn rounding_is_always_up_and_never_below_cost(units in 0u64..1_000_000, rate in 0u64..100_000_000, markup in 0u32..50_000) {
+            let price = call_price(units, rate, markup).unwrap() as u128;
+            let exact_times_denominator = units as u128 * rate as u128 * (10_000 + markup as u128);
+            let denominator = 1_000_000u128 * 10_000;
+            prop_assert!(price * denominator >= exact_times_denominator);
+            prop_assert!((price.saturating_sub(1)) * denominator < exact_times_denominator || price == 0);
+        }
+
+        #[test]
+        fn a_batch_costs_the_sum_of_its_calls(methods in proptest::collection::vec(0usize..4, 1..20)) {
+            let names = ["getBalance", "getTransaction", "getProgramAccounts", "getAsset"];
+            let pricing = PricingConfig { floor: 0, ..PricingConfig::default() };
+            let p = provider("alchemy");
+            let calls: Vec<Call> = methods.iter().map(|&i| call(names[i])).collect();
+            let batch = quote(&pricing, &p, &calls).unwrap().unwrap().amount;
+            let singles: u64 = calls
+                .iter()
+                .map(|c| quote(&pricing, &p, [c]).unwrap().unwrap().amount - pricing.settlement_surcharge)
+                .sum();
+            prop_assert_eq!(batch, singles + pricing.settlement_surcharge);
+        }
+    }
+}
