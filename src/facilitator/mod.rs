@@ -12,6 +12,8 @@
 //! - `Err(e)` otherwise (timeout, reset mid-request): unknown. Never re-send to another one.
 
 mod error;
+pub mod failover;
+pub mod remote;
 
 use async_trait::async_trait;
 

@@ -1,0 +1,265 @@
+//! Remote facilitator client and failover against real loopback facilitator servers.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+use x402_gateway::facilitator::failover::{FailoverFacilitator, FailoverPolicy};
+use x402_gateway::facilitator::remote::{RemoteFacilitator, RemoteFacilitatorConfig};
+use x402_gateway::facilitator::{Facilitator, FacilitatorError};
+use x402_gateway::x402::FacilitatorRequest;
+
+#[derive(Clone, Debug)]
+enum Behaviour {
+    Valid,
+    Invalid,
+    Status(u16),
+    Slow(Duration),
+}
+
+#[derive(Default)]
+struct Counts {
+    verify: AtomicUsize,
+    settle: AtomicUsize,
+    last_secret: Mutex<Option<String>>,
+}
+
+struct MockFacilitator {
+    url: String,
+    counts: Arc<Counts>,
+}
+
+async fn start(behaviour: Behaviour) -> MockFacilitator {
+    let counts = Arc::new(Counts::default());
+    let state = (behaviour, counts.clone());
+    let app = Router::new()
+        .route("/supported", get(supported))
+        .route("/verify", post(verify))
+        .route("/settle", post(settle))
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+    MockFacilitator { url, counts }
+}
+
+type S = State<(Behaviour, Arc<Counts>)>;
+
+async fn supported() -> Json<Value> {
+    Json(
+        json!({"kinds":[{"x402Version":2,"scheme":"exact","network":"solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1","extra":{"feePayer":"FeePayer111"}}],"extensions":[],"signers":{"solana:*":["FeePayer111"]}}),
+    )
+}
+
+async fn misbehave(b: &Behaviour) -> Option<Response> {
+    match b {
+        Behaviour::Status(code) => {
+            Some((StatusCode::from_u16(*code).unwrap(), "boom").into_response())
+        }
+        Behaviour::Slow(d) => {
+            tokio::time::sleep(*d).await;
+            None
+        }
+        _ => None,
+    }
+}
+
+async fn verify(State((b, counts)): S, headers: HeaderMap, Json(_): Json<Value>) -> Response {
+    counts.verify.fetch_add(1, Ordering::SeqCst);
+    *counts.last_secret.lock() = headers
+        .get("x-facilitator-secret")
+        .map(|v| v.to_str().unwrap().to_string());
+    if let Some(r) = misbehave(&b).await {
+        return r;
+    }
+    match b {
+        // Reference facilitators sometimes answer business failures with a 4xx and the body.
+        Behaviour::Invalid => (StatusCode::BAD_REQUEST, Json(json!({"isValid":false,"invalidReason":"invalid_exact_svm_payload_amount_mismatch","payer":"Payer1"}))).into_response(),
+        _ => Json(json!({"isValid":true,"payer":"Payer1"})).into_response(),
+    }
+}
+
+async fn settle(State((b, counts)): S, Json(_): Json<Value>) -> Response {
+    counts.settle.fetch_add(1, Ordering::SeqCst);
+    if let Some(r) = misbehave(&b).await {
+        return r;
+    }
+    Json(json!({"success":true,"transaction":"Sig1","network":"solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1","payer":"Payer1"})).into_response()
+}
+
+fn remote(name: &str, url: &str, timeout_ms: u64) -> Arc<dyn Facilitator> {
+    let config = RemoteFacilitatorConfig {
+        name: name.into(),
+        url: url.parse().unwrap(),
+        headers_from_env: [("x-facilitator-secret".to_string(), "FAC_SECRET".to_string())].into(),
+        connect_timeout_ms: 200,
+        timeout_ms,
+    };
+    let env: HashMap<String, String> = [("FAC_SECRET".to_string(), "s3cret".to_string())].into();
+    Arc::new(RemoteFacilitator::new(&config, &env).unwrap())
+}
+
+fn dead_url() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://{}/", l.local_addr().unwrap())
+}
+
+fn fast_policy() -> FailoverPolicy {
+    FailoverPolicy {
+        attempts: 3,
+        base_ms: 10,
+        cap_ms: 40,
+        factor: 2,
+        budget_ms: 5_000,
+    }
+}
+
+fn request() -> FacilitatorRequest {
+    FacilitatorRequest {
+        x402_version: 2,
+        payment_payload: json!({"x402Version":2}),
+        payment_requirements: json!({"scheme":"exact"}),
+    }
+}
+
+#[tokio::test]
+async fn a_down_is_served_through_b_with_auth_headers() {
+    let b = start(Behaviour::Valid).await;
+    let f = FailoverFacilitator::new(
+        vec![remote("a", &dead_url(), 2_000), remote("b", &b.url, 2_000)],
+        fast_policy(),
+    );
+    let verdict = f.verify(&request()).await.unwrap();
+    assert!(verdict.is_valid);
+    assert_eq!(b.counts.last_secret.lock().as_deref(), Some("s3cret"));
+    // Nothing reached A (connection refused), so settling through B is safe.
+    let settled = f.settle(&request()).await.unwrap();
+    assert!(settled.success);
+    assert_eq!(b.counts.settle.load(Ordering::SeqCst), 1);
+    let supported = f.supported().await.unwrap();
+    assert_eq!(
+        supported.fee_payer("exact", "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1"),
+        Some("FeePayer111")
+    );
+}
+
+#[tokio::test]
+async fn a_5xx_fails_over_but_a_definitive_invalid_does_not() {
+    let a = start(Behaviour::Status(500)).await;
+    let b = start(Behaviour::Valid).await;
+    let f = FailoverFacilitator::new(
+        vec![remote("a", &a.url, 2_000), remote("b", &b.url, 2_000)],
+        fast_policy(),
+    );
+    assert!(f.verify(&request()).await.unwrap().is_valid);
+    assert_eq!(
+        (
+            a.counts.verify.load(Ordering::SeqCst),
+            b.counts.verify.load(Ordering::SeqCst)
+        ),
+        (1, 1)
+    );
+
+    let a = start(Behaviour::Invalid).await;
+    let b = start(Behaviour::Valid).await;
+    let f = FailoverFacilitator::new(
+        vec![remote("a", &a.url, 2_000), remote("b", &b.url, 2_000)],
+        fast_policy(),
+    );
+    let verdict = f.verify(&request()).await.unwrap();
+    assert!(!verdict.is_valid, "A's no stands");
+    assert_eq!(
+        verdict.invalid_reason.as_deref(),
+        Some("invalid_exact_svm_payload_amount_mismatch")
+    );
+    assert_eq!(
+        b.counts.verify.load(Ordering::SeqCst),
+        0,
+        "B must never be asked to overrule A"
+    );
+}
+
+#[tokio::test]
+async fn a_settle_that_may_have_broadcast_is_never_resent() {
+    let a = start(Behaviour::Slow(Duration::from_secs(5))).await;
+    let b = start(Behaviour::Valid).await;
+    let f = FailoverFacilitator::new(
+        vec![remote("a", &a.url, 300), remote("b", &b.url, 2_000)],
+        fast_policy(),
+    );
+    let err = f.settle(&request()).await.unwrap_err();
+    assert!(matches!(err, FacilitatorError::Timeout(_)), "{err:?}");
+    assert_eq!(
+        b.counts.settle.load(Ordering::SeqCst),
+        0,
+        "unknown outcome: no second settle"
+    );
+    // A 5xx on settle may also follow a broadcast: same rule.
+    let a = start(Behaviour::Status(502)).await;
+    let f = FailoverFacilitator::new(
+        vec![remote("a", &a.url, 2_000), remote("b", &b.url, 2_000)],
+        fast_policy(),
+    );
+    assert_eq!(
+        f.settle(&request()).await.unwrap_err(),
+        FacilitatorError::Status(502)
+    );
+    assert_eq!(b.counts.settle.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn rounds_back_off_and_end_with_the_last_error() {
+    let a = start(Behaviour::Status(503)).await;
+    let b = start(Behaviour::Status(500)).await;
+    let f = FailoverFacilitator::new(
+        vec![remote("a", &a.url, 2_000), remote("b", &b.url, 2_000)],
+        fast_policy(),
+    );
+    let started = tokio::time::Instant::now();
+    let err = f.verify(&request()).await.unwrap_err();
+    assert_eq!(err, FacilitatorError::Status(500));
+    assert_eq!(a.counts.verify.load(Ordering::SeqCst), 3, "three rounds");
+    assert_eq!(b.counts.verify.load(Ordering::SeqCst), 3);
+    assert!(
+        started.elapsed() >= Duration::from_millis(30),
+        "waited 10 + 20 ms between rounds"
+    );
+
+    // The budget stops the rounds early.
+    let policy = FailoverPolicy {
+        attempts: 10,
+        base_ms: 200,
+        cap_ms: 200,
+        factor: 1,
+        budget_ms: 300,
+    };
+    let a = start(Behaviour::Status(503)).await;
+    let f = FailoverFacilitator::new(vec![remote("a", &a.url, 2_000)], policy);
+    f.verify(&request()).await.unwrap_err();
+    assert_eq!(
+        a.counts.verify.load(Ordering::SeqCst),
+        2,
+        "round 1, wait 200 ms, round 2, next wait would pass the budget"
+    );
+}
+
+#[test]
+fn a_missing_auth_variable_is_a_clear_error() {
+    let config = RemoteFacilitatorConfig {
+        name: "cdp".into(),
+        url: "https://facilitator.invalid/".parse().unwrap(),
+        headers_from_env: [("authorization".to_string(), "CDP_AUTH".to_string())].into(),
+        connect_timeout_ms: 100,
+        timeout_ms: 100,
+    };
+    let err = RemoteFacilitator::new(&config, &HashMap::new()).unwrap_err();
+    assert!(err.contains("CDP_AUTH"), "{err}");
+}
