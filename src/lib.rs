@@ -18,6 +18,7 @@ pub mod jsonrpc;
 pub mod localnet;
 pub mod observability;
 pub mod openapi;
+pub mod paygate;
 pub mod pricing;
 pub mod proxy;
 pub mod router;

@@ -1,0 +1,188 @@
+//! Building 402 challenges: requirements from a server-computed quote, the resource URL from
+//! the configured public base URL (never from `Host`), and the Bazaar discovery extension.
+
+use serde_json::{json, Map, Value};
+use url::Url;
+
+use crate::config::Surface;
+use crate::x402::{PaymentRequired, PaymentRequirements, ResourceInfo, X402_VERSION};
+
+/// One way to pay that the gateway offers (`[[payment.accepts]]`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcceptConfig {
+    /// CAIP-2 network.
+    pub network: String,
+    /// Mint of a 6-decimal USD stablecoin (prices are in its atomic units).
+    pub asset: String,
+}
+
+/// The terms of one `accepts` entry for a price.
+pub fn requirements(
+    accept: &AcceptConfig,
+    amount: u64,
+    pay_to: &str,
+    fee_payer: &str,
+    max_timeout_seconds: u64,
+) -> PaymentRequirements {
+    let mut extra = Map::new();
+    extra.insert("feePayer".into(), fee_payer.into());
+    PaymentRequirements {
+        scheme: "exact".into(),
+        network: accept.network.clone(),
+        amount: amount.to_string(),
+        asset: accept.asset.clone(),
+        pay_to: pay_to.into(),
+        max_timeout_seconds,
+        extra: Some(extra),
+    }
+}
+
+/// The absolute URL of `path` under the configured public base URL.
+pub fn resource_url(public_base_url: &Url, path: &str) -> String {
+    let base = public_base_url.as_str().trim_end_matches('/');
+    format!("{base}{path}")
+}
+
+/// A complete challenge.
+pub fn payment_required(
+    resource: ResourceInfo,
+    accepts: Vec<PaymentRequirements>,
+    error: Option<String>,
+    extensions: Map<String, Value>,
+) -> PaymentRequired {
+    PaymentRequired {
+        x402_version: X402_VERSION,
+        error,
+        resource,
+        accepts,
+        extensions: (!extensions.is_empty()).then_some(extensions),
+    }
+}
+
+/// What a route sells, for its Bazaar entry.
+#[derive(Debug, Clone, Copy)]
+pub enum BazaarRoute<'a> {
+    /// A method route: body `{"params": ...}`.
+    Method {
+        /// The surface (decides the params shape).
+        surface: Surface,
+        /// The method.
+        method: &'a str,
+    },
+    /// The standard JSON-RPC endpoint.
+    Standard,
+}
+
+/// The `bazaar` extension: how to call the route (input) and what comes back (output), with a
+/// JSON Schema (draft 2020-12) that validates `info`.
+pub fn bazaar_extension(route: BazaarRoute<'_>) -> Value {
+    let (body, body_schema) = match route {
+        BazaarRoute::Method { surface, .. } => {
+            let (example, params_schema) = match surface {
+                Surface::Rpc => (json!({"params": []}), json!({"type": "array"})),
+                Surface::Das => (json!({"params": {}}), json!({"type": "object"})),
+            };
+            let schema = json!({
+                "type": "object",
+                "properties": {"params": params_schema},
+                "additionalProperties": false
+            });
+            (example, schema)
+        }
+        BazaarRoute::Standard => (
+            json!({"jsonrpc": "2.0", "id": 1, "method": "getSlot"}),
+            json!({
+                "oneOf": [
+                    {"type": "object", "required": ["jsonrpc", "method"]},
+                    {"type": "array", "minItems": 1, "items": {"type": "object", "required": ["jsonrpc", "method"]}}
+                ]
+            }),
+        ),
+    };
+    let output_example = json!({"jsonrpc": "2.0", "id": 1, "result": {}});
+    json!({
+        "info": {
+            "input": {"type": "http", "method": "POST", "bodyType": "json", "body": body},
+            "output": {"type": "json", "example": output_example}
+        },
+        "schema": {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "type": "object",
+            "properties": {
+                "input": {
+                    "type": "object",
+                    "properties": {
+                        "type": {"const": "http"},
+                        "method": {"enum": ["POST"]},
+                        "bodyType": {"const": "json"},
+                        "body": body_schema
+                    },
+                    "required": ["type", "method", "bodyType", "body"],
+                    "additionalProperties": false
+                },
+                "output": {"type": "object"}
+            },
+            "required": ["input"]
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requirements_carry_the_quote_and_the_fee_payer() {
+        let accept = AcceptConfig {
+            network: crate::x402::network::SOLANA_DEVNET.into(),
+            asset: crate::x402::network::USDC_DEVNET.into(),
+        };
+        let r = requirements(&accept, 1234, "PayTo111", "FeePayer111", 60);
+        assert_eq!(r.amount, "1234");
+        assert_eq!(r.fee_payer(), Some("FeePayer111"));
+        assert_eq!(r.memo(), None);
+        assert!(r.matches(&r.clone()).is_ok());
+    }
+
+    #[test]
+    fn resource_url_comes_from_the_base_url() {
+        let base = Url::parse("https://rpc.example.com/").unwrap();
+        assert_eq!(
+            resource_url(&base, "/v1/x402/solana/mainnet/rpc"),
+            "https://rpc.example.com/v1/x402/solana/mainnet/rpc"
+        );
+        let prefixed = Url::parse("https://example.com/gateway").unwrap();
+        assert_eq!(
+            resource_url(&prefixed, "/healthz"),
+            "https://example.com/gateway/healthz"
+        );
+    }
+
+    #[test]
+    fn bazaar_input_matches_its_own_schema_shape() {
+        let ext = bazaar_extension(BazaarRoute::Method {
+            surface: Surface::Das,
+            method: "getAsset",
+        });
+        assert_eq!(ext["info"]["input"]["method"], "POST");
+        assert_eq!(ext["info"]["input"]["body"], json!({"params": {}}));
+        assert_eq!(
+            ext["schema"]["properties"]["input"]["properties"]["body"]["properties"]["params"]
+                ["type"],
+            "object"
+        );
+        let required: Vec<&str> = ext["schema"]["properties"]["input"]["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        for key in required {
+            assert!(
+                ext["info"]["input"].get(key).is_some(),
+                "info.input lacks required {key}"
+            );
+        }
+    }
+}
