@@ -12,6 +12,9 @@
 //! - `Err(e)` otherwise (timeout, reset mid-request): unknown. Never re-send to another one.
 
 mod error;
+pub mod http;
+pub mod keys;
+pub mod local;
 
 use async_trait::async_trait;
 
@@ -32,8 +35,14 @@ pub trait Facilitator: Send + Sync + std::fmt::Debug {
     async fn supported(&self) -> Result<SupportedResponse, FacilitatorError>;
 
     /// Checks a payment against the server's requirements without moving funds.
-    async fn verify(&self, request: &FacilitatorRequest) -> Result<VerifyResponse, FacilitatorError>;
+    async fn verify(
+        &self,
+        request: &FacilitatorRequest,
+    ) -> Result<VerifyResponse, FacilitatorError>;
 
     /// Settles a verified payment on chain. See the module docs for the outcome contract.
-    async fn settle(&self, request: &FacilitatorRequest) -> Result<SettleResponse, FacilitatorError>;
+    async fn settle(
+        &self,
+        request: &FacilitatorRequest,
+    ) -> Result<SettleResponse, FacilitatorError>;
 }
