@@ -1,1 +1,271 @@
+//! The confirmation loop against a scripted JSON-RPC stub on 127.0.0.1: outcomes the local
+//! cluster cannot produce (a broadcast that never lands, a node that stops answering).
 
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+use solana_hash::Hash;
+use solana_signature::Signature;
+
+use super::reasons::*;
+use super::settle::{send_and_confirm, Confirm, Landing};
+use crate::solana_rpc::SolanaRpc;
+
+enum Reply {
+    Result(Value),
+    Error(i64, Value),
+    Status(u16),
+    Hang,
+}
+
+type Script = Arc<dyn Fn(&str, usize) -> Reply + Send + Sync>;
+
+#[derive(Clone)]
+struct Stub {
+    script: Script,
+    calls: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl Stub {
+    fn calls(&self, method: &str) -> usize {
+        self.calls.lock().get(method).copied().unwrap_or(0)
+    }
+}
+
+async fn handle(State(s): State<Stub>, Json(body): Json<Value>) -> Response {
+    let method = body["method"].as_str().unwrap_or_default().to_owned();
+    let n = {
+        let mut calls = s.calls.lock();
+        let c = calls.entry(method.clone()).or_default();
+        *c += 1;
+        *c
+    };
+    let id = body["id"].clone();
+    match (s.script)(&method, n) {
+        Reply::Result(r) => Json(json!({"jsonrpc": "2.0", "id": id, "result": r})).into_response(),
+        Reply::Error(code, data) => Json(json!({
+            "jsonrpc": "2.0", "id": id,
+            "error": {"code": code, "message": "refused", "data": data}
+        }))
+        .into_response(),
+        Reply::Status(code) => StatusCode::from_u16(code).unwrap().into_response(),
+        Reply::Hang => {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            StatusCode::OK.into_response()
+        }
+    }
+}
+
+async fn stub(script: impl Fn(&str, usize) -> Reply + Send + Sync + 'static) -> (SolanaRpc, Stub) {
+    let state = Stub {
+        script: Arc::new(script),
+        calls: Arc::default(),
+    };
+    let app = Router::new()
+        .route("/", axum::routing::post(handle))
+        .with_state(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let rpc = SolanaRpc::new(vec![url.parse().unwrap()], Duration::from_secs(2));
+    (rpc, state)
+}
+
+fn sig() -> Signature {
+    Signature::from([7u8; 64])
+}
+
+fn ctx(v: Value) -> Value {
+    json!({"context": {"slot": 1}, "value": v})
+}
+
+fn sent() -> Reply {
+    Reply::Result(json!(sig().to_string()))
+}
+
+fn status(confirmation: &str, err: Value) -> Reply {
+    Reply::Result(ctx(json!([{
+        "slot": 5, "confirmations": 0, "err": err, "status": {"Ok": null},
+        "confirmationStatus": confirmation
+    }])))
+}
+
+fn timing(deadline: Duration) -> Confirm {
+    Confirm {
+        poll: Duration::from_millis(10),
+        rebroadcast: Duration::from_millis(40),
+        deadline: Instant::now() + deadline,
+    }
+}
+
+async fn run(rpc: &SolanaRpc, deadline: Duration, resumed: bool) -> Landing {
+    send_and_confirm(
+        rpc,
+        b"wire",
+        sig(),
+        &Hash::default(),
+        timing(deadline),
+        resumed,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn confirmed_after_a_few_polls() {
+    let (rpc, s) = stub(|m, n| match m {
+        "sendTransaction" => sent(),
+        "getSignatureStatuses" if n < 3 => Reply::Result(ctx(json!([null]))),
+        "getSignatureStatuses" => status("confirmed", Value::Null),
+        _ => Reply::Result(ctx(json!(true))),
+    })
+    .await;
+    assert_eq!(
+        run(&rpc, Duration::from_secs(5), false).await,
+        Landing::Confirmed
+    );
+    assert_eq!(s.calls("sendTransaction"), 1);
+    assert_eq!(s.calls("getSignatureStatuses"), 3);
+}
+
+#[tokio::test]
+async fn never_lands_then_blockhash_expires() {
+    let (rpc, s) = stub(|m, n| match m {
+        "sendTransaction" => sent(),
+        "getSignatureStatuses" => Reply::Result(ctx(json!([null]))),
+        "isBlockhashValid" => Reply::Result(ctx(json!(n < 3))),
+        _ => Reply::Status(500),
+    })
+    .await;
+    assert_eq!(
+        run(&rpc, Duration::from_secs(10), false).await,
+        Landing::Expired
+    );
+    assert_eq!(s.calls("isBlockhashValid"), 3);
+    // The first send plus one re-broadcast per valid check.
+    assert_eq!(s.calls("sendTransaction"), 3);
+}
+
+#[tokio::test]
+async fn deadline_while_valid_is_pending() {
+    let (rpc, _s) = stub(|m, _| match m {
+        "sendTransaction" => sent(),
+        "getSignatureStatuses" => Reply::Result(ctx(json!([null]))),
+        _ => Reply::Result(ctx(json!(true))),
+    })
+    .await;
+    let start = Instant::now();
+    let out = run(&rpc, Duration::from_millis(300), false).await;
+    assert!(matches!(out, Landing::Pending(_)), "{out:?}");
+    assert!(start.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn a_hanging_node_cannot_outlive_the_deadline() {
+    let (rpc, _s) = stub(|_, _| Reply::Hang).await;
+    let start = Instant::now();
+    let out = run(&rpc, Duration::from_millis(300), false).await;
+    assert!(matches!(out, Landing::Pending(_)), "{out:?}");
+    assert!(start.elapsed() < Duration::from_secs(1));
+}
+
+#[tokio::test]
+async fn send_lost_in_transport_is_followed_not_refused() {
+    let (rpc, s) = stub(|m, _| match m {
+        "sendTransaction" => Reply::Status(503),
+        "getSignatureStatuses" => status("finalized", Value::Null),
+        _ => Reply::Result(ctx(json!(true))),
+    })
+    .await;
+    assert_eq!(
+        run(&rpc, Duration::from_secs(5), false).await,
+        Landing::Confirmed
+    );
+    assert_eq!(s.calls("sendTransaction"), 1);
+}
+
+#[tokio::test]
+async fn landed_with_an_error() {
+    let (rpc, _s) = stub(|m, _| match m {
+        "sendTransaction" => sent(),
+        _ => status("confirmed", json!({"InstructionError": [2, {"Custom": 1}]})),
+    })
+    .await;
+    let out = run(&rpc, Duration::from_secs(5), false).await;
+    assert!(
+        matches!(out, Landing::Failed(ref e) if e.contains("InstructionError")),
+        "{out:?}"
+    );
+}
+
+#[tokio::test]
+async fn processed_but_unconfirmed_at_expiry_is_pending() {
+    let (rpc, _s) = stub(|m, _| match m {
+        "sendTransaction" => sent(),
+        "getSignatureStatuses" => status("processed", Value::Null),
+        _ => Reply::Result(ctx(json!(false))),
+    })
+    .await;
+    let out = run(&rpc, Duration::from_secs(5), false).await;
+    assert!(matches!(out, Landing::Pending(_)), "{out:?}");
+}
+
+#[tokio::test]
+async fn preflight_refusals_are_classified() {
+    let cases = [
+        (json!("BlockhashNotFound"), Some(BLOCKHASH_EXPIRED)),
+        (
+            json!({"InstructionError": [2, {"Custom": 1}]}),
+            Some(INSUFFICIENT_FUNDS),
+        ),
+        (
+            json!({"InstructionError": [2, {"Custom": 4}]}),
+            Some(SIMULATION_FAILED),
+        ),
+        (json!("AlreadyProcessed"), None),
+    ];
+    for (err, reason) in cases {
+        let data = json!({"err": err, "logs": ["Program log: x"]});
+        let (rpc, s) = stub(move |_, _| Reply::Error(-32002, data.clone())).await;
+        let out = run(&rpc, Duration::from_secs(5), false).await;
+        match reason {
+            Some(r) => assert!(
+                matches!(out, Landing::Refused(ref x) if x.reason == r),
+                "{out:?}"
+            ),
+            None => assert_eq!(out, Landing::AlreadyProcessed),
+        }
+        assert_eq!(
+            s.calls("sendTransaction"),
+            1,
+            "no re-broadcast after a refusal"
+        );
+        assert_eq!(s.calls("getSignatureStatuses"), 0);
+    }
+    let (rpc, _s) = stub(|_, _| Reply::Error(-32602, Value::Null)).await;
+    let out = run(&rpc, Duration::from_secs(5), false).await;
+    assert!(
+        matches!(out, Landing::Refused(ref x) if x.reason == TRANSACTION_FAILED),
+        "{out:?}"
+    );
+}
+
+#[tokio::test]
+async fn resumed_settlement_reads_the_status_first() {
+    let (rpc, s) = stub(|m, _| match m {
+        "getSignatureStatuses" => status("confirmed", Value::Null),
+        _ => Reply::Status(500),
+    })
+    .await;
+    assert_eq!(
+        run(&rpc, Duration::from_secs(5), true).await,
+        Landing::Confirmed
+    );
+    assert_eq!(s.calls("sendTransaction"), 0);
+}
