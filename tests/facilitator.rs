@@ -459,8 +459,9 @@ async fn http_malformed_bodies_are_400_and_rpc_down_is_503() {
         }
     }
     let huge = format!("{{\"x\":\"{}\"}}", "a".repeat(70 * 1024));
-    let (status, _) = call(&app, "POST", "verify", Some(SECRET), Some(huge)).await;
+    let (status, v) = call(&app, "POST", "verify", Some(SECRET), Some(huge)).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(v["error"]["code"], "payload_too_large");
 
     let cfg = test_config(&closed_port_url().await, &env.cluster.mint());
     let keys = FeePayerKeys::new(vec![env.fee_payer().insecure_clone()]).unwrap();

@@ -20,6 +20,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::{from_fn_with_state, Next};
@@ -101,8 +102,16 @@ fn facilitator_error(e: FacilitatorError) -> Response {
     ApiError::new(status, code, e.to_string()).into_response()
 }
 
-fn parse_body(body: &[u8]) -> Result<FacilitatorRequest, ApiError> {
-    let de = &mut serde_json::Deserializer::from_slice(body);
+fn parse_body(body: Result<Bytes, BytesRejection>) -> Result<FacilitatorRequest, ApiError> {
+    let body = body.map_err(|r| {
+        let code = if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            "payload_too_large"
+        } else {
+            "invalid_request"
+        };
+        ApiError::new(r.status(), code, r.body_text())
+    })?;
+    let de = &mut serde_json::Deserializer::from_slice(&body);
     serde_path_to_error::deserialize(de).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -119,8 +128,8 @@ async fn supported(State(s): State<AppState>) -> Response {
     }
 }
 
-async fn verify(State(s): State<AppState>, body: Bytes) -> Response {
-    let req = match parse_body(&body) {
+async fn verify(State(s): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
+    let req = match parse_body(body) {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
@@ -130,8 +139,8 @@ async fn verify(State(s): State<AppState>, body: Bytes) -> Response {
     }
 }
 
-async fn settle(State(s): State<AppState>, body: Bytes) -> Response {
-    let req = match parse_body(&body) {
+async fn settle(State(s): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
+    let req = match parse_body(body) {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
