@@ -269,3 +269,91 @@ async fn resumed_settlement_reads_the_status_first() {
     );
     assert_eq!(s.calls("sendTransaction"), 0);
 }
+
+// ---- the whole facilitator over the stub: pending, then resumed ----
+
+mod full_flow {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use base64::Engine as _;
+    use solana_signer::Signer;
+
+    use super::*;
+    use crate::facilitator::keys::FeePayerKeys;
+    use crate::facilitator::local::{LocalFacilitator, LocalFacilitatorConfig};
+    use crate::facilitator::Facilitator;
+    use crate::svm::constants::SPL_TOKEN_PROGRAM;
+    use crate::svm::mint::test_data::base_mint;
+    use crate::svm::testkit::PaymentFixture;
+    use crate::x402::network::SOLANA_DEVNET;
+    use crate::x402::FacilitatorRequest;
+
+    fn request(fx: &PaymentFixture) -> FacilitatorRequest {
+        let req = json!({
+            "scheme": "exact", "network": SOLANA_DEVNET, "amount": fx.amount.to_string(),
+            "asset": fx.mint.to_string(), "payTo": fx.pay_to.to_string(),
+            "maxTimeoutSeconds": 60, "extra": {"feePayer": fx.fee_payer.pubkey().to_string()}
+        });
+        serde_json::from_value(json!({
+            "x402Version": 2,
+            "paymentPayload": {"x402Version": 2, "accepted": req,
+                               "payload": {"transaction": fx.honest_base64()}},
+            "paymentRequirements": req
+        }))
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn pending_is_kept_then_resumed_without_a_new_preflight_send() {
+        let landed = Arc::new(AtomicBool::new(false));
+        let l = landed.clone();
+        let (rpc, s) = stub(move |m, _| match m {
+            "getAccountInfo" => Reply::Result(ctx(json!({
+                "data": [base64::engine::general_purpose::STANDARD.encode(base_mint(6, true)), "base64"],
+                "owner": SPL_TOKEN_PROGRAM.to_string(), "lamports": 1, "executable": false,
+                "rentEpoch": 0, "space": 82
+            }))),
+            "sendTransaction" => sent(),
+            "isBlockhashValid" => Reply::Result(ctx(json!(true))),
+            "getSignatureStatuses" if l.load(Ordering::SeqCst) => status("confirmed", Value::Null),
+            "getSignatureStatuses" => Reply::Result(ctx(json!([null]))),
+            _ => Reply::Status(500),
+        })
+        .await;
+        let url = rpc.urls()[0].clone();
+        let fx = PaymentFixture::new();
+        let cfg = LocalFacilitatorConfig {
+            confirm_poll_ms: 20,
+            rebroadcast_ms: 100,
+            settle_deadline_ms: 400,
+            ..LocalFacilitatorConfig::single(SOLANA_DEVNET, vec![url], vec![fx.mint.to_string()])
+        };
+        let keys = FeePayerKeys::new(vec![fx.fee_payer.insecure_clone()]).unwrap();
+        let f = LocalFacilitator::new(&cfg, keys).unwrap();
+        let req = request(&fx);
+
+        let first = f.settle(&req).await.unwrap();
+        assert!(!first.success);
+        assert_eq!(first.error_reason.as_deref(), Some(SETTLEMENT_PENDING));
+        assert!(
+            !first.transaction.is_empty(),
+            "the signature is always returned"
+        );
+        let sends = s.calls("sendTransaction");
+        assert!(sends >= 2, "first send plus re-broadcasts: {sends}");
+
+        landed.store(true, Ordering::SeqCst);
+        let second = f.settle(&req).await.unwrap();
+        assert!(second.success, "{second:?}");
+        assert_eq!(second.transaction, first.transaction, "same transaction id");
+        assert_eq!(
+            s.calls("sendTransaction"),
+            sends,
+            "confirmed at the first read"
+        );
+
+        let third = f.settle(&req).await.unwrap();
+        assert_eq!(third.error_reason.as_deref(), Some(DUPLICATE_SETTLEMENT));
+        assert_eq!(third.transaction, first.transaction);
+    }
+}
