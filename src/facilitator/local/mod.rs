@@ -1,22 +1,47 @@
 //! The in-process x402 `exact` facilitator for Solana: verification with the RPC-side checks,
 //! settlement that always ends, and `/supported`.
 //!
-//! **Verify** (no funds move): parse the v2 or v1 request ([`request`]), refuse an asset that
+//! **Verify** (no funds move): parse the v2 or v1 request (`request.rs`), refuse an asset that
 //! is not allowed before any RPC call, fetch the mint (cached), run the strict static checks
 //! of [`crate::svm::verify_exact`], then concurrently check the blockhash and simulate
 //! (`sigVerify: false`, the client signatures were verified locally).
 //!
 //! Blockhash rule: `isBlockhashValid` must be true. When the blockhash's last valid block
-//! height is known (we saw it in one of our own `getLatestBlockhash` answers, see
-//! [`blockhash`]), it must also have `blocks_for(min_blockhash_life_ms)` blocks left at the
-//! current block height. A blockhash we never saw is held to `isBlockhashValid` alone.
+//! height is known (we saw it in one of our own `getLatestBlockhash` answers; `blockhash.rs`
+//! refreshes them on demand, at most once per slot), it must also have
+//! `blocks_for(min_blockhash_life_ms)` blocks left at the current block height. A blockhash we
+//! never saw is held to `isBlockhashValid` alone.
 //!
-//! Business failures are `Ok(isValid: false)` with a reason string and a human message;
-//! an unreachable RPC is `Err(FacilitatorError::Unavailable)`. A simulation that fails on the
-//! transfer with SPL `InsufficientFunds` answers the core reason `insufficient_funds`.
+//! Business failures are `Ok(isValid: false)` with a reason string ([`reasons`] or
+//! [`crate::svm::VerifyError::reason`]) and a human message; an unreachable RPC is
+//! `Err(FacilitatorError::Unavailable)`. A simulation that fails on the transfer with SPL
+//! `InsufficientFunds` answers the core reason `insufficient_funds`.
 //!
-//! **Settle**: see [`settle`]. Runs on its own task, so a caller that stops waiting (client
-//! gone, timeout) never leaves a claimed payment half-settled.
+//! **Settle** (`settle.rs`):
+//! 1. The static verification above (no simulation: the send's preflight simulates). A
+//!    refusal ends here, nothing claimed.
+//! 2. Claim the SHA-256 of the message bytes ([`SettlementLocks`]). In flight or settled →
+//!    `duplicate_settlement`, no broadcast. A pending claim is resumed: its signature is
+//!    re-awaited, not re-sent with preflight.
+//! 3. Sign as fee payer (the signature, hence the transaction id, is known from here on and is
+//!    in every later answer), `sendTransaction` with preflight.
+//! 4. Poll `getSignatureStatuses` every `confirm_poll_ms`; every `rebroadcast_ms` ask
+//!    `isBlockhashValid` and re-send the same bytes (`skipPreflight`) while it is valid.
+//!
+//! | outcome | answer (`transaction`) | claim |
+//! | --- | --- | --- |
+//! | confirmed, `err: null` | `success: true` (signature) | settled |
+//! | confirmed with an error | `invalid_exact_svm_transaction_failed` (signature) | released |
+//! | preflight / node refused the send | the simulation reason, e.g. `insufficient_funds`, `invalid_exact_svm_payload_blockhash_expired` (`""`) | released |
+//! | preflight says `AlreadyProcessed` | `duplicate_settlement` (signature) | settled |
+//! | blockhash invalid and no status in a final read | `invalid_exact_svm_settlement_expired` (signature) | released |
+//! | `settle_deadline_ms` reached first, or the status unreadable at expiry | `settlement_pending` (signature) | pending |
+//! | RPC or lock store unreachable before the send | `unexpected_settle_error` (`""`) | released |
+//!
+//! `settle` never returns `Err` except if its task panicked (`Transport`: outcome unknown).
+//! Every RPC call has the client's timeout and is also cut at the deadline, so a settle never
+//! outlives `settle_deadline_ms`. It runs on its own task: a caller that stops waiting
+//! (client gone, timeout) never leaves a claimed payment half-settled.
 //!
 //! Key material is never logged; settle outcomes are logged with the signature and the
 //! message hash (hex).

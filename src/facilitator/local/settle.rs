@@ -1,27 +1,5 @@
-//! Settlement that always ends.
-//!
-//! 1. The static verification of [`super::verify`] (mint from cache; no simulation: the send's
-//!    preflight simulates). A refusal ends here, nothing claimed.
-//! 2. Claim the message hash ([`super::dedupe`]). In flight or settled → `duplicate_settlement`,
-//!    no broadcast. A pending claim is resumed: its signature is re-awaited, not re-sent
-//!    with preflight.
-//! 3. Sign as fee payer (the signature, hence the transaction id, is known from here on and
-//!    is in every later answer), `sendTransaction` with preflight.
-//! 4. Poll `getSignatureStatuses` every `confirm_poll_ms`; every `rebroadcast_ms` ask
-//!    `isBlockhashValid` and re-send the same bytes (`skipPreflight`) while it is valid.
-//!
-//! | outcome | answer | claim |
-//! | --- | --- | --- |
-//! | confirmed, `err: null` | `success: true` | settled |
-//! | confirmed with an error | `invalid_exact_svm_transaction_failed` | released |
-//! | preflight / node refused the send | the simulation reason (`insufficient_funds`, `…_blockhash_expired`, …) | released |
-//! | preflight says `AlreadyProcessed` | `duplicate_settlement` | settled |
-//! | blockhash invalid and no status in a final check | `invalid_exact_svm_settlement_expired` | released |
-//! | `settle_deadline_ms` reached first (or status unreadable) | `settlement_pending` | pending |
-//! | RPC or lock store unreachable before the send | `unexpected_settle_error` | released |
-//!
-//! Every RPC call has the client's timeout and is also cut at the deadline, so a settle
-//! never outlives `settle_deadline_ms` by more than one poll's bookkeeping.
+//! Settlement that always ends: the claim, the broadcast and the confirmation loop. The steps
+//! and the outcome table are in the module docs of [`super`].
 
 use std::time::Instant;
 
