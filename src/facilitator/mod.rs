@@ -35,14 +35,8 @@ pub trait Facilitator: Send + Sync + std::fmt::Debug {
     async fn supported(&self) -> Result<SupportedResponse, FacilitatorError>;
 
     /// Checks a payment against the server's requirements without moving funds.
-    async fn verify(
-        &self,
-        request: &FacilitatorRequest,
-    ) -> Result<VerifyResponse, FacilitatorError>;
+    async fn verify(&self, request: &FacilitatorRequest) -> Result<VerifyResponse, FacilitatorError>;
 
     /// Settles a verified payment on chain. See the module docs for the outcome contract.
-    async fn settle(
-        &self,
-        request: &FacilitatorRequest,
-    ) -> Result<SettleResponse, FacilitatorError>;
+    async fn settle(&self, request: &FacilitatorRequest) -> Result<SettleResponse, FacilitatorError>;
 }
