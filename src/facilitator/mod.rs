@@ -13,6 +13,9 @@
 
 mod error;
 pub mod failover;
+pub mod http;
+pub mod keys;
+pub mod local;
 pub mod remote;
 
 use async_trait::async_trait;

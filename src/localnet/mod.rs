@@ -44,7 +44,7 @@ use solana_address::Address;
 use solana_hash::Hash;
 use solana_keypair::Keypair;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -56,6 +56,7 @@ const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 pub struct LocalCluster {
     chain: Arc<Mutex<Chain>>,
     paused: Arc<AtomicBool>,
+    send_requests: Arc<AtomicU64>,
     addr: SocketAddr,
     genesis: bootstrap::Genesis,
     stop: watch::Sender<bool>,
@@ -99,8 +100,10 @@ impl LocalCluster {
         let paused = Arc::new(AtomicBool::new(false));
         let (stop, stop_rx) = watch::channel(false);
 
+        let send_requests = Arc::new(AtomicU64::new(0));
         let app = rpc::router(rpc::RpcState {
             chain: chain.clone(),
+            send_requests: send_requests.clone(),
         });
         let mut server_stop = stop_rx.clone();
         let server = tokio::spawn(async move {
@@ -124,6 +127,7 @@ impl LocalCluster {
         Ok(Self {
             chain,
             paused,
+            send_requests,
             addr,
             genesis,
             stop,
@@ -224,6 +228,12 @@ impl LocalCluster {
         for _ in 0..n {
             ch.tick();
         }
+    }
+
+    /// `sendTransaction` requests the RPC server has received so far (including rejected ones
+    /// and re-broadcasts), e.g. to assert that concurrent settles broadcast exactly once.
+    pub fn send_transaction_count(&self) -> u64 {
+        self.send_requests.load(Ordering::Relaxed)
     }
 
     /// Stops or resumes the automatic clock (manual [`Self::advance_slots`] still works).

@@ -198,7 +198,12 @@ pub fn dispatch(state: &RpcState, method: &str, params: &Value) -> Result<Value,
             Ok(Value::Array(fees))
         }
         "getFeeForMessage" => tx::get_fee_for_message(state, params),
-        "sendTransaction" => tx::send_transaction(state, params),
+        "sendTransaction" => {
+            state
+                .send_requests
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tx::send_transaction(state, params)
+        }
         "simulateTransaction" => tx::simulate_transaction(state, params),
         "getSignatureStatuses" => tx::get_signature_statuses(state, params),
         "getTransaction" => tx::get_transaction(state, params),

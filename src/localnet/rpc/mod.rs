@@ -19,6 +19,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use parking_lot::Mutex;
 use serde_json::{json, Value};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 /// Requests larger than this are refused with 413 (real RPC caps bodies at 50 KiB; a full
@@ -32,6 +33,8 @@ pub const API_VERSION: &str = "2.2.7";
 #[derive(Clone)]
 pub struct RpcState {
     pub chain: Arc<Mutex<Chain>>,
+    /// `sendTransaction` requests received (accepted or not), for tests that count broadcasts.
+    pub send_requests: Arc<AtomicU64>,
 }
 
 /// A JSON-RPC error object.

@@ -1,0 +1,204 @@
+//! Duplicate-settlement protection: one settlement per payment message.
+//!
+//! Keyed by the SHA-256 of the message bytes (never the transaction bytes: the fee-payer
+//! signature slot is attacker-mutable). States of a key:
+//!
+//! | state | entered by | a new claim gets |
+//! | --- | --- | --- |
+//! | absent / expired | — | [`Claim::Acquired`] |
+//! | in flight | a claim | [`Claim::InFlight`] (answer `duplicate_settlement`) |
+//! | pending (signature) | [`SettlementLocks::mark_pending`] | [`Claim::Resumed`]: the caller now owns it and re-awaits the same signature |
+//! | settled (signature) | [`SettlementLocks::mark_settled`] | [`Claim::Settled`] (answer `duplicate_settlement`) |
+//!
+//! [`SettlementLocks::release`] removes the key: only after a definitely-not-landed outcome.
+//! Every state expires after its TTL, so a lost owner cannot block a key forever.
+//!
+//! The trait is async so a shared store (Redis `SET NX PX` plus a small script) can replace
+//! [`InMemoryLocks`] when several gateway processes settle.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use solana_signature::Signature;
+
+/// SHA-256 of a transaction's message bytes.
+pub type MessageHash = [u8; 32];
+
+/// Result of trying to claim a payment for settlement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Nobody holds it: the caller owns it now.
+    Acquired,
+    /// It was broadcast before and left pending: the caller owns it now and must not assume
+    /// anything about the chain (re-await the signature).
+    Resumed(Signature),
+    /// Another settlement of the same message is running.
+    InFlight,
+    /// Already settled with this signature.
+    Settled(Signature),
+}
+
+/// The shared store behind claims could not be reached.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("settlement lock store unavailable: {0}")]
+pub struct LockError(pub String);
+
+/// Claims on payment messages being settled (see the module docs for the state table).
+#[async_trait]
+pub trait SettlementLocks: Send + Sync + std::fmt::Debug {
+    /// Atomically claims `key` for `ttl` unless it is in flight or settled.
+    async fn claim(&self, key: &MessageHash, ttl: Duration) -> Result<Claim, LockError>;
+    /// Broadcast, outcome unknown: keep the key for `ttl`, resumable with `signature`.
+    async fn mark_pending(
+        &self,
+        key: &MessageHash,
+        signature: Signature,
+        ttl: Duration,
+    ) -> Result<(), LockError>;
+    /// Settled: refuse the key for `ttl`.
+    async fn mark_settled(
+        &self,
+        key: &MessageHash,
+        signature: Signature,
+        ttl: Duration,
+    ) -> Result<(), LockError>;
+    /// Definitely not landed: forget the key so a retry may settle.
+    async fn release(&self, key: &MessageHash) -> Result<(), LockError>;
+}
+
+#[derive(Debug, Clone, Copy)]
+enum State {
+    InFlight,
+    Pending(Signature),
+    Settled(Signature),
+}
+
+/// Sweep expired entries when the map grows past this many.
+const SWEEP_AT: usize = 4096;
+
+/// In-process [`SettlementLocks`]: a mutex-guarded map, never held across an `.await`.
+#[derive(Debug, Default)]
+pub struct InMemoryLocks {
+    map: Mutex<HashMap<MessageHash, (Instant, State)>>,
+}
+
+impl InMemoryLocks {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Entries currently held (including expired ones not swept yet).
+    pub fn len(&self) -> usize {
+        self.map.lock().len()
+    }
+
+    /// Whether no entry is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn set(&self, key: &MessageHash, state: State, ttl: Duration) {
+        self.map.lock().insert(*key, (Instant::now() + ttl, state));
+    }
+}
+
+#[async_trait]
+impl SettlementLocks for InMemoryLocks {
+    async fn claim(&self, key: &MessageHash, ttl: Duration) -> Result<Claim, LockError> {
+        let now = Instant::now();
+        let mut map = self.map.lock();
+        if map.len() >= SWEEP_AT {
+            map.retain(|_, (until, _)| *until > now);
+        }
+        let current = map.get(key).filter(|(until, _)| *until > now).map(|e| e.1);
+        let claim = match current {
+            None => Claim::Acquired,
+            Some(State::Pending(sig)) => Claim::Resumed(sig),
+            Some(State::InFlight) => return Ok(Claim::InFlight),
+            Some(State::Settled(sig)) => return Ok(Claim::Settled(sig)),
+        };
+        map.insert(*key, (now + ttl, State::InFlight));
+        Ok(claim)
+    }
+
+    async fn mark_pending(
+        &self,
+        key: &MessageHash,
+        signature: Signature,
+        ttl: Duration,
+    ) -> Result<(), LockError> {
+        self.set(key, State::Pending(signature), ttl);
+        Ok(())
+    }
+
+    async fn mark_settled(
+        &self,
+        key: &MessageHash,
+        signature: Signature,
+        ttl: Duration,
+    ) -> Result<(), LockError> {
+        self.set(key, State::Settled(signature), ttl);
+        Ok(())
+    }
+
+    async fn release(&self, key: &MessageHash) -> Result<(), LockError> {
+        self.map.lock().remove(key);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TTL: Duration = Duration::from_secs(120);
+
+    #[tokio::test]
+    async fn state_machine() {
+        let locks = InMemoryLocks::new();
+        let k = [1u8; 32];
+        let sig = Signature::from([7u8; 64]);
+        assert_eq!(locks.claim(&k, TTL).await, Ok(Claim::Acquired));
+        assert_eq!(locks.claim(&k, TTL).await, Ok(Claim::InFlight));
+        locks.mark_pending(&k, sig, TTL).await.unwrap();
+        assert_eq!(locks.claim(&k, TTL).await, Ok(Claim::Resumed(sig)));
+        assert_eq!(
+            locks.claim(&k, TTL).await,
+            Ok(Claim::InFlight),
+            "a resumed claim is owned"
+        );
+        locks.mark_settled(&k, sig, TTL).await.unwrap();
+        assert_eq!(locks.claim(&k, TTL).await, Ok(Claim::Settled(sig)));
+        locks.release(&k).await.unwrap();
+        assert_eq!(locks.claim(&k, TTL).await, Ok(Claim::Acquired));
+        assert_eq!(locks.claim(&[2u8; 32], TTL).await, Ok(Claim::Acquired));
+        assert_eq!(locks.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn entries_expire() {
+        let locks = InMemoryLocks::new();
+        let k = [3u8; 32];
+        assert_eq!(
+            locks.claim(&k, Duration::from_millis(1)).await,
+            Ok(Claim::Acquired)
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert_eq!(locks.claim(&k, TTL).await, Ok(Claim::Acquired));
+    }
+
+    #[tokio::test]
+    async fn concurrent_claims_have_one_winner() {
+        let locks = std::sync::Arc::new(InMemoryLocks::new());
+        let k = [4u8; 32];
+        let claims = futures::future::join_all((0..32).map(|_| {
+            let l = locks.clone();
+            async move { l.claim(&k, TTL).await.unwrap() }
+        }))
+        .await;
+        assert_eq!(claims.iter().filter(|c| **c == Claim::Acquired).count(), 1);
+    }
+}

@@ -1,0 +1,152 @@
+//! Verification: the static checks (shared with settle) and the RPC-side checks.
+
+use serde_json::{json, Value};
+use solana_address::Address;
+use solana_hash::Hash;
+
+use super::config::BLOCKHASH_LIFETIME_BLOCKS;
+use super::reasons::*;
+use super::request::{parse, Payment};
+use super::{Failure, Inner, NetworkState, Rejection};
+use crate::solana_rpc::{MintError, RpcError, NODE_UNHEALTHY};
+use crate::svm::{
+    blockhash_has_life, blocks_for, decode_transaction, simulation_result, verify_exact,
+    DecodedTransaction, ExactPolicy, VerifiedPayment, VerifyError,
+};
+use crate::x402::FacilitatorRequest;
+
+/// A payment that passed every check that needs no chain state beyond the mint.
+#[derive(Debug)]
+pub(crate) struct Checked<'a> {
+    pub net: &'a NetworkState,
+    pub payment: Payment,
+    pub tx: DecodedTransaction,
+    pub verified: VerifiedPayment,
+}
+
+fn rpc_failure(what: &str, e: &RpcError) -> Failure {
+    Failure::Rpc(format!("Solana RPC {what}: {e}"))
+}
+
+/// SPL Token and Token-2022 `TokenError::InsufficientFunds` on the transfer (instruction 2).
+pub(crate) fn is_insufficient_funds(err: &Value) -> bool {
+    *err == json!({"InstructionError": [2, {"Custom": 1}]})
+}
+
+/// The refusal for a failed simulation or preflight (`err` non-null).
+pub(crate) fn simulation_rejection(err: &Value, logs: &[String]) -> Option<Rejection> {
+    let e = simulation_result(Some(err), logs).err()?;
+    let reason = if is_insufficient_funds(err) {
+        INSUFFICIENT_FUNDS
+    } else if err.as_str() == Some("BlockhashNotFound") {
+        BLOCKHASH_EXPIRED
+    } else {
+        e.reason()
+    };
+    Some(Rejection::new(reason, e.to_string()))
+}
+
+impl Inner {
+    /// Full verification; the payer on success.
+    pub(crate) async fn verify(&self, req: &FacilitatorRequest) -> Result<Address, Failure> {
+        let checked = self.check_static(req).await?;
+        let payer = checked.verified.payer;
+        self.check_chain(&checked).await.map_err(|f| match f {
+            Failure::Rejected(r) => Failure::Rejected(r.with_payer(payer)),
+            other => other,
+        })?;
+        Ok(payer)
+    }
+
+    /// Parse, allow-list, mint, strict static verification.
+    pub(crate) async fn check_static(
+        &self,
+        req: &FacilitatorRequest,
+    ) -> Result<Checked<'_>, Failure> {
+        let payment = parse(req, &self.keys, |n| self.network(n).is_some())?;
+        let net = self
+            .network(&payment.network)
+            .ok_or_else(|| Rejection::new(INVALID_NETWORK, "network not served"))?;
+        let asset = payment.requirements.asset;
+        if !net.allowed_mints.contains(&asset) {
+            return Err(VerifyError::MintNotAllowed(asset).into());
+        }
+        // Decode before any RPC call: garbage costs no round trip.
+        let tx = decode_transaction(&payment.transaction)?;
+        let mint = match net.mints.get(&net.rpc, &asset).await {
+            Ok(m) => m,
+            Err(MintError::Rpc(e)) => return Err(rpc_failure("getAccountInfo(mint)", &e)),
+            Err(MintError::NotFound(_)) => {
+                return Err(VerifyError::MintInvalid("mint account not found").into())
+            }
+            Err(MintError::Invalid(e)) => return Err(e.into()),
+        };
+        let policy = ExactPolicy {
+            max_compute_unit_limit: self.settings.max_compute_unit_limit,
+            max_compute_unit_price: self.settings.max_compute_unit_price,
+            ..ExactPolicy::new(self.keys.pubkeys(), net.allowed_mints.clone())
+        };
+        let verified = verify_exact(&tx, &payment.requirements, &mint, &policy)?;
+        Ok(Checked {
+            net,
+            payment,
+            tx,
+            verified,
+        })
+    }
+
+    /// Blockhash life and simulation, concurrently.
+    async fn check_chain(&self, c: &Checked<'_>) -> Result<(), Failure> {
+        let net = c.net;
+        let hash = c.tx.recent_blockhash();
+        let simulate = net
+            .rpc
+            .simulate_transaction(c.tx.wire_bytes(), false, false);
+        let (life, sim) = tokio::join!(self.check_blockhash(net, hash), simulate);
+        life?;
+        match sim {
+            Ok(s) => match s.err.as_ref().filter(|e| !e.is_null()) {
+                None => Ok(()),
+                Some(err) => Err(simulation_rejection(err, &s.logs)
+                    .unwrap_or_else(|| Rejection::new(SIMULATION_FAILED, "simulation failed"))
+                    .into()),
+            },
+            // A JSON-RPC error object is the node's answer about this transaction: refuse.
+            Err(RpcError::Rpc { code, message, .. }) if code != NODE_UNHEALTHY => Err(
+                Rejection::new(SIMULATION_FAILED, format!("simulation refused: {message}")).into(),
+            ),
+            Err(e) => Err(rpc_failure("simulateTransaction", &e)),
+        }
+    }
+
+    /// The blockhash rule of the module docs.
+    async fn check_blockhash(&self, net: &NetworkState, hash: &Hash) -> Result<(), Failure> {
+        let known = net.blockhashes.lookup(hash);
+        let life = async {
+            match known {
+                Some(lvbh) => net.rpc.get_block_height().await.map(|h| Some((lvbh, h))),
+                None if net.blockhashes.begin_refresh() => {
+                    let (latest, lvbh) = net.rpc.get_latest_blockhash().await?;
+                    net.blockhashes.record(latest, lvbh);
+                    // The newest blockhash was produced at the current block height.
+                    Ok((latest == *hash)
+                        .then(|| (lvbh, lvbh.saturating_sub(BLOCKHASH_LIFETIME_BLOCKS))))
+                }
+                None => Ok(None),
+            }
+        };
+        let (valid, life) = tokio::join!(net.rpc.is_blockhash_valid(hash), life);
+        if !valid.map_err(|e| rpc_failure("isBlockhashValid", &e))? {
+            return Err(Rejection::new(
+                BLOCKHASH_EXPIRED,
+                format!("blockhash {hash} is no longer valid"),
+            )
+            .into());
+        }
+        let need = blocks_for(self.settings.min_blockhash_life);
+        if let Some((lvbh, height)) = life.map_err(|e| rpc_failure("block height", &e))? {
+            blockhash_has_life(lvbh, height, need)?;
+        }
+        Ok(())
+    }
+}
