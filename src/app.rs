@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::config::Config;
+use crate::facilitator::local::LocalFacilitator;
 use crate::upstream::{Providers, UpstreamClient};
 
 /// The application: config plus every dependency built from it.
@@ -15,6 +16,8 @@ pub struct App {
     pub providers: Providers,
     /// The shared outbound client.
     pub upstream: UpstreamClient,
+    /// The in-process facilitator, when configured.
+    pub facilitator: Option<Arc<LocalFacilitator>>,
     /// Redis, when configured (readiness only until the shared store lands).
     pub redis: Option<redis::Client>,
     /// When the process started.
@@ -33,6 +36,9 @@ pub enum BuildError {
     /// A provider endpoint could not be built.
     #[error("providers: {0}")]
     Provider(String),
+    /// The facilitator could not be built (keys, networks).
+    #[error("facilitator: {0}")]
+    Facilitator(String),
     /// The Redis URL was refused by the client.
     #[error("redis: {0}")]
     Redis(String),
@@ -50,10 +56,17 @@ impl App {
             ),
             None => None,
         };
+        let facilitator = match &config.facilitator {
+            Some(f) => Some(Arc::new(
+                LocalFacilitator::from_config(f).map_err(|e| BuildError::Facilitator(e.0))?,
+            )),
+            None => None,
+        };
         Ok(Arc::new(App {
             config: Arc::new(config),
             providers,
             upstream,
+            facilitator,
             redis,
             started: Instant::now(),
         }))

@@ -3,7 +3,9 @@
 //! `localnet` on `devnet`, so a fresh clone can make real calls with no key and no network.
 
 use crate::config::{Cluster, Config, KeyPlacement, ProviderConfig};
+use crate::facilitator::local::LocalFacilitatorConfig;
 use crate::localnet::{LocalCluster, LocalnetError};
+use crate::x402::network::SOLANA_DEVNET;
 
 /// Name of the provider added for the embedded cluster.
 pub const LOCALNET_PROVIDER: &str = "localnet";
@@ -47,7 +49,23 @@ pub async fn start_localnet(config: &mut Config) -> Result<Option<LocalCluster>,
     config
         .providers
         .push(localnet_provider(&cluster.rpc_url())?);
+    if config.facilitator.is_none() {
+        config.facilitator = Some(localnet_facilitator(&cluster)?);
+    }
     Ok(Some(cluster))
+}
+
+/// A facilitator settling on the embedded cluster with its first funded fee payer.
+fn localnet_facilitator(cluster: &LocalCluster) -> Result<LocalFacilitatorConfig, LocalnetError> {
+    let url = url::Url::parse(&cluster.rpc_url())
+        .map_err(|e| LocalnetError::Config(format!("cluster URL: {e}")))?;
+    let fee_payer = cluster.fee_payers().first().ok_or_else(|| {
+        LocalnetError::Config("[localnet] needs a fee payer for the facilitator".into())
+    })?;
+    let mut config =
+        LocalFacilitatorConfig::single(SOLANA_DEVNET, vec![url], vec![cluster.mint().to_string()]);
+    config.fee_payer_keypair = Some(fee_payer.path.clone());
+    Ok(config)
 }
 
 fn localnet_provider(rpc_url: &str) -> Result<ProviderConfig, LocalnetError> {

@@ -5,7 +5,11 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 
+use std::sync::Arc;
+
 use crate::app::AppState;
+use crate::facilitator::http::facilitator_routes;
+use crate::facilitator::Facilitator;
 use crate::{error, health, openapi, proxy};
 
 /// Per-method route: the gateway builds the JSON-RPC envelope from `{"params": ...}`.
@@ -13,7 +17,7 @@ pub const METHOD_ROUTE: &str = "/v1/x402/solana/{cluster}/{provider}/{surface}/{
 /// Standard JSON-RPC 2.0 endpoint (single or batch) for unmodified Solana clients.
 pub const STANDARD_ROUTE: &str = "/v1/x402/solana/{cluster}/rpc";
 
-/// Every path the router serves.
+/// Every path the router serves (the facilitator ones only when configured, see below).
 pub const ROUTES: &[&str] = &[
     "/healthz",
     "/readyz",
@@ -21,6 +25,9 @@ pub const ROUTES: &[&str] = &[
     "/openapi.yaml",
     METHOD_ROUTE,
     STANDARD_ROUTE,
+    "/api/internal/facilitator/supported",
+    "/api/internal/facilitator/verify",
+    "/api/internal/facilitator/settle",
 ];
 
 /// Builds the router with its state (the global layers are added by [`crate::stack`]).
@@ -44,6 +51,12 @@ pub fn router(app: AppState) -> Router {
     let mut router = Router::new();
     for (path, route) in free {
         router = router.route(path, route);
+    }
+    // The facilitator's endpoints are for trusted callers: mounted only with a facilitator and
+    // a shared secret (the routes check it in constant time and answer 401 without it).
+    if let (Some(facilitator), Some(secret)) = (&app.facilitator, &app.config.facilitator_secret) {
+        let facilitator: Arc<dyn Facilitator> = facilitator.clone();
+        router = router.merge(facilitator_routes(facilitator, secret.clone()).with_state(()));
     }
     router
         .merge(rpc_routes)

@@ -61,6 +61,13 @@ pub struct Config {
     /// Shared state; absent means the embedded in-memory store.
     #[serde(default)]
     pub redis: Option<RedisConfig>,
+    /// The in-process x402 SVM facilitator; absent = none (the demo derives one from
+    /// `[localnet]`). Its HTTP endpoints are served only when `FACILITATOR_SECRET` is set.
+    #[serde(default)]
+    pub facilitator: Option<crate::facilitator::local::LocalFacilitatorConfig>,
+    /// Shared secret of the facilitator endpoints, from `FACILITATOR_SECRET` (never the file).
+    #[serde(skip)]
+    pub facilitator_secret: Option<Secret>,
     /// Prices (markup, settlement surcharge, floor).
     #[serde(default)]
     pub pricing: crate::pricing::PricingConfig,
@@ -170,6 +177,9 @@ impl Config {
                 provider.api_key = Some(Secret::new(key));
             }
         }
+        if let Some(secret) = env.var("FACILITATOR_SECRET") {
+            self.facilitator_secret = Some(Secret::new(secret));
+        }
         if let Some(url) = env.var("REDIS_URL") {
             self.redis.get_or_insert_with(RedisConfig::default).url = Some(Secret::new(url));
         }
@@ -254,6 +264,11 @@ impl Config {
         }
         if let Some(redis) = &self.redis {
             redis.validate()?;
+        }
+        if let Some(facilitator) = &self.facilitator {
+            facilitator
+                .validate()
+                .map_err(|e| ConfigError::invalid("facilitator", e.0))?;
         }
         Ok(())
     }

@@ -68,3 +68,36 @@ async fn status_shows_upstreams_without_secrets() {
         "no upstream URLs either: {text}"
     );
 }
+
+#[tokio::test]
+async fn facilitator_endpoints_need_a_configured_secret() {
+    use crate::common::app::facilitator_toml;
+    use axum::body::Body;
+    use axum::http::Request;
+
+    let dir = tempfile::tempdir().unwrap();
+    let (toml, fee_payer) = facilitator_toml(dir.path());
+    // No FACILITATOR_SECRET: not mounted at all.
+    let app = TestApp::new(&toml).await;
+    let (status, _, _) = app.get("/api/internal/facilitator/supported").await;
+    assert_eq!(status, 404);
+
+    let env = [("FACILITATOR_SECRET".to_string(), "fac-s3cret".to_string())].into();
+    let app = TestApp::with_env(&toml, env).await;
+    let (status, body, _) = app.get("/api/internal/facilitator/supported").await;
+    assert_eq!(status, 401, "{body}");
+    let request = Request::get("/api/internal/facilitator/supported")
+        .header("x-facilitator-secret", "fac-s3cret")
+        .body(Body::empty())
+        .unwrap();
+    let (status, body, _) = crate::common::app::split(app.send(request).await).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["kinds"][0]["network"],
+        "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1"
+    );
+    assert_eq!(body["kinds"][0]["extra"]["feePayer"], fee_payer);
+    assert_eq!(body["signers"]["solana:*"][0], fee_payer);
+    let (_, status_body, _) = app.get("/status").await;
+    assert!(!status_body.to_string().contains("fac-s3cret"));
+}

@@ -92,7 +92,19 @@ fn spec_paths_are_the_router_paths() {
 #[tokio::test]
 async fn every_documented_operation_is_routed() {
     let upstream = MockUpstream::start().await;
-    let app = TestApp::new(&providers_toml(&upstream.url, &upstream.url)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (facilitator, _) = crate::common::app::facilitator_toml(dir.path());
+    let env = [
+        ("ALCHEMY_API_KEY".to_string(), "k".to_string()),
+        ("HELIUS_API_KEY".to_string(), "k".to_string()),
+        ("FACILITATOR_SECRET".to_string(), "s".to_string()),
+    ]
+    .into();
+    let toml = format!(
+        "{}{facilitator}",
+        providers_toml(&upstream.url, &upstream.url)
+    );
+    let app = TestApp::with_env(&toml, env).await;
     let spec = spec();
     for (path, item) in spec["paths"].as_mapping().unwrap() {
         let concrete = path

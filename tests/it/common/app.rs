@@ -111,3 +111,25 @@ pub async fn split(response: Response<Body>) -> (u16, Value, Response<()>) {
     let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     (parts.status.as_u16(), json, Response::from_parts(parts, ()))
 }
+
+/// A `[facilitator]` section with a fresh fee-payer keypair file in `dir` (no RPC is called
+/// until a payment is verified). Returns the TOML and the fee payer's address.
+pub fn facilitator_toml(dir: &std::path::Path) -> (String, String) {
+    use solana_keypair::Keypair;
+    use solana_signer::Signer;
+    let keypair = Keypair::new();
+    let path = dir.join("fee-payer.json");
+    x402_gateway::localnet::write_keypair_file(&path, &keypair).unwrap();
+    let toml = format!(
+        r#"
+[facilitator]
+fee_payer_keypair = "{}"
+[[facilitator.networks]]
+network = "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1"
+rpc_urls = ["http://127.0.0.1:9"]
+allowed_mints = ["4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU"]
+"#,
+        path.display()
+    );
+    (toml, keypair.pubkey().to_string())
+}
