@@ -13,6 +13,7 @@ pub mod error;
 pub mod facilitator;
 pub mod guardrails;
 pub mod health;
+pub mod http_client;
 pub mod jsonrpc;
 #[cfg(feature = "localnet")]
 pub mod localnet;

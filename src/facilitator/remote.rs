@@ -76,13 +76,10 @@ impl RemoteFacilitator {
             headers.insert(name, value);
         }
         let timeout = Duration::from_millis(config.timeout_ms);
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .build()
-            .map_err(|e| format!("facilitator {:?}: {e}", config.name))?;
+        let http =
+            crate::http_client::hardened(Duration::from_millis(config.connect_timeout_ms), timeout)
+                .build()
+                .map_err(|e| format!("facilitator {:?}: {e}", config.name))?;
         let mut base = config.url.clone();
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));

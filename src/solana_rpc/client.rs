@@ -53,11 +53,7 @@ impl SolanaRpc {
 
     /// Like [`SolanaRpc::new`], returning an error instead of panicking.
     pub fn try_new(urls: Vec<Url>, timeout: Duration) -> Result<Self, RpcError> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            .timeout(timeout)
+        let http = crate::http_client::hardened(timeout.min(Duration::from_secs(5)), timeout)
             .build()
             .map_err(|e| RpcError::Transport(e.to_string()))?;
         Ok(Self {

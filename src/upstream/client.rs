@@ -31,18 +31,13 @@ impl UpstreamClient {
     /// Builds the client: rustls, keep-alive pool, timeouts, no redirects, no env proxy.
     pub fn new(config: &UpstreamConfig) -> Result<Self, reqwest::Error> {
         let timeout = Duration::from_millis(config.timeout_ms);
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
-            .timeout(timeout)
-            // A redirect from a provider is never legitimate and could point anywhere (SSRF).
-            .redirect(reqwest::redirect::Policy::none())
-            // HTTP(S)_PROXY from the environment must not silently reroute paid traffic.
-            .no_proxy()
-            .pool_max_idle_per_host(config.pool_max_idle_per_host)
-            .pool_idle_timeout(Duration::from_secs(60))
-            .tcp_nodelay(true)
-            .user_agent(concat!("x402-gateway/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http =
+            crate::http_client::hardened(Duration::from_millis(config.connect_timeout_ms), timeout)
+                .pool_max_idle_per_host(config.pool_max_idle_per_host)
+                .pool_idle_timeout(Duration::from_secs(60))
+                .tcp_nodelay(true)
+                .user_agent(concat!("x402-gateway/", env!("CARGO_PKG_VERSION")))
+                .build()?;
         Ok(Self {
             http,
             timeout,
