@@ -5,6 +5,8 @@ use std::time::Instant;
 
 use crate::config::Config;
 use crate::facilitator::local::LocalFacilitator;
+use crate::facilitator::Facilitator;
+use crate::paygate::Paygate;
 use crate::upstream::{Providers, UpstreamClient};
 
 /// The application: config plus every dependency built from it.
@@ -18,6 +20,8 @@ pub struct App {
     pub upstream: UpstreamClient,
     /// The in-process facilitator, when configured.
     pub facilitator: Option<Arc<LocalFacilitator>>,
+    /// Payments on the RPC routes, when enabled.
+    pub paygate: Option<Arc<Paygate>>,
     /// Redis, when configured (readiness only until the shared store lands).
     pub redis: Option<redis::Client>,
     /// When the process started.
@@ -39,6 +43,9 @@ pub enum BuildError {
     /// The facilitator could not be built (keys, networks).
     #[error("facilitator: {0}")]
     Facilitator(String),
+    /// Payments are enabled but cannot work as configured.
+    #[error("payment: {0}")]
+    Payment(String),
     /// The Redis URL was refused by the client.
     #[error("redis: {0}")]
     Redis(String),
@@ -62,11 +69,16 @@ impl App {
             )),
             None => None,
         };
+        let local = facilitator.clone().map(|f| f as Arc<dyn Facilitator>);
+        let paygate = Paygate::build(&config.payment, local, &crate::config::ProcessEnv)
+            .await
+            .map_err(BuildError::Payment)?;
         Ok(Arc::new(App {
             config: Arc::new(config),
             providers,
             upstream,
             facilitator,
+            paygate,
             redis,
             started: Instant::now(),
         }))

@@ -5,6 +5,7 @@
 use crate::config::{Cluster, Config, KeyPlacement, ProviderConfig};
 use crate::facilitator::local::LocalFacilitatorConfig;
 use crate::localnet::{LocalCluster, LocalnetError};
+use crate::paygate::challenge::AcceptConfig;
 use crate::x402::network::SOLANA_DEVNET;
 
 /// Name of the provider added for the embedded cluster.
@@ -51,6 +52,18 @@ pub async fn start_localnet(config: &mut Config) -> Result<Option<LocalCluster>,
         .push(localnet_provider(&cluster.rpc_url())?);
     if config.facilitator.is_none() {
         config.facilitator = Some(localnet_facilitator(&cluster)?);
+    }
+    // Payments (when enabled) go to the cluster's payTo, in its USDC-like mint.
+    if config.payment.pay_to.is_none() {
+        config.payment.pay_to = Some(cluster.pay_to().to_string());
+    }
+    if config.payment.accepts.is_empty() {
+        config.payment.accepts.push(AcceptConfig {
+            network: SOLANA_DEVNET.into(),
+            asset: cluster.mint().to_string(),
+            decimals: config.localnet.as_ref().map(|l| l.decimals).unwrap_or(6),
+            token_program: cluster.token_program().to_string(),
+        });
     }
     Ok(Some(cluster))
 }

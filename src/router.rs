@@ -10,7 +10,7 @@ use std::sync::Arc;
 use crate::app::AppState;
 use crate::facilitator::http::facilitator_routes;
 use crate::facilitator::Facilitator;
-use crate::{error, health, openapi, proxy};
+use crate::{error, health, openapi, paygate, proxy};
 
 /// Per-method route: the gateway builds the JSON-RPC envelope from `{"params": ...}`.
 pub const METHOD_ROUTE: &str = "/v1/x402/solana/{cluster}/{provider}/{surface}/{method}";
@@ -40,6 +40,9 @@ pub fn router(app: AppState) -> Router {
             post(proxy::forward).get(proxy::describe_method),
         )
         .route(STANDARD_ROUTE, post(proxy::forward))
+        // Inner: the paid part (a pass-through when payments are off).
+        .route_layer(from_fn_with_state(app.clone(), paygate::paygate))
+        // Outer: parse and validate once; nothing unpriceable reaches the paygate.
         .route_layer(from_fn_with_state(app.clone(), proxy::parse_rpc_request));
 
     let free: [(&str, MethodRouter<AppState>); 4] = [

@@ -68,6 +68,9 @@ pub struct Config {
     /// Shared secret of the facilitator endpoints, from `FACILITATOR_SECRET` (never the file).
     #[serde(skip)]
     pub facilitator_secret: Option<Secret>,
+    /// x402 payments on the RPC routes.
+    #[serde(default)]
+    pub payment: crate::paygate::PaymentConfig,
     /// Prices (markup, settlement surcharge, floor).
     #[serde(default)]
     pub pricing: crate::pricing::PricingConfig,

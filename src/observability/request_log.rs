@@ -43,6 +43,9 @@ pub async fn request_log(request: Request, next: Next) -> Response {
     let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     let status = response.status().as_u16();
     let summary = response.extensions().get::<RequestSummary>();
+    let payment = response
+        .extensions()
+        .get::<crate::paygate::PaymentSummary>();
     tracing::info!(
         target: "x402_gateway::request",
         request_id = %request_id,
@@ -54,6 +57,10 @@ pub async fn request_log(request: Request, next: Next) -> Response {
         upstream.provider = summary.map(|s| s.provider.as_str()),
         cluster = summary.map(|s| s.cluster),
         upstream.outcome = summary.map(|s| format!("{:?}", s.outcome)),
+        payment.amount = payment.map(|p| p.amount),
+        payment.payer = payment.and_then(|p| p.payer.as_deref()),
+        payment.tx = payment.and_then(|p| p.transaction.as_deref()),
+        payment.outcome = payment.map(|p| p.outcome),
         "request"
     );
     response

@@ -15,6 +15,21 @@ pub struct AcceptConfig {
     pub network: String,
     /// Mint of a 6-decimal USD stablecoin (prices are in its atomic units).
     pub asset: String,
+    /// The mint's decimals, for local pre-verification (the facilitator checks the chain's).
+    #[serde(default = "default_decimals")]
+    pub decimals: u8,
+    /// The mint's token program, for local pre-verification (default SPL Token).
+    #[serde(default = "default_token_program")]
+    pub token_program: String,
+}
+
+fn default_decimals() -> u8 {
+    6
+}
+
+/// SPL Token program id.
+pub fn default_token_program() -> String {
+    "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA".into()
 }
 
 /// The terms of one `accepts` entry for a price.
@@ -137,6 +152,8 @@ mod tests {
         let accept = AcceptConfig {
             network: crate::x402::network::SOLANA_DEVNET.into(),
             asset: crate::x402::network::USDC_DEVNET.into(),
+            decimals: 6,
+            token_program: default_token_program(),
         };
         let r = requirements(&accept, 1234, "PayTo111", "FeePayer111", 60);
         assert_eq!(r.amount, "1234");

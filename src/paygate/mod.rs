@@ -1,7 +1,127 @@
-//! x402 payments on paid routes. So far: building 402 challenges (`challenge`). The layer that
-//! verifies, reserves, forwards and settles is built on top of it.
+//! x402 payments on the paid RPC routes.
 //!
-//! Invariant (for everything that lands here): the price and the requirements are computed on
-//! the server from the request body; the client's `accepted` is compared to them, never used.
+//! Invariants:
+//! - The price and the requirements are computed on the server from the request body; the
+//!   client's `accepted` is compared to them, never used.
+//! - A payment is checked locally (strict SVM rules, client signature) before any facilitator
+//!   or upstream call, and reserved (message hash) before the upstream call.
+//! - Settlement happens only after the upstream succeeded (`UpstreamOutcome::Success`), and the
+//!   upstream body is released only after `settle` says `success: true`.
+//! - A reservation is released only when nothing was charged.
 
 pub mod challenge;
+pub mod config;
+mod layer;
+pub mod reservations;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::RwLock;
+
+pub use config::PaymentConfig;
+pub use layer::{paygate, PaymentSummary};
+pub use reservations::{Claim, Reservations};
+
+use crate::config::EnvSource;
+use crate::facilitator::failover::FailoverFacilitator;
+use crate::facilitator::remote::RemoteFacilitator;
+use crate::facilitator::{Facilitator, FacilitatorError};
+use crate::x402::SupportedResponse;
+
+/// Everything the paid routes need, built once.
+#[derive(Debug)]
+pub struct Paygate {
+    /// `[payment]`.
+    pub config: PaymentConfig,
+    /// Receiver wallet.
+    pub pay_to: String,
+    /// Verify / settle through this (failover over the configured facilitators).
+    pub facilitator: Arc<dyn Facilitator>,
+    /// Claims on payments.
+    pub reservations: Reservations,
+    /// The facilitators' last `/supported` answer (our fee payer comes from it).
+    supported: RwLock<Option<SupportedResponse>>,
+}
+
+impl Paygate {
+    /// Builds the paygate when payments are enabled: the in-process facilitator first (if any),
+    /// then the remote ones, behind failover. Fetches `/supported` once; a background task
+    /// keeps it fresh (never on the request path).
+    pub async fn build(
+        config: &PaymentConfig,
+        local: Option<Arc<dyn Facilitator>>,
+        env: &dyn EnvSource,
+    ) -> Result<Option<Arc<Self>>, String> {
+        if !config.enabled {
+            return Ok(None);
+        }
+        let pay_to = config
+            .pay_to
+            .clone()
+            .ok_or("payment.pay_to is required when payment is enabled")?;
+        if config.accepts.is_empty() {
+            return Err("payment.accepts needs at least one network and asset".into());
+        }
+        let mut members: Vec<Arc<dyn Facilitator>> = local.into_iter().collect();
+        for remote in &config.remote_facilitators {
+            members.push(Arc::new(RemoteFacilitator::new(remote, env)?));
+        }
+        if members.is_empty() {
+            return Err("payment is enabled but no facilitator is configured ([facilitator] or payment.remote_facilitators)".into());
+        }
+        let facilitator: Arc<dyn Facilitator> = if members.len() == 1 {
+            members.remove(0)
+        } else {
+            Arc::new(FailoverFacilitator::new(members, config.failover.clone()))
+        };
+        let gate = Arc::new(Self {
+            config: config.clone(),
+            pay_to,
+            facilitator,
+            reservations: Reservations::default(),
+            supported: RwLock::new(None),
+        });
+        if let Err(e) = gate.refresh_supported().await {
+            tracing::warn!(error = %e, "facilitator /supported failed at start; retrying in the background");
+        }
+        gate.spawn_refresher();
+        Ok(Some(gate))
+    }
+
+    /// Our fee payer for `network`, from the cached `/supported`.
+    pub fn fee_payer(&self, network: &str) -> Option<String> {
+        self.supported
+            .read()
+            .as_ref()
+            .and_then(|s| s.fee_payer("exact", network).map(String::from))
+    }
+
+    /// Fetches `/supported` and caches it.
+    pub async fn refresh_supported(&self) -> Result<(), FacilitatorError> {
+        let supported = self.facilitator.supported().await?;
+        *self.supported.write() = Some(supported);
+        Ok(())
+    }
+
+    fn spawn_refresher(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        let every = Duration::from_secs(self.config.supported_refresh_secs.max(1));
+        tokio::spawn(async move {
+            loop {
+                // Until the first success, retry quickly; then at the configured pace.
+                let have = weak.upgrade().map(|g| g.supported.read().is_some());
+                let wait = match have {
+                    None => return,
+                    Some(true) => every,
+                    Some(false) => Duration::from_secs(2),
+                };
+                tokio::time::sleep(wait).await;
+                let Some(gate) = weak.upgrade() else { return };
+                if let Err(e) = gate.refresh_supported().await {
+                    tracing::warn!(error = %e, "facilitator /supported refresh failed");
+                }
+            }
+        });
+    }
+}

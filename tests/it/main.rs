@@ -5,4 +5,5 @@ mod facilitators;
 mod health;
 mod logs;
 mod openapi;
+mod payments;
 mod proxy;

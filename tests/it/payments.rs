@@ -1,0 +1,358 @@
+//! x402 payments end to end: the real router, the in-process facilitator, and the embedded local
+//! cluster executing real signed USDC transfers.
+
+use axum::body::Body;
+use axum::http::Request;
+use serde_json::{json, Value};
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+use x402_gateway::localnet::{LocalCluster, LocalnetConfig};
+use x402_gateway::svm::testkit::PaymentFixture;
+use x402_gateway::x402::network::SOLANA_DEVNET;
+use x402_gateway::x402::{decode_header, encode_header, PaymentRequired, SettleResponse};
+
+use crate::common::app::split;
+use crate::common::{MockUpstream, Mode, TestApp};
+
+/// localnet: 1 unit per call × 1 atomic per unit × 1.2 = 2, + 600 surcharge → the 1000 floor.
+const PRICE: u64 = 1000;
+const PAID: &str = "/v1/x402/solana/devnet/localnet/rpc/getSlot";
+const FAILING: &str = "/v1/x402/solana/devnet/mock/rpc/getSlot";
+
+struct Env {
+    cluster: LocalCluster,
+    app: TestApp,
+    mock: MockUpstream,
+    _dir: tempfile::TempDir,
+}
+
+impl Env {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = LocalCluster::start(LocalnetConfig::for_tests(dir.path()))
+            .await
+            .unwrap();
+        cluster.pause_clock(true);
+        let mock = MockUpstream::start().await;
+        let toml = format!(
+            r#"
+[server]
+public_base_url = "https://gateway.example"
+
+[payment]
+enabled = true
+pay_to = "{pay_to}"
+[[payment.accepts]]
+network = "{SOLANA_DEVNET}"
+asset = "{mint}"
+
+[facilitator]
+fee_payer_keypair = "{fee_payer}"
+confirm_poll_ms = 50
+rebroadcast_ms = 500
+settle_deadline_ms = 15000
+[[facilitator.networks]]
+network = "{SOLANA_DEVNET}"
+rpc_urls = ["{rpc}"]
+allowed_mints = ["{mint}"]
+
+[[providers]]
+name = "localnet"
+key_placement = "none"
+atomic_per_million_units = 1000000
+[providers.clusters]
+devnet = "{rpc}"
+[providers.rpc]
+getSlot = 1
+getBalance = 1
+
+[[providers]]
+name = "mock"
+key_placement = "none"
+atomic_per_million_units = 1000000
+[providers.clusters]
+devnet = "{mock}"
+[providers.rpc]
+getSlot = 1
+"#,
+            pay_to = cluster.pay_to(),
+            mint = cluster.mint(),
+            fee_payer = cluster.fee_payers()[0].path.display(),
+            rpc = cluster.rpc_url(),
+            mock = mock.url,
+        );
+        let app = TestApp::with_env(&toml, Default::default()).await;
+        Self {
+            cluster,
+            app,
+            mock,
+            _dir: dir,
+        }
+    }
+
+    fn client(&self) -> &Keypair {
+        &self.cluster.wallets()[0].keypair
+    }
+
+    /// A payment built as the official client builds it, for `amount`, to `pay_to`.
+    fn fixture(&self, amount: u64, nonce: u8) -> PaymentFixture {
+        PaymentFixture {
+            fee_payer: self.cluster.fee_payers()[0].keypair.insecure_clone(),
+            spare_signer: Keypair::new(),
+            client: self.client().insecure_clone(),
+            pay_to: self.cluster.pay_to(),
+            mint: self.cluster.mint(),
+            token_program: self.cluster.token_program(),
+            decimals: 6,
+            amount,
+            memo: Some(format!("{nonce:02x}{}", "5e".repeat(15))),
+            blockhash: self.cluster.latest_blockhash().0,
+        }
+    }
+
+    /// The challenge for `path`, decoded from `PAYMENT-REQUIRED`.
+    async fn challenge(&self, path: &str) -> PaymentRequired {
+        let (status, _, head) = self.app.post_json(path, "").await;
+        assert_eq!(status, 402);
+        decode_header(head.headers()["payment-required"].as_bytes(), 16 * 1024).unwrap()
+    }
+
+    /// `PAYMENT-SIGNATURE` for `fixture`, accepting `accepted` (as the client copies it).
+    fn header(accepted: &Value, fixture: &PaymentFixture) -> String {
+        encode_header(&json!({
+            "x402Version": 2,
+            "resource": {"url": "https://gateway.example/x", "description": "", "mimeType": "application/json"},
+            "accepted": accepted,
+            "payload": {"transaction": fixture.honest_base64()},
+        }))
+    }
+
+    async fn pay(&self, path: &str, header: &str) -> (u16, Value, axum::http::Response<()>) {
+        let request = Request::post(path)
+            .header("content-type", "application/json")
+            .header("payment-signature", header)
+            .body(Body::empty())
+            .unwrap();
+        split(self.app.send(request).await).await
+    }
+
+    fn balances(&self) -> (u64, u64) {
+        let client = self.client().pubkey();
+        (
+            self.cluster.token_balance(&client),
+            self.cluster.token_balance(&self.cluster.pay_to()),
+        )
+    }
+}
+
+#[tokio::test]
+async fn unpaid_request_gets_a_challenge_with_the_server_price() {
+    let env = Env::start().await;
+    let (status, body, head) = env.app.post_json(PAID, "").await;
+    assert_eq!(status, 402, "{body}");
+    assert_eq!(head.headers()["cache-control"], "no-store");
+    let challenge: PaymentRequired =
+        decode_header(head.headers()["payment-required"].as_bytes(), 16 * 1024).unwrap();
+    assert_eq!(
+        serde_json::to_value(&challenge).unwrap(),
+        body,
+        "header and body carry the same JSON"
+    );
+    assert_eq!(
+        challenge.resource.url,
+        format!("https://gateway.example{PAID}"),
+        "from public_base_url, not Host"
+    );
+    let accept = &challenge.accepts[0];
+    assert_eq!(accept.amount, PRICE.to_string());
+    assert_eq!(accept.pay_to, env.cluster.pay_to().to_string());
+    assert_eq!(
+        accept.fee_payer(),
+        Some(
+            env.cluster.fee_payers()[0]
+                .keypair
+                .pubkey()
+                .to_string()
+                .as_str()
+        )
+    );
+    assert_eq!(
+        challenge.extensions.as_ref().unwrap()["bazaar"]["info"]["input"]["method"],
+        "POST"
+    );
+    // An empty-body GET probe gets the same challenge; a bad body gets its 400 before any payment.
+    let (status, _, _) = env.app.get(PAID).await;
+    assert_eq!(status, 402);
+    let (status, body, _) = env.app.post_json(PAID, "{nope").await;
+    assert_eq!(status, 400, "{body}");
+    // A batch is priced per element: 3 calls × 2 + 600 = 606 → still the floor; the price grows with it.
+    let batch: Vec<Value> = (0..3)
+        .map(|i| json!({"jsonrpc":"2.0","id":i,"method":"getSlot"}))
+        .collect();
+    let (status, body, _) = env
+        .app
+        .post_json(
+            "/v1/x402/solana/devnet/rpc",
+            Value::Array(batch).to_string(),
+        )
+        .await;
+    assert_eq!(status, 402);
+    assert_eq!(body["accepts"][0]["amount"], PRICE.to_string());
+}
+
+#[tokio::test]
+async fn paid_call_settles_and_moves_exactly_the_price() {
+    let env = Env::start().await;
+    let challenge = env.challenge(PAID).await;
+    let accepted = serde_json::to_value(&challenge.accepts[0]).unwrap();
+    let fixture = env.fixture(PRICE, 1);
+    let (client_before, pay_to_before) = env.balances();
+
+    let (status, body, head) = env.pay(PAID, &Env::header(&accepted, &fixture)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body["result"].is_u64(),
+        "the upstream answer is released: {body}"
+    );
+    let receipt: SettleResponse =
+        decode_header(head.headers()["payment-response"].as_bytes(), 8192).unwrap();
+    assert!(receipt.success, "{receipt:?}");
+    assert!(!receipt.transaction.is_empty());
+    assert_eq!(
+        receipt.payer.as_deref(),
+        Some(env.client().pubkey().to_string().as_str())
+    );
+    let (client_after, pay_to_after) = env.balances();
+    assert_eq!(client_before - client_after, PRICE);
+    assert_eq!(pay_to_after - pay_to_before, PRICE);
+
+    // The same payment again: it already bought its answer.
+    let (status, body, _) = env.pay(PAID, &Env::header(&accepted, &fixture)).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "payment_already_used");
+    assert_eq!(env.balances(), (client_after, pay_to_after));
+}
+
+#[tokio::test]
+async fn upstream_failure_is_not_charged_and_the_payment_stays_usable() {
+    let env = Env::start().await;
+    env.mock.set_mode(Mode::Status(500));
+    let challenge = env.challenge(FAILING).await;
+    let accepted = serde_json::to_value(&challenge.accepts[0]).unwrap();
+    let fixture = env.fixture(PRICE, 2);
+    let before = env.balances();
+    let (status, body, head) = env.pay(FAILING, &Env::header(&accepted, &fixture)).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(!head.headers().contains_key("payment-response"));
+    assert_eq!(env.balances(), before, "no settlement");
+    // Released: once the upstream recovers, the same payment buys the answer.
+    env.mock.set_mode(Mode::Normal);
+    let (status, body, _) = env.pay(FAILING, &Env::header(&accepted, &fixture)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(env.balances().0, before.0 - PRICE);
+}
+
+#[tokio::test]
+async fn wrong_payments_are_refused_before_any_upstream_call() {
+    let env = Env::start().await;
+    let challenge = env.challenge(FAILING).await;
+    let accepted = serde_json::to_value(&challenge.accepts[0]).unwrap();
+    let before = env.balances();
+
+    // Underpaid: accepted says the price, the transfer pays less.
+    let (status, body, _) = env
+        .pay(FAILING, &Env::header(&accepted, &env.fixture(PRICE - 1, 3)))
+        .await;
+    assert_eq!(status, 402);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid_exact_svm_payload_amount_mismatch"),
+        "{body}"
+    );
+    // Overpaid.
+    let (status, body, _) = env
+        .pay(FAILING, &Env::header(&accepted, &env.fixture(PRICE + 1, 4)))
+        .await;
+    assert_eq!(status, 402);
+    assert!(
+        body["error"].as_str().unwrap().contains("amount_mismatch"),
+        "{body}"
+    );
+    // A cheaper deal in `accepted`.
+    let mut cheap = accepted.clone();
+    cheap["amount"] = json!("1");
+    let (status, body, _) = env
+        .pay(FAILING, &Env::header(&cheap, &env.fixture(1, 5)))
+        .await;
+    assert_eq!(status, 402);
+    assert!(
+        body["error"].as_str().unwrap().contains("accepted.amount"),
+        "{body}"
+    );
+    // Wrong recipient.
+    let mut elsewhere = env.fixture(PRICE, 6);
+    elsewhere.pay_to = Keypair::new().pubkey();
+    let (status, body, _) = env.pay(FAILING, &Env::header(&accepted, &elsewhere)).await;
+    assert_eq!(status, 402);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("recipient_mismatch"),
+        "{body}"
+    );
+    // Wrong mint.
+    let mut other_mint = env.fixture(PRICE, 7);
+    other_mint.mint = Keypair::new().pubkey();
+    let (status, _, _) = env.pay(FAILING, &Env::header(&accepted, &other_mint)).await;
+    assert_eq!(status, 402);
+    // Stale challenge: a blockhash that has expired.
+    let stale = env.fixture(PRICE, 8);
+    env.cluster.advance_slots(200);
+    let (status, body, _) = env.pay(FAILING, &Env::header(&accepted, &stale)).await;
+    assert_eq!(status, 402, "{body}");
+    // Malformed header: 400 naming the problem, with a fresh challenge.
+    let (status, body, head) = env.pay(FAILING, "%%%not base64").await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("malformed payment header"),
+        "{body}"
+    );
+    assert!(head.headers().contains_key("payment-required"));
+
+    assert_eq!(
+        env.mock.calls(),
+        0,
+        "no refused payment reached the upstream"
+    );
+    assert_eq!(env.balances(), before);
+}
+
+#[tokio::test]
+async fn v1_payment_flow() {
+    let env = Env::start().await;
+    let fixture = env.fixture(PRICE, 9);
+    let header = encode_header(&json!({
+        "x402Version": 1,
+        "scheme": "exact",
+        "network": "solana-devnet",
+        "payload": {"transaction": fixture.honest_base64()},
+    }));
+    let request = Request::post(PAID)
+        .header("content-type", "application/json")
+        .header("x-payment", header)
+        .body(Body::empty())
+        .unwrap();
+    let before = env.balances();
+    let (status, body, head) = split(env.app.send(request).await).await;
+    assert_eq!(status, 200, "{body}");
+    let receipt: SettleResponse =
+        decode_header(head.headers()["x-payment-response"].as_bytes(), 8192).unwrap();
+    assert!(receipt.success);
+    assert_eq!(env.balances().0, before.0 - PRICE);
+}
