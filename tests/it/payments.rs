@@ -356,3 +356,90 @@ async fn v1_payment_flow() {
     assert!(receipt.success);
     assert_eq!(env.balances().0, before.0 - PRICE);
 }
+
+/// A facilitator on loopback that behaves as the spec says, except that its settle refuses
+/// (e.g. the payer moved the funds away between verify and settle).
+async fn refusing_facilitator(fee_payer: String) -> String {
+    use axum::routing::{get, post};
+    let app = axum::Router::new()
+        .route(
+            "/supported",
+            get(move || {
+                let fee_payer = fee_payer.clone();
+                async move {
+                    axum::Json(json!({"kinds":[{"x402Version":2,"scheme":"exact","network":SOLANA_DEVNET,"extra":{"feePayer":fee_payer}}],"extensions":[],"signers":{}}))
+                }
+            }),
+        )
+        .route("/verify", post(|| async { axum::Json(json!({"isValid": true, "payer": "Payer"})) }))
+        .route(
+            "/settle",
+            post(|| async {
+                axum::Json(json!({"success": false, "errorReason": "insufficient_funds", "transaction": "", "network": SOLANA_DEVNET}))
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+    url
+}
+
+#[tokio::test]
+async fn settle_failure_withholds_the_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = LocalCluster::start(LocalnetConfig::for_tests(dir.path()))
+        .await
+        .unwrap();
+    cluster.pause_clock(true);
+    let upstream = MockUpstream::start().await;
+    let fee_payer = cluster.fee_payers()[0].keypair.pubkey().to_string();
+    let facilitator = refusing_facilitator(fee_payer).await;
+    let toml = format!(
+        r#"
+[payment]
+enabled = true
+pay_to = "{pay_to}"
+[[payment.accepts]]
+network = "{SOLANA_DEVNET}"
+asset = "{mint}"
+[[payment.remote_facilitators]]
+name = "refuser"
+url = "{facilitator}"
+
+[[providers]]
+name = "mock"
+key_placement = "none"
+atomic_per_million_units = 1000000
+[providers.clusters]
+devnet = "{upstream}"
+[providers.rpc]
+getSlot = 1
+"#,
+        pay_to = cluster.pay_to(),
+        mint = cluster.mint(),
+        upstream = upstream.url,
+    );
+    let app = TestApp::with_env(&toml, Default::default()).await;
+    let env = Env {
+        cluster,
+        app,
+        mock: upstream,
+        _dir: dir,
+    };
+    let challenge = env.challenge(FAILING).await;
+    let accepted = serde_json::to_value(&challenge.accepts[0]).unwrap();
+    let (status, body, head) = env
+        .pay(FAILING, &Env::header(&accepted, &env.fixture(PRICE, 10)))
+        .await;
+    assert_eq!(status, 402, "{body}");
+    assert_eq!(body, json!({}), "the upstream answer is withheld");
+    let receipt: SettleResponse =
+        decode_header(head.headers()["payment-response"].as_bytes(), 8192).unwrap();
+    assert!(!receipt.success);
+    assert_eq!(receipt.error_reason.as_deref(), Some("insufficient_funds"));
+    assert_eq!(
+        env.mock.calls(),
+        1,
+        "the upstream was called once, before settlement"
+    );
+}
