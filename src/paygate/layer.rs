@@ -27,8 +27,8 @@ use crate::x402::header::{
     X_PAYMENT_RESPONSE,
 };
 use crate::x402::{
-    decode_header, encode_header, network, FacilitatorRequest, PaymentHeader, PaymentRequired,
-    PaymentRequirements, PaymentRequirementsV1, ResourceInfo, SettleResponse,
+    decode_header_bytes, encode_header, network, FacilitatorRequest, PaymentHeader,
+    PaymentRequired, PaymentRequirements, PaymentRequirementsV1, ResourceInfo, SettleResponse,
 };
 
 /// What the payment amounted to, for the request log.
@@ -379,8 +379,8 @@ fn payment_header(headers: &HeaderMap) -> Option<(Result<PaymentHeader, String>,
         (None, Some(v)) => (v, 1),
         (None, None) => return None,
     };
-    let decoded = decode_header::<Value>(value.as_bytes(), MAX_PAYMENT_HEADER_BYTES)
-        .and_then(|json| PaymentHeader::from_json(&serde_json::to_vec(&json).unwrap_or_default()))
+    let decoded = decode_header_bytes(value.as_bytes(), MAX_PAYMENT_HEADER_BYTES)
+        .and_then(|json| PaymentHeader::from_json(&json))
         .map_err(|e| format!("malformed payment header: {e}"));
     Some((decoded, version))
 }

@@ -52,12 +52,19 @@ pub fn encode_header<T: Serialize>(value: &T) -> String {
     ENCODER.encode(serde_json::to_vec(value).unwrap_or_default())
 }
 
-/// Decodes a header value, refusing anything over `max` bytes before touching it.
-pub fn decode_header<T: DeserializeOwned>(value: &[u8], max: usize) -> Result<T, DecodeError> {
+/// Decodes a header value to its JSON bytes, refusing anything over `max` bytes before
+/// touching it. For messages that dispatch on a field (e.g. [`super::PaymentHeader::from_json`]).
+pub fn decode_header_bytes(value: &[u8], max: usize) -> Result<Vec<u8>, DecodeError> {
     if value.len() > max {
         return Err(DecodeError::TooLarge(max));
     }
-    let value = value.trim_ascii();
-    let bytes = DECODER.decode(value).map_err(|_| DecodeError::Base64)?;
+    DECODER
+        .decode(value.trim_ascii())
+        .map_err(|_| DecodeError::Base64)
+}
+
+/// Decodes a header value into `T`, refusing anything over `max` bytes before touching it.
+pub fn decode_header<T: DeserializeOwned>(value: &[u8], max: usize) -> Result<T, DecodeError> {
+    let bytes = decode_header_bytes(value, max)?;
     serde_json::from_slice(&bytes).map_err(|e| DecodeError::Json(e.to_string()))
 }

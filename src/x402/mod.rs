@@ -5,5 +5,5 @@ pub mod header;
 pub mod network;
 mod types;
 
-pub use header::{decode_header, encode_header, DecodeError};
+pub use header::{decode_header, decode_header_bytes, encode_header, DecodeError};
 pub use types::*;
