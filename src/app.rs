@@ -7,6 +7,9 @@ use crate::config::Config;
 use crate::facilitator::local::LocalFacilitator;
 use crate::facilitator::Facilitator;
 use crate::paygate::Paygate;
+use crate::store::memory::MemoryStore;
+use crate::store::redis::RedisStore;
+use crate::store::Store;
 use crate::upstream::{Providers, UpstreamClient};
 
 /// The application: config plus every dependency built from it.
@@ -22,8 +25,8 @@ pub struct App {
     pub facilitator: Option<Arc<LocalFacilitator>>,
     /// Payments on the RPC routes, when enabled.
     pub paygate: Option<Arc<Paygate>>,
-    /// Redis, when configured (readiness only until the shared store lands).
-    pub redis: Option<redis::Client>,
+    /// Shared state: Redis when `[redis]` has a URL, else the in-memory store.
+    pub store: Arc<dyn Store>,
     /// When the process started.
     pub started: Instant,
 }
@@ -56,12 +59,20 @@ impl App {
     pub async fn build(config: Config) -> Result<AppState, BuildError> {
         let upstream = UpstreamClient::new(&config.upstream)?;
         let providers = Providers::from_config(&config).map_err(BuildError::Provider)?;
-        let redis = match config.redis.as_ref().and_then(|r| r.url.as_ref()) {
-            Some(url) => Some(
-                redis::Client::open(url.expose())
-                    .map_err(|e| BuildError::Redis(format!("{:?}", e.kind())))?,
-            ),
-            None => None,
+        let store: Arc<dyn Store> = match &config.redis {
+            Some(redis) if redis.url.is_some() => {
+                let url = redis.url.as_ref().map(|u| u.expose()).unwrap_or_default();
+                Arc::new(
+                    RedisStore::new(
+                        url,
+                        redis.key_prefix(),
+                        redis.command_timeout(),
+                        redis.pool_size.unwrap_or(16),
+                    )
+                    .map_err(|e| BuildError::Redis(e.to_string()))?,
+                )
+            }
+            _ => Arc::new(MemoryStore::default()),
         };
         let facilitator = match &config.facilitator {
             Some(f) => Some(Arc::new(
@@ -79,7 +90,7 @@ impl App {
             upstream,
             facilitator,
             paygate,
-            redis,
+            store,
             started: Instant::now(),
         }))
     }

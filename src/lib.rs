@@ -25,6 +25,7 @@ pub mod proxy;
 pub mod router;
 pub mod solana_rpc;
 pub mod stack;
+pub mod store;
 pub mod svm;
 pub mod upstream;
 pub mod x402;

@@ -188,6 +188,10 @@ pub struct RedisConfig {
     pub url: Option<Secret>,
     /// Timeout of each Redis command.
     pub command_timeout_ms: Option<u64>,
+    /// Prefix of every key we write (several gateways, or tests, can share one Redis).
+    pub key_prefix: Option<String>,
+    /// Connections in the pool (default 16).
+    pub pool_size: Option<usize>,
 }
 
 impl RedisConfig {
@@ -204,6 +208,11 @@ impl RedisConfig {
             }
         }
         Ok(())
+    }
+
+    /// Key prefix (default `x402gw:`).
+    pub fn key_prefix(&self) -> &str {
+        self.key_prefix.as_deref().unwrap_or("x402gw:")
     }
 
     /// Per-command timeout (default 250 ms: loopback round trips are ~0.1 ms).

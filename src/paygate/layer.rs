@@ -40,8 +40,13 @@ pub struct PaymentSummary {
     pub payer: Option<String>,
     /// Transaction signature, when settled or pending.
     pub transaction: Option<String>,
-    /// `challenge`, `settled`, `not_charged`, `settle_failed`, `settle_pending`, `refused`.
+    /// `challenge`, `settled`, `not_charged`, `settle_failed`, `settle_pending`, `refused`,
+    /// `replayed` (a cached answer sent again), `duplicate` (409), `limited` (429),
+    /// `unavailable` (503).
     pub outcome: &'static str,
+    /// Why, for refusals and failures: a verify/settle reason string (`invalid_exact_svm_*`,
+    /// `insufficient_funds`...), `payment_in_progress`, `payment_already_used`...
+    pub reason: Option<String>,
 }
 
 /// Route layer (inside `parse_rpc_request`): gates the route behind an x402 payment when
@@ -74,6 +79,7 @@ pub async fn paygate(State(app): State<AppState>, request: Request, next: Next) 
         payer,
         transaction,
         outcome,
+        reason: None,
     };
 
     let Some((payment, version)) = payment_header(request.headers()) else {

@@ -13,11 +13,12 @@ async fn healthz_is_ok() {
 }
 
 #[tokio::test]
-async fn readyz_without_redis_is_ready() {
+async fn readyz_on_the_memory_store_is_ready() {
     let app = TestApp::new("").await;
     let (status, body, _) = app.get("/readyz").await;
     assert_eq!(status, 200);
-    assert_eq!(body["checks"]["redis"]["status"], "not_configured");
+    assert_eq!(body["checks"]["store"]["backend"], "memory");
+    assert_eq!(body["checks"]["store"]["status"], "ok");
 }
 
 #[tokio::test]
@@ -26,7 +27,8 @@ async fn readyz_follows_redis() {
     let app = TestApp::new(&format!("[redis]\nurl = \"{}\"\n", redis.url)).await;
     let (status, body, _) = app.get("/readyz").await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["checks"]["redis"]["status"], "ok");
+    assert_eq!(body["checks"]["store"]["backend"], "redis");
+    assert_eq!(body["checks"]["store"]["status"], "ok");
 
     let dead = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -38,7 +40,7 @@ async fn readyz_follows_redis() {
     .await;
     let (status, body, _) = app.get("/readyz").await;
     assert_eq!(status, 503, "{body}");
-    assert_eq!(body["checks"]["redis"]["status"], "unavailable");
+    assert_eq!(body["checks"]["store"]["status"], "unavailable");
     assert!(!body.to_string().contains("hunter2"), "{body}");
 }
 

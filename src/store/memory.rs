@@ -1,0 +1,351 @@
+//! The embedded store: one process, no Redis. Same semantics as the Redis backend; every
+//! transition happens under one lock, every entry expires.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+
+use super::{
+    gcra, gcra_state, new_token, ClaimIds, ClaimRecord, ClaimState, LimitCheck, LimitVerdict,
+    PaymentKey, Reservation, Store, StoreResult, UsageDelta,
+};
+
+/// Entries above this count trigger a sweep of the expired ones on the next write.
+const SWEEP_ABOVE: usize = 4096;
+
+#[derive(Debug)]
+enum Value {
+    Claim(ClaimRecord),
+    /// An alias of a claim: the payment it points to.
+    Alias(PaymentKey),
+    Text(String),
+    /// GCRA theoretical arrival time, µs since the store's epoch.
+    Tat(u64),
+    Counters(HashMap<String, i64>),
+}
+
+#[derive(Debug)]
+struct Entry {
+    value: Value,
+    expires: Instant,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    entries: HashMap<String, Entry>,
+    /// Pending payments → when they may next be handed to a reconciler.
+    pending: HashMap<PaymentKey, Instant>,
+}
+
+/// In-memory store (the embedded default).
+#[derive(Debug)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+    epoch: Instant,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self {
+            state: Mutex::new(State::default()),
+            epoch: Instant::now(),
+        }
+    }
+}
+
+fn claim_key(payment: &PaymentKey) -> String {
+    format!("pay:{}", payment.hex())
+}
+
+impl State {
+    fn live(&self, key: &str, now: Instant) -> Option<&Value> {
+        self.entries
+            .get(key)
+            .filter(|e| e.expires > now)
+            .map(|e| &e.value)
+    }
+
+    fn put(&mut self, key: String, value: Value, ttl: Duration, now: Instant) {
+        if self.entries.len() > SWEEP_ABOVE {
+            self.entries.retain(|_, e| e.expires > now);
+        }
+        self.entries.insert(
+            key,
+            Entry {
+                value,
+                expires: now + ttl,
+            },
+        );
+    }
+
+    /// The record behind the payment key or an alias.
+    fn record(&self, key: &str, now: Instant) -> Option<ClaimRecord> {
+        match self.live(key, now)? {
+            Value::Claim(record) => Some(record.clone()),
+            Value::Alias(payment) => match self.live(&claim_key(payment), now)? {
+                Value::Claim(record) => Some(record.clone()),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    fn holds(&self, ids: &ClaimIds, token: &str, now: Instant) -> bool {
+        matches!(
+            self.live(&claim_key(&ids.payment), now),
+            Some(Value::Claim(ClaimRecord { state: ClaimState::InFlight { token: t }, .. })) if t == token
+        )
+    }
+
+    fn limits(&mut self, limits: &[LimitCheck], now: Instant, micros: u64) -> LimitVerdict {
+        let mut next = Vec::with_capacity(limits.len());
+        let mut tightest: Option<(usize, u32, Duration)> = None;
+        for (index, limit) in limits.iter().enumerate() {
+            let tat = match self.live(&limit.key, now) {
+                Some(Value::Tat(t)) => Some(*t),
+                _ => None,
+            };
+            match gcra(tat, micros, limit) {
+                Ok(new_tat) => {
+                    let (remaining, reset) = gcra_state(new_tat, micros, limit);
+                    if tightest.is_none_or(|(_, r, _)| remaining < r) {
+                        tightest = Some((index, remaining, reset));
+                    }
+                    next.push((limit.key.clone(), new_tat, reset));
+                }
+                Err(wait) => {
+                    return LimitVerdict::Limited {
+                        index,
+                        retry_after: Duration::from_micros(wait),
+                    }
+                }
+            }
+        }
+        for (key, tat, reset) in next {
+            // Kept exactly as long as it matters: until fully replenished.
+            self.put(
+                key,
+                Value::Tat(tat),
+                reset.max(Duration::from_millis(1)),
+                now,
+            );
+        }
+        let (index, remaining, reset) = tightest.unwrap_or((0, u32::MAX, Duration::ZERO));
+        LimitVerdict::Allowed {
+            index,
+            remaining,
+            reset,
+        }
+    }
+}
+
+impl MemoryStore {
+    fn now_micros(&self, now: Instant) -> u64 {
+        now.duration_since(self.epoch).as_micros() as u64
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    fn backend(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
+    async fn reserve(
+        &self,
+        ids: &ClaimIds,
+        fingerprint: &str,
+        limits: &[LimitCheck],
+        ttl: Duration,
+    ) -> StoreResult<Reservation> {
+        let now = Instant::now();
+        let mut state = self.state.lock();
+        let main = claim_key(&ids.payment);
+        for key in std::iter::once(&main).chain(&ids.aliases) {
+            if let Some(record) = state.record(key, now) {
+                return Ok(Reservation::Existing(record));
+            }
+        }
+        let verdict = state.limits(limits, now, self.now_micros(now));
+        if !verdict.is_allowed() {
+            return Ok(Reservation::Limited(verdict));
+        }
+        let token = new_token();
+        let record = ClaimRecord {
+            fingerprint: fingerprint.to_string(),
+            state: ClaimState::InFlight {
+                token: token.clone(),
+            },
+        };
+        state.put(main, Value::Claim(record), ttl, now);
+        for alias in &ids.aliases {
+            state.put(alias.clone(), Value::Alias(ids.payment), ttl, now);
+        }
+        Ok(Reservation::Reserved { token })
+    }
+
+    async fn release(&self, ids: &ClaimIds, token: &str) -> StoreResult<()> {
+        let now = Instant::now();
+        let mut state = self.state.lock();
+        if state.holds(ids, token, now) {
+            state.entries.remove(&claim_key(&ids.payment));
+            for alias in &ids.aliases {
+                state.entries.remove(alias);
+            }
+        }
+        Ok(())
+    }
+
+    async fn finish(
+        &self,
+        ids: &ClaimIds,
+        token: &str,
+        record: &ClaimRecord,
+        ttl: Duration,
+    ) -> StoreResult<()> {
+        let now = Instant::now();
+        let mut state = self.state.lock();
+        if !state.holds(ids, token, now) {
+            // Our claim expired under us; the settlement is still the truth, so record it.
+            tracing::warn!(payment = ?ids.payment, "claim finished after its in-flight lease expired");
+        }
+        state.put(
+            claim_key(&ids.payment),
+            Value::Claim(record.clone()),
+            ttl,
+            now,
+        );
+        for alias in &ids.aliases {
+            state.put(alias.clone(), Value::Alias(ids.payment), ttl, now);
+        }
+        if matches!(record.state, ClaimState::Pending { .. }) {
+            state.pending.insert(ids.payment, now);
+        } else {
+            state.pending.remove(&ids.payment);
+        }
+        Ok(())
+    }
+
+    async fn claim(&self, payment: &PaymentKey) -> StoreResult<Option<ClaimRecord>> {
+        let now = Instant::now();
+        Ok(self.state.lock().record(&claim_key(payment), now))
+    }
+
+    async fn due_pending(&self, lease: Duration, max: usize) -> StoreResult<Vec<PaymentKey>> {
+        let now = Instant::now();
+        let mut state = self.state.lock();
+        let mut due: Vec<PaymentKey> = Vec::new();
+        let mut gone = Vec::new();
+        for (payment, at) in &state.pending {
+            if due.len() >= max {
+                break;
+            }
+            if state.live(&claim_key(payment), now).is_none() {
+                gone.push(*payment);
+            } else if *at <= now {
+                due.push(*payment);
+            }
+        }
+        for payment in gone {
+            state.pending.remove(&payment);
+        }
+        for payment in &due {
+            state.pending.insert(*payment, now + lease);
+        }
+        Ok(due)
+    }
+
+    async fn resolve_pending(
+        &self,
+        payment: &PaymentKey,
+        outcome: Option<&ClaimRecord>,
+        ttl: Duration,
+    ) -> StoreResult<()> {
+        let now = Instant::now();
+        let mut state = self.state.lock();
+        state.pending.remove(payment);
+        let key = claim_key(payment);
+        match outcome {
+            Some(record) => state.put(key, Value::Claim(record.clone()), ttl, now),
+            // Aliases pointing at a deleted claim read as absent, and expire on their own.
+            None => {
+                state.entries.remove(&key);
+            }
+        }
+        Ok(())
+    }
+
+    async fn check_limits(&self, limits: &[LimitCheck]) -> StoreResult<LimitVerdict> {
+        let now = Instant::now();
+        let micros = self.now_micros(now);
+        Ok(self.state.lock().limits(limits, now, micros))
+    }
+
+    async fn put_once(&self, key: &str, value: &str, ttl: Duration) -> StoreResult<bool> {
+        let now = Instant::now();
+        let mut state = self.state.lock();
+        if state.live(key, now).is_some() {
+            return Ok(false);
+        }
+        state.put(key.to_string(), Value::Text(value.to_string()), ttl, now);
+        Ok(true)
+    }
+
+    async fn get(&self, key: &str) -> StoreResult<Option<String>> {
+        let now = Instant::now();
+        Ok(match self.state.lock().live(key, now) {
+            Some(Value::Text(v)) => Some(v.clone()),
+            _ => None,
+        })
+    }
+
+    async fn take(&self, key: &str) -> StoreResult<Option<String>> {
+        let now = Instant::now();
+        let mut state = self.state.lock();
+        let live = state.live(key, now).is_some();
+        match state.entries.remove(key) {
+            Some(Entry {
+                value: Value::Text(v),
+                ..
+            }) if live => Ok(Some(v)),
+            _ => Ok(None),
+        }
+    }
+
+    async fn add_usage(&self, deltas: &[UsageDelta], ttl: Duration) -> StoreResult<()> {
+        let now = Instant::now();
+        let mut state = self.state.lock();
+        for d in deltas {
+            let key = format!("usage:{}", d.day);
+            let entry = state.entries.entry(key).or_insert_with(|| Entry {
+                value: Value::Counters(HashMap::new()),
+                expires: now + ttl,
+            });
+            if entry.expires <= now || !matches!(entry.value, Value::Counters(_)) {
+                entry.value = Value::Counters(HashMap::new());
+            }
+            entry.expires = now + ttl;
+            if let Value::Counters(counters) = &mut entry.value {
+                *counters.entry(d.field.clone()).or_default() += d.delta;
+            }
+        }
+        Ok(())
+    }
+
+    async fn usage(&self, day: &str) -> StoreResult<Vec<(String, i64)>> {
+        let now = Instant::now();
+        let state = self.state.lock();
+        let mut rows: Vec<(String, i64)> = match state.live(&format!("usage:{day}"), now) {
+            Some(Value::Counters(c)) => c.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            _ => Vec::new(),
+        };
+        rows.sort();
+        Ok(rows)
+    }
+}
