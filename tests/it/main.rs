@@ -3,6 +3,7 @@
 mod common;
 mod facilitators;
 mod health;
+mod interop;
 mod logs;
 mod openapi;
 mod payments;
