@@ -1,6 +1,7 @@
 //! The integration test binary: the real router against real loopback servers.
 
 mod common;
+mod demo;
 mod facilitators;
 mod health;
 mod interop;
