@@ -81,9 +81,14 @@ impl App {
             None => None,
         };
         let local = facilitator.clone().map(|f| f as Arc<dyn Facilitator>);
-        let paygate = Paygate::build(&config.payment, local, &crate::config::ProcessEnv)
-            .await
-            .map_err(BuildError::Payment)?;
+        let paygate = Paygate::build(
+            &config.payment,
+            local,
+            store.clone(),
+            &crate::config::ProcessEnv,
+        )
+        .await
+        .map_err(BuildError::Payment)?;
         Ok(Arc::new(App {
             config: Arc::new(config),
             providers,

@@ -492,6 +492,10 @@ impl Store for RedisStore {
             .collect())
     }
 
+    async fn pending_count(&self) -> StoreResult<u64> {
+        self.run(redis::cmd("ZCARD").arg(self.pending_key())).await
+    }
+
     async fn resolve_pending(
         &self,
         payment: &PaymentKey,

@@ -128,10 +128,19 @@ getSlot = 1
     }
 
     async fn pay(&self, path: &str, header: &str) -> (u16, Value, axum::http::Response<()>) {
+        self.pay_body(path, header, "").await
+    }
+
+    async fn pay_body(
+        &self,
+        path: &str,
+        header: &str,
+        body: &str,
+    ) -> (u16, Value, axum::http::Response<()>) {
         let request = Request::post(path)
             .header("content-type", "application/json")
             .header("payment-signature", header)
-            .body(Body::empty())
+            .body(Body::from(body.to_string()))
             .unwrap();
         split(self.app.send(request).await).await
     }
@@ -226,8 +235,21 @@ async fn paid_call_settles_and_moves_exactly_the_price() {
     assert_eq!(client_before - client_after, PRICE);
     assert_eq!(pay_to_after - pay_to_before, PRICE);
 
-    // The same payment again: it already bought its answer.
-    let (status, body, _) = env.pay(PAID, &Env::header(&accepted, &fixture)).await;
+    // The same request with the same payment (a client that lost the answer): the kept answer,
+    // with its receipt, and no second settlement.
+    let (status, again, again_head) = env.pay(PAID, &Env::header(&accepted, &fixture)).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again, body);
+    assert_eq!(
+        again_head.headers()["payment-response"],
+        head.headers()["payment-response"]
+    );
+    assert_eq!(env.balances(), (client_after, pay_to_after));
+
+    // The same payment on another request: it already bought its answer.
+    let (status, body, _) = env
+        .pay_body(PAID, &Env::header(&accepted, &fixture), r#"{"params":[]}"#)
+        .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "payment_already_used");
     assert_eq!(env.balances(), (client_after, pay_to_after));
