@@ -63,13 +63,8 @@ impl App {
             Some(redis) if redis.url.is_some() => {
                 let url = redis.url.as_ref().map(|u| u.expose()).unwrap_or_default();
                 Arc::new(
-                    RedisStore::new(
-                        url,
-                        redis.key_prefix(),
-                        redis.command_timeout(),
-                        redis.pool_size.unwrap_or(16),
-                    )
-                    .map_err(|e| BuildError::Redis(e.to_string()))?,
+                    RedisStore::new(url, redis.key_prefix(), redis.command_timeout())
+                        .map_err(|e| BuildError::Redis(e.to_string()))?,
                 )
             }
             _ => Arc::new(MemoryStore::default()),

@@ -14,7 +14,7 @@ pub mod claims;
 pub mod config;
 mod layer;
 mod offer;
-mod reconcile;
+pub mod reconcile;
 
 use std::sync::Arc;
 use std::time::Duration;

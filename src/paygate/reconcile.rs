@@ -119,8 +119,15 @@ async fn reconcile_one(gate: &Paygate, payment: &PaymentKey) -> StoreResult<Opti
     let landed = settled.success
         || (reason == Some(DUPLICATE_SETTLEMENT) && !settled.transaction.is_empty());
     if landed {
+        // The receipt the client should have had: success, with the landed transaction.
+        let receipt = SettleResponse {
+            success: true,
+            error_reason: None,
+            error_message: None,
+            ..settled.clone()
+        };
         let response = response.clone().map(|mut kept| {
-            add_receipt(&mut kept.headers, &settled, request.x402_version);
+            add_receipt(&mut kept.headers, &receipt, request.x402_version);
             kept
         });
         let record = ClaimRecord {

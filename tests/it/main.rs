@@ -7,4 +7,5 @@ mod logs;
 mod openapi;
 mod payments;
 mod proxy;
+mod shared_state;
 mod store;

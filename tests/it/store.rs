@@ -232,7 +232,7 @@ async fn memory_store_semantics() {
 async fn redis_store_semantics_and_every_key_expires() {
     let redis = TestRedis::start();
     let prefix = unique_prefix("store");
-    let store = RedisStore::new(&redis.url, &prefix, Duration::from_millis(500), 4).unwrap();
+    let store = RedisStore::new(&redis.url, &prefix, Duration::from_millis(500)).unwrap();
     all(&store, "").await;
     redis.assert_all_keys_expire(&prefix).await;
 }
@@ -243,13 +243,7 @@ async fn concurrent_claims_of_one_payment_have_one_winner() {
     let stores: Vec<Arc<dyn Store>> = vec![
         Arc::new(MemoryStore::default()),
         Arc::new(
-            RedisStore::new(
-                &redis.url,
-                &unique_prefix("race"),
-                Duration::from_secs(2),
-                8,
-            )
-            .unwrap(),
+            RedisStore::new(&redis.url, &unique_prefix("race"), Duration::from_secs(2)).unwrap(),
         ),
     ];
     for store in stores {
@@ -276,7 +270,6 @@ async fn a_dead_redis_is_an_error_not_a_guess() {
         &redis.url,
         &unique_prefix("dead"),
         Duration::from_millis(200),
-        2,
     )
     .unwrap();
     store.ping().await.unwrap();

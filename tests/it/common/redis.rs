@@ -110,21 +110,61 @@ impl TestRedis {
         }
     }
 
-    /// Commands the server has executed so far (INFO commandstats), excluding INFO itself.
-    pub async fn commands_executed(&self) -> u64 {
-        let mut conn = self.connection().await;
-        let info: String = redis::cmd("INFO")
-            .arg("commandstats")
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        info.lines()
-            .filter(|l| l.starts_with("cmdstat_") && !l.starts_with("cmdstat_info:"))
-            .filter_map(|l| {
-                let calls = l.split("calls=").nth(1)?.split(',').next()?;
-                calls.parse::<u64>().ok()
-            })
-            .sum()
+    /// Watches the server with `MONITOR` (through `redis-cli`): what clients send, one line per
+    /// command; commands run inside scripts are marked `lua` and are not round trips.
+    pub fn monitor(&self) -> Monitor {
+        let mut child = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string(), "monitor"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-cli (installed with redis-server) runs MONITOR");
+        let stdout = child.stdout.take().unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        // MONITOR answers OK first; wait for it so nothing before this point is counted.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while lines.lock().unwrap().is_empty() {
+            assert!(Instant::now() < deadline, "MONITOR did not start");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Monitor { child, lines }
+    }
+}
+
+/// A running `MONITOR`.
+pub struct Monitor {
+    child: Child,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Monitor {
+    /// Commands clients sent since the monitor started (script-internal ones excluded).
+    pub fn client_commands(&self) -> Vec<String> {
+        std::thread::sleep(Duration::from_millis(200));
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(" [") && !l.contains(" lua]"))
+            .cloned()
+            .collect()
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
