@@ -123,7 +123,7 @@ impl Verifier {
         if proof.version != "1" {
             return Err(SiwxError::UnsupportedVersion(clip(&proof.version)));
         }
-        if !self.chains.iter().any(|c| *c == proof.chain_id) {
+        if !self.chains.contains(&proof.chain_id) {
             return Err(SiwxError::UnsupportedChain(format!(
                 "chainId {:?} is not accepted",
                 clip(&proof.chain_id)

@@ -7,3 +7,4 @@ mod logs;
 mod openapi;
 mod payments;
 mod proxy;
+mod siwx;

@@ -15,6 +15,11 @@ impl TestRedis {
         if let Ok(url) = std::env::var("REDIS_URL") {
             return Self { url, child: None };
         }
+        Self::spawn()
+    }
+
+    /// Always a private `redis-server` (never `REDIS_URL`): for tests that stop it.
+    pub fn spawn() -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -42,6 +47,19 @@ impl TestRedis {
             url,
             child: Some(child),
         }
+    }
+}
+
+impl TestRedis {
+    /// Kills the private server (see [`TestRedis::spawn`]); the URL then refuses connections.
+    pub fn stop(&mut self) {
+        let child = self
+            .child
+            .as_mut()
+            .expect("only a spawned redis-server can be stopped");
+        let _ = child.kill();
+        let _ = child.wait();
+        self.child = None;
     }
 }
 
