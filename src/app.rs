@@ -3,13 +3,16 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::authgate::SiwxGate;
 use crate::config::Config;
 use crate::facilitator::local::LocalFacilitator;
 use crate::facilitator::Facilitator;
 use crate::paygate::Paygate;
+use crate::siwx::{NonceKey, PublicOrigin};
 use crate::store::memory::MemoryStore;
 use crate::store::redis::RedisStore;
 use crate::store::Store;
+use crate::tokens::TokensApi;
 use crate::upstream::{Providers, UpstreamClient};
 
 /// The application: config plus every dependency built from it.
@@ -27,6 +30,10 @@ pub struct App {
     pub paygate: Option<Arc<Paygate>>,
     /// Shared state: Redis when `[redis]` has a URL, else the in-memory store.
     pub store: Arc<dyn Store>,
+    /// Wallet sign-in for auth-only routes (put on a route with `authgate::require`).
+    pub siwx: Arc<SiwxGate>,
+    /// The Tokens API client, when `[tokens]` is configured.
+    pub tokens: Option<Arc<TokensApi>>,
     /// When the process started.
     pub started: Instant,
 }
@@ -84,6 +91,28 @@ impl App {
         )
         .await
         .map_err(BuildError::Payment)?;
+        let nonce_key = match &config.siwx_secret {
+            Some(secret) => NonceKey::from_secret(secret.expose()),
+            None => {
+                if config.redis.as_ref().is_some_and(|r| r.url.is_some()) {
+                    tracing::warn!(
+                        "{} is not set: sign-in nonces are valid only on the instance that issued them",
+                        config.siwx.secret_env
+                    );
+                }
+                NonceKey::random()
+            }
+        };
+        let siwx = Arc::new(SiwxGate::new(
+            &config.siwx,
+            PublicOrigin::new(&config.server.public_base_url),
+            nonce_key,
+            store.clone(),
+        ));
+        let tokens = match &config.tokens {
+            Some(t) => Some(Arc::new(TokensApi::new(t)?)),
+            None => None,
+        };
         Ok(Arc::new(App {
             config: Arc::new(config),
             providers,
@@ -91,6 +120,8 @@ impl App {
             facilitator,
             paygate,
             store,
+            siwx,
+            tokens,
             started: Instant::now(),
         }))
     }

@@ -5,6 +5,7 @@
 //! shutdown. Tests call [`build_router`] and drive it in process or on a loopback listener.
 
 pub mod app;
+pub mod authgate;
 pub mod cli;
 pub mod config;
 #[cfg(feature = "localnet")]
@@ -23,10 +24,12 @@ pub mod paygate;
 pub mod pricing;
 pub mod proxy;
 pub mod router;
+pub mod siwx;
 pub mod solana_rpc;
 pub mod stack;
 pub mod store;
 pub mod svm;
+pub mod tokens;
 pub mod upstream;
 pub mod x402;
 

@@ -8,4 +8,5 @@ mod openapi;
 mod payments;
 mod proxy;
 mod shared_state;
+mod siwx;
 mod store;

@@ -35,7 +35,7 @@ impl TestRedis {
         Self::spawn()
     }
 
-    /// Always a fresh server of our own (for tests that stop it, or count its commands).
+    /// Always a fresh server of our own (never `REDIS_URL`): for tests that stop it, or watch it.
     pub fn spawn() -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
