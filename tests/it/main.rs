@@ -1,8 +1,10 @@
 //! The integration test binary: the real router against real loopback servers.
 
 mod common;
+mod demo;
 mod facilitators;
 mod health;
+mod interop;
 mod logs;
 mod openapi;
 mod payments;

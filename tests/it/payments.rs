@@ -354,6 +354,50 @@ async fn upstream_failure_is_not_charged_and_the_payment_stays_usable() {
 }
 
 #[tokio::test]
+async fn upstream_timeout_is_not_charged_and_the_payment_stays_usable() {
+    let env = Env::start_with(Setup {
+        extra: "[upstream]\ntimeout_ms = 300\nconnect_timeout_ms = 200".into(),
+        ..Setup::default()
+    })
+    .await;
+    // The upstream hangs well past the gateway's upstream timeout.
+    env.mock
+        .set_mode(Mode::Slow(std::time::Duration::from_secs(3)));
+    let challenge = env.challenge(FAILING).await;
+    let accepted = serde_json::to_value(&challenge.accepts[0]).unwrap();
+    let fixture = env.fixture(PRICE, 11);
+    let before = env.balances();
+    let sends = env.cluster.send_transaction_count();
+
+    let (status, body, head) = env.pay(FAILING, &Env::header(&accepted, &fixture)).await;
+    assert_eq!(status, 504, "{body}");
+    assert_eq!(
+        body["error"]["code"], -32050,
+        "our JSON-RPC timeout error: {body}"
+    );
+    assert!(!head.headers().contains_key("payment-response"));
+    assert_eq!(env.mock.calls(), 1, "the upstream was called (and hung)");
+    assert_eq!(
+        env.cluster.send_transaction_count(),
+        sends,
+        "nothing was broadcast"
+    );
+    assert_eq!(env.balances(), before, "no settlement");
+
+    // Released: once the upstream answers in time, the same payment buys the answer.
+    env.mock.set_mode(Mode::Normal);
+    let (status, body, head) = env.pay(FAILING, &Env::header(&accepted, &fixture)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"], 341_197_053u64);
+    let receipt: SettleResponse =
+        decode_header(head.headers()["payment-response"].as_bytes(), 8192).unwrap();
+    assert!(receipt.success, "{receipt:?}");
+    let (client, pay_to) = env.balances();
+    assert_eq!(before.0 - client, PRICE);
+    assert_eq!(pay_to - before.1, PRICE);
+}
+
+#[tokio::test]
 async fn wrong_payments_are_refused_before_any_upstream_call() {
     let env = Env::start().await;
     let challenge = env.challenge(FAILING).await;
