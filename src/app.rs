@@ -27,6 +27,10 @@ pub struct App {
     pub paygate: Option<Arc<Paygate>>,
     /// Shared state: Redis when `[redis]` has a URL, else the in-memory store.
     pub store: Arc<dyn Store>,
+    /// Rate limits (`[rate_limits]`); the paygate takes its payer/provider checks from here.
+    pub limits: crate::ratelimit::RateLimits,
+    /// Usage counters, flushed to `store` in the background.
+    pub usage: Arc<crate::usage::Usage>,
     /// When the process started.
     pub started: Instant,
 }
@@ -84,6 +88,11 @@ impl App {
         let paygate = Paygate::build(&config.payment, local, &crate::config::ProcessEnv)
             .await
             .map_err(BuildError::Payment)?;
+        // Before anything can emit a metric.
+        crate::observability::prometheus::install();
+        let usage = Arc::new(crate::usage::Usage::new(&config.usage));
+        crate::usage::Usage::spawn_flusher(&usage, &store);
+        let limits = crate::ratelimit::RateLimits::from_config(&config.rate_limits);
         Ok(Arc::new(App {
             config: Arc::new(config),
             providers,
@@ -91,6 +100,8 @@ impl App {
             facilitator,
             paygate,
             store,
+            limits,
+            usage,
             started: Instant::now(),
         }))
     }

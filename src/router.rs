@@ -10,14 +10,14 @@ use std::sync::Arc;
 use crate::app::AppState;
 use crate::facilitator::http::facilitator_routes;
 use crate::facilitator::Facilitator;
-use crate::{error, health, openapi, paygate, proxy};
+use crate::{admin, error, health, openapi, paygate, proxy, ratelimit, usage};
 
 /// Per-method route: the gateway builds the JSON-RPC envelope from `{"params": ...}`.
 pub const METHOD_ROUTE: &str = "/v1/x402/solana/{cluster}/{provider}/{surface}/{method}";
 /// Standard JSON-RPC 2.0 endpoint (single or batch) for unmodified Solana clients.
 pub const STANDARD_ROUTE: &str = "/v1/x402/solana/{cluster}/rpc";
 
-/// Every path the router serves (the facilitator ones only when configured, see below).
+/// Every path the router serves (the facilitator and admin ones only when configured, see below).
 pub const ROUTES: &[&str] = &[
     "/healthz",
     "/readyz",
@@ -28,6 +28,8 @@ pub const ROUTES: &[&str] = &[
     "/api/internal/facilitator/supported",
     "/api/internal/facilitator/verify",
     "/api/internal/facilitator/settle",
+    admin::USAGE_ROUTE,
+    admin::METRICS_ROUTE,
 ];
 
 /// Builds the router with its state (the global layers are added by [`crate::stack`]).
@@ -42,6 +44,11 @@ pub fn router(app: AppState) -> Router {
         .route(STANDARD_ROUTE, post(proxy::forward))
         // Inner: the paid part (a pass-through when payments are off).
         .route_layer(from_fn_with_state(app.clone(), paygate::paygate))
+        // Unpaid requests per client IP, and the provider budget when payments are off (paid
+        // requests pass: the paygate checks payer and provider in its reservation).
+        .route_layer(from_fn_with_state(app.clone(), ratelimit::rate_limit))
+        // Counts every answer given below (challenges, 429s, paid, failures) per day.
+        .route_layer(from_fn_with_state(app.clone(), usage::record_usage))
         // Outer: parse and validate once; nothing unpriceable reaches the paygate.
         .route_layer(from_fn_with_state(app.clone(), proxy::parse_rpc_request));
 
@@ -61,6 +68,9 @@ pub fn router(app: AppState) -> Router {
         let facilitator: Arc<dyn Facilitator> = facilitator.clone();
         router = router.merge(facilitator_routes(facilitator, secret.clone()).with_state(()));
     }
+    // Operator routes: /admin/usage and /metrics behind ADMIN_TOKEN (not mounted without one;
+    // `[metrics] public = true` serves /metrics to anyone).
+    router = router.merge(admin::routes(&app));
     router
         .merge(rpc_routes)
         .fallback(error::not_found)

@@ -77,6 +77,19 @@ pub struct Config {
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
+    /// Rate limits (per client IP, per payer, per provider budget).
+    #[serde(default)]
+    pub rate_limits: crate::ratelimit::RateLimitsConfig,
+    /// Usage counters and their flushing to the store.
+    #[serde(default)]
+    pub usage: crate::usage::UsageConfig,
+    /// `/metrics`.
+    #[serde(default)]
+    pub metrics: crate::observability::MetricsConfig,
+    /// Bearer token of `/admin/usage` (and `/metrics` unless public), from `ADMIN_TOKEN`
+    /// (never the file).
+    #[serde(skip)]
+    pub admin_token: Option<Secret>,
     /// Upstream providers, in routing order (the first enabled one serves the standard endpoint).
     #[serde(default)]
     pub providers: Vec<ProviderConfig>,
@@ -183,6 +196,9 @@ impl Config {
         if let Some(secret) = env.var("FACILITATOR_SECRET") {
             self.facilitator_secret = Some(Secret::new(secret));
         }
+        if let Some(token) = env.var("ADMIN_TOKEN") {
+            self.admin_token = Some(Secret::new(token));
+        }
         if let Some(url) = env.var("REDIS_URL") {
             self.redis.get_or_insert_with(RedisConfig::default).url = Some(Secret::new(url));
         }
@@ -268,6 +284,9 @@ impl Config {
         if let Some(redis) = &self.redis {
             redis.validate()?;
         }
+        self.rate_limits
+            .validate(self.providers.iter().map(|p| p.name.as_str()))?;
+        self.usage.validate()?;
         if let Some(facilitator) = &self.facilitator {
             facilitator
                 .validate()
