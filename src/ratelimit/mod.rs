@@ -43,6 +43,9 @@ pub const RATELIMIT_RESET: &str = "ratelimit-reset";
 /// `RateLimit-Policy`: `<burst>;w=<window seconds>`.
 pub const RATELIMIT_POLICY: &str = "ratelimit-policy";
 
+/// Longest window a derived (batch) check may get: ten years.
+const MAX_PERIOD: Duration = Duration::from_secs(10 * 366 * 86_400);
+
 /// Which limit refused a request (attached to 429 responses for usage counters and metrics).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
@@ -156,13 +159,15 @@ impl RateLimits {
         self.provider_calls(provider, 1)
     }
 
-    /// One upstream request to `provider` carrying `calls` calls (a batch), charged as `calls`
-    /// calls against the budget.
+    /// One upstream request to `provider` carrying `calls` calls (a batch), charged exactly
+    /// `calls` calls against the budget.
     ///
     /// GCRA charges one emission interval per check, so a request of `n` calls is checked on
-    /// the same key with an interval `n` times longer and the same window: `burst / n` at once
-    /// per period (rounded down, so never cheaper than `n` single calls). A batch larger than
-    /// the burst needs the whole budget free and then costs its full `n` calls.
+    /// the same key as `b' = max(1, burst / n)` requests of `n` calls each per
+    /// `period × n × b' / burst`: the interval is exactly `n` single intervals and the window is
+    /// at most the budget's. Admission is therefore a little stricter than for `n` single calls
+    /// (never looser), the charge exact. A batch larger than the burst needs the whole budget
+    /// free.
     pub fn provider_calls(&self, provider: &str, calls: usize) -> Option<LimitCheck> {
         let spec = self
             .config
@@ -172,17 +177,15 @@ impl RateLimits {
         let mut check = self.check(spec, format!("rl:provider:{provider}"))?;
         let calls = u32::try_from(calls.max(1)).unwrap_or(u32::MAX);
         if calls > 1 {
-            if calls <= check.burst {
-                check.burst /= calls;
-            } else {
-                // interval = period × calls / burst, window = one such interval.
-                check.period = check
-                    .period
-                    .checked_mul(calls)
-                    .map(|p| p / check.burst)
-                    .unwrap_or(Duration::MAX);
-                check.burst = 1;
-            }
+            let burst = (check.burst / calls).max(1);
+            // calls × burst' ≤ max(calls, burst): no overflow. Capped so that the stores'
+            // microsecond arithmetic stays far from u64::MAX whatever the config.
+            check.period = check
+                .period
+                .checked_mul(calls * burst)
+                .map_or(MAX_PERIOD, |p| p / check.burst)
+                .min(MAX_PERIOD);
+            check.burst = burst;
         }
         Some(check)
     }
@@ -326,9 +329,9 @@ mod tests {
         let one = l.provider("p").unwrap();
         assert_eq!(one.emission_interval(), Duration::from_millis(20));
         let three = l.provider_calls("p", 3).unwrap();
-        // Never cheaper than three single calls, same window.
-        assert!(three.emission_interval() >= one.emission_interval() * 3);
-        assert!(three.emission_interval() * three.burst <= Duration::from_secs(1));
+        // Exactly three single calls, within the same window.
+        assert_eq!(three.emission_interval(), one.emission_interval() * 3);
+        assert!(three.period <= Duration::from_secs(1));
         let huge = l.provider_calls("p", 100).unwrap();
         assert_eq!(huge.burst, 1);
         assert_eq!(huge.emission_interval(), one.emission_interval() * 100);
@@ -345,6 +348,10 @@ mod tests {
         }
         let c = [l.provider_calls("p", 3).unwrap()];
         assert!(!l.decide(&store, &c).await.is_allowed());
+        // Charged exactly: the tenth call fits, an eleventh does not.
+        let one = [l.provider("p").unwrap()];
+        assert!(l.decide(&store, &one).await.is_allowed());
+        assert!(!l.decide(&store, &one).await.is_allowed());
     }
 
     #[test]

@@ -3,7 +3,9 @@
 mod common;
 mod facilitators;
 mod health;
+mod limits;
 mod logs;
 mod openapi;
 mod payments;
 mod proxy;
+mod usage;

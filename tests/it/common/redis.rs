@@ -15,6 +15,11 @@ impl TestRedis {
         if let Ok(url) = std::env::var("REDIS_URL") {
             return Self { url, child: None };
         }
+        Self::spawn()
+    }
+
+    /// Always a server of our own (even with `REDIS_URL` set): for tests that stop it.
+    pub fn spawn() -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
