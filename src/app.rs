@@ -34,6 +34,10 @@ pub struct App {
     pub siwx: Arc<SiwxGate>,
     /// The Tokens API client, when `[tokens]` is configured.
     pub tokens: Option<Arc<TokensApi>>,
+    /// Rate limits (`[rate_limits]`); the paygate takes its payer/provider checks from here.
+    pub limits: crate::ratelimit::RateLimits,
+    /// Usage counters, flushed to `store` in the background.
+    pub usage: Arc<crate::usage::Usage>,
     /// When the process started.
     pub started: Instant,
 }
@@ -83,6 +87,8 @@ impl App {
             None => None,
         };
         let local = facilitator.clone().map(|f| f as Arc<dyn Facilitator>);
+        // Before anything can emit a metric.
+        crate::observability::prometheus::install();
         let paygate = Paygate::build(
             &config.payment,
             local,
@@ -113,6 +119,9 @@ impl App {
             Some(t) => Some(Arc::new(TokensApi::new(t)?)),
             None => None,
         };
+        let usage = Arc::new(crate::usage::Usage::new(&config.usage));
+        crate::usage::Usage::spawn_flusher(&usage, &store);
+        let limits = crate::ratelimit::RateLimits::from_config(&config.rate_limits);
         Ok(Arc::new(App {
             config: Arc::new(config),
             providers,
@@ -122,6 +131,8 @@ impl App {
             store,
             siwx,
             tokens,
+            limits,
+            usage,
             started: Instant::now(),
         }))
     }

@@ -86,6 +86,19 @@ pub struct Config {
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
+    /// Rate limits (per client IP, per payer, per provider budget).
+    #[serde(default)]
+    pub rate_limits: crate::ratelimit::RateLimitsConfig,
+    /// Usage counters and their flushing to the store.
+    #[serde(default)]
+    pub usage: crate::usage::UsageConfig,
+    /// `/metrics`.
+    #[serde(default)]
+    pub metrics: crate::observability::MetricsConfig,
+    /// Bearer token of `/admin/usage` (and `/metrics` unless public), from `ADMIN_TOKEN`
+    /// (never the file).
+    #[serde(skip)]
+    pub admin_token: Option<Secret>,
     /// Upstream providers, in routing order (the first enabled one serves the standard endpoint).
     #[serde(default)]
     pub providers: Vec<ProviderConfig>,
@@ -198,6 +211,9 @@ impl Config {
         if let Some(tokens) = &mut self.tokens {
             tokens.api_key = env.var(&tokens.api_key_env).map(Secret::new);
         }
+        if let Some(token) = env.var("ADMIN_TOKEN") {
+            self.admin_token = Some(Secret::new(token));
+        }
         if let Some(url) = env.var("REDIS_URL") {
             self.redis.get_or_insert_with(RedisConfig::default).url = Some(Secret::new(url));
         }
@@ -291,6 +307,9 @@ impl Config {
                 .validate()
                 .map_err(|(field, message)| ConfigError::invalid(field, message))?;
         }
+        self.rate_limits
+            .validate(self.providers.iter().map(|p| p.name.as_str()))?;
+        self.usage.validate()?;
         if let Some(facilitator) = &self.facilitator {
             facilitator
                 .validate()

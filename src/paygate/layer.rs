@@ -150,7 +150,7 @@ pub async fn paygate(State(app): State<AppState>, request: Request, next: Next) 
         }
     };
     let fingerprint = fingerprint(request.method().as_str(), request.uri().path(), &rpc.raw);
-    let limits = paid_limits(&app, &checked.payer, &rpc.provider);
+    let limits = paid_limits(&app, &checked.payer, rpc.as_ref());
 
     // One payment, one answer: claim it (and check the payer's and provider's limits) in one
     // atomic store step, before anything is spent on it.
@@ -209,24 +209,25 @@ pub async fn paygate(State(app): State<AppState>, request: Request, next: Next) 
     }
 }
 
-/// The payer's and the provider's limits, checked in the claim's round trip.
-fn paid_limits(_app: &AppState, _payer: &str, _provider: &str) -> Vec<LimitCheck> {
-    // MERGE POINT: app.limits.payer(payer) + app.limits.provider(provider) (rate-limit branch).
-    Vec::new()
+/// The payer's limit and the provider's budget (charged the number of calls that will reach
+/// it), checked in the claim's round trip.
+fn paid_limits(app: &AppState, payer: &str, rpc: &RpcRequest) -> Vec<LimitCheck> {
+    app.limits
+        .payer(payer)
+        .into_iter()
+        .chain(
+            app.limits
+                .provider_calls(&rpc.provider, rpc.calls().count()),
+        )
+        .collect()
 }
 
 fn too_many(
-    _app: &AppState,
-    _verdict: &crate::store::LimitVerdict,
-    _limits: &[LimitCheck],
+    app: &AppState,
+    verdict: &crate::store::LimitVerdict,
+    limits: &[LimitCheck],
 ) -> Response {
-    // MERGE POINT: app.limits.too_many(verdict, limits) (rate-limit branch).
-    ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "rate_limited",
-        "too many requests",
-    )
-    .into_response()
+    app.limits.too_many(verdict, limits)
 }
 
 /// The answer to a payment that already has a record: its kept answer for the same request,

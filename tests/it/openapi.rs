@@ -101,6 +101,7 @@ async fn every_documented_operation_is_routed() {
         ("HELIUS_API_KEY".to_string(), "k".to_string()),
         ("FACILITATOR_SECRET".to_string(), "s".to_string()),
         ("TOKENS_API_KEY".to_string(), "k".to_string()),
+        ("ADMIN_TOKEN".to_string(), "a".to_string()),
     ]
     .into();
     let toml = format!(
