@@ -193,15 +193,16 @@ async fn run(samples: usize) {
     let facilitator: Arc<dyn Facilitator> = Arc::new(InstantFacilitator {
         fee_payer: fee_payer.pubkey().to_string(),
     });
+    let mut app = Arc::try_unwrap(App::build(cfg).await.expect("paid app")).expect("sole owner");
     let gate = Paygate::build(
         &payment,
         Some(facilitator),
+        app.store.clone(),
         &HashMap::<String, String>::new(),
     )
     .await
     .expect("paygate")
     .expect("payments enabled");
-    let mut app = Arc::try_unwrap(App::build(cfg).await.expect("paid app")).expect("sole owner");
     app.paygate = Some(gate);
     let paid = build_router(Arc::new(app));
 

@@ -4,7 +4,9 @@
 //! connecting anything, [`app::App::build`] creates the clients, [`serve`] binds and drains on
 //! shutdown. Tests call [`build_router`] and drive it in process or on a loopback listener.
 
+pub mod admin;
 pub mod app;
+pub mod authgate;
 pub mod cli;
 pub mod config;
 #[cfg(feature = "localnet")]
@@ -22,12 +24,16 @@ pub mod openapi;
 pub mod paygate;
 pub mod pricing;
 pub mod proxy;
+pub mod ratelimit;
 pub mod router;
+pub mod siwx;
 pub mod solana_rpc;
 pub mod stack;
 pub mod store;
 pub mod svm;
+pub mod tokens;
 pub mod upstream;
+pub mod usage;
 pub mod x402;
 
 use std::net::SocketAddr;
@@ -48,13 +54,18 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let router = build_router(app);
-    axum::serve(
+    let router = build_router(app.clone());
+    let served = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await
+    .await;
+    // The last usage counts of this process (the periodic flush may not have run since).
+    if let Err(e) = app.usage.flush(app.store.as_ref()).await {
+        tracing::error!(error = %e, "usage counters not flushed at shutdown");
+    }
+    served
 }
 
 /// Resolves on SIGINT or SIGTERM.

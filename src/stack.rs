@@ -16,14 +16,19 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::observability::request_log;
+use crate::observability::{request_log, track_metrics};
 
 /// Headers a browser client must be able to read on our responses.
-const EXPOSED_HEADERS: [&str; 4] = [
+const EXPOSED_HEADERS: [&str; 9] = [
     "payment-required",
     "payment-response",
     "x-payment-response",
     "x-request-id",
+    "retry-after",
+    "ratelimit-limit",
+    "ratelimit-remaining",
+    "ratelimit-reset",
+    "ratelimit-policy",
 ];
 
 /// Wraps the router in the global layers.
@@ -36,6 +41,8 @@ pub fn apply(router: Router, app: &AppState) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         // One log line per request, after the id exists and around everything that can answer.
         .layer(from_fn(request_log))
+        // Latency histogram and payment counters for /metrics.
+        .layer(from_fn(track_metrics))
         // A panic becomes a 500 with our JSON envelope instead of a dropped connection.
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::new(

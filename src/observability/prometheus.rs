@@ -1,0 +1,255 @@
+//! Prometheus metrics: one process-wide recorder (`metrics` facade +
+//! `metrics-exporter-prometheus`, no listener of its own), rendered on `GET /metrics`.
+//!
+//! Families (all prefixed `x402_`):
+//! - `http_request_duration_seconds{route,method,status}` histogram, every request;
+//! - `payments_total{outcome,reason}` verify/settle outcomes from the paygate's
+//!   [`PaymentSummary`]; `payment_duplicates_total{reason}` (409 on a payment already in flight
+//!   or used); `revenue_atomic_total` settled amounts in atomic units;
+//! - `rate_limited_total{scope}` (429s: `ip`, `payer`, `provider`),
+//!   `rate_limit_store_errors_total`, `rate_limit_local_checks_total` (fail-open decisions);
+//! - `usage_unflushed` (gauge), `usage_flush_errors_total`, `usage_dropped_total`;
+//! - emitted by the store and the paygate: `store_errors_total{kind|op}`,
+//!   `settlements_pending` (gauge).
+
+use std::collections::HashSet;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use parking_lot::Mutex;
+use serde::Deserialize;
+
+use crate::error::ApiError;
+use crate::paygate::PaymentSummary;
+
+/// The latency histogram's name.
+pub const REQUEST_DURATION: &str = "x402_http_request_duration_seconds";
+
+/// Latency buckets, seconds: loopback hops to slow upstreams and settlements.
+const BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Distinct `reason` label values kept; later new ones become `other` (label cardinality must
+/// not grow with what a remote facilitator says).
+const MAX_REASONS: usize = 64;
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `true`: `/metrics` answers without the admin token (scraped on a private network).
+    /// `false` (default): it needs `Authorization: Bearer <ADMIN_TOKEN>`, and is not served
+    /// at all without `ADMIN_TOKEN`.
+    pub public: bool,
+}
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the process-wide recorder once (later calls return the same handle). `None` when
+/// another recorder was installed first (an embedding program's own).
+pub fn install() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full(REQUEST_DURATION.into()), BUCKETS)
+                .map(|b| b.build_recorder());
+            let recorder = match recorder {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, "metrics recorder not built");
+                    return None;
+                }
+            };
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("another metrics recorder is installed; /metrics is unavailable");
+                return None;
+            }
+            describe();
+            // Histogram samples are folded into buckets on upkeep; without a listener of its
+            // own the recorder relies on us for it. A thread, because the recorder outlives
+            // any one runtime (tests build many).
+            let upkeep = handle.clone();
+            let spawned = std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || loop {
+                    std::thread::sleep(Duration::from_secs(5));
+                    upkeep.run_upkeep();
+                });
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "metrics upkeep thread not started; /metrics does it");
+            }
+            Some(handle)
+        })
+        .as_ref()
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_histogram!(
+        REQUEST_DURATION,
+        Unit::Seconds,
+        "HTTP request latency by route template, method and status"
+    );
+    describe_counter!(
+        "x402_payments_total",
+        "Paygate outcomes (challenge, settled, refused, settle_failed...) by reason"
+    );
+    describe_counter!(
+        "x402_payment_duplicates_total",
+        "Requests refused because their payment was in flight or already used"
+    );
+    describe_counter!(
+        "x402_revenue_atomic_total",
+        "Settled amounts, atomic units of the payment asset"
+    );
+    describe_counter!(
+        "x402_rate_limited_total",
+        "Requests refused by a rate limit, by scope (ip, payer, provider)"
+    );
+    describe_counter!(
+        "x402_rate_limit_store_errors_total",
+        "Rate-limit checks the shared store failed (then decided locally)"
+    );
+    describe_counter!(
+        "x402_rate_limit_local_checks_total",
+        "Rate-limit checks decided by the process-local limiter (fail open)"
+    );
+    describe_counter!("x402_store_errors_total", "Failed shared-store calls");
+    describe_gauge!(
+        "x402_settlements_pending",
+        "Settlements whose outcome is not known yet"
+    );
+    describe_gauge!(
+        "x402_usage_unflushed",
+        "Usage counters not yet written to the store"
+    );
+    describe_counter!(
+        "x402_usage_flush_errors_total",
+        "Usage flushes the store refused (counts kept)"
+    );
+    describe_counter!(
+        "x402_usage_dropped_total",
+        "Usage counters dropped because too many were unflushed"
+    );
+}
+
+/// `GET /metrics`: the Prometheus text format.
+pub async fn get_metrics() -> Response {
+    match install() {
+        Some(handle) => {
+            let mut response = handle.render().into_response();
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            response
+        }
+        None => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics_unavailable",
+            "another metrics recorder owns this process",
+        )
+        .into_response(),
+    }
+}
+
+/// Global middleware: the latency histogram, and the payment counters from the response.
+pub async fn track_metrics(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = method_label(request.method());
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::histogram!(REQUEST_DURATION, "route" => route, "method" => method, "status" => status)
+        .record(started.elapsed().as_secs_f64());
+    if let Some(payment) = response.extensions().get::<PaymentSummary>() {
+        let reason = reason_label(payment.reason.as_deref());
+        metrics::counter!("x402_payments_total", "outcome" => payment.outcome, "reason" => reason.clone())
+            .increment(1);
+        match payment.outcome {
+            "duplicate" => {
+                metrics::counter!("x402_payment_duplicates_total", "reason" => reason).increment(1)
+            }
+            "settled" => metrics::counter!("x402_revenue_atomic_total").increment(payment.amount),
+            _ => {}
+        }
+    }
+    response
+}
+
+/// Known HTTP methods by name; anything else (clients may send any token) is `other`.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        _ => "other",
+    }
+}
+
+/// A reason as a bounded label: its leading snake_case code (`invalid_exact_svm_…: detail` →
+/// `invalid_exact_svm_…`), `none`, or `other`.
+fn reason_label(reason: Option<&str>) -> String {
+    static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+    let Some(reason) = reason else {
+        return "none".into();
+    };
+    let code = reason
+        .split(|c: char| c == ':' || c.is_whitespace())
+        .next()
+        .unwrap_or("");
+    let valid = !code.is_empty()
+        && code.len() <= 64
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !valid {
+        return "other".into();
+    }
+    let mut seen = SEEN.get_or_init(Default::default).lock();
+    if seen.contains(code) || seen.len() < MAX_REASONS {
+        seen.insert(code.to_owned());
+        code.to_owned()
+    } else {
+        "other".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_become_bounded_codes() {
+        assert_eq!(reason_label(None), "none");
+        assert_eq!(
+            reason_label(Some("invalid_exact_svm_payload_amount_mismatch: paid 1")),
+            "invalid_exact_svm_payload_amount_mismatch"
+        );
+        assert_eq!(
+            reason_label(Some("payment_in_progress")),
+            "payment_in_progress"
+        );
+        assert_eq!(
+            reason_label(Some("No matching payment requirements")),
+            "other"
+        );
+        assert_eq!(reason_label(Some(&"a".repeat(65))), "other");
+        assert_eq!(method_label(&Method::from_bytes(b"BREW").unwrap()), "other");
+    }
+}

@@ -1,0 +1,526 @@
+//! Usage counters: requests per UTC day × route × cluster × RPC method × provider × outcome,
+//! and revenue in atomic units of the payment asset.
+//!
+//! The request path only adds to an in-process map ([`Usage::record`], one short lock, no I/O:
+//! a paid request's store round trips belong to the payment reservation). The map is flushed
+//! to the shared store ([`Store::add_usage`], one Redis hash per day) every
+//! `flush_interval_ms`, before `/admin/usage` answers, and on shutdown. A failed flush keeps
+//! its counts for the next one, up to `max_unflushed` counters; past that new counters are
+//! dropped, counted in `x402_usage_dropped_total` and logged. Flushing is at-least-once: a
+//! flush that timed out after Redis applied it is applied again.
+//!
+//! Outcomes are read from what the layers attach to the response (see [`outcome`]).
+
+pub mod admin;
+pub mod day;
+mod layer;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+pub use day::Day;
+pub use layer::record_usage;
+
+use crate::config::ConfigError;
+use crate::paygate::PaymentSummary;
+use crate::proxy::UpstreamOutcome;
+use crate::ratelimit::RateLimited;
+use crate::store::{Store, StoreResult, UsageDelta};
+
+/// Counters per store call when flushing (bounds one Redis pipeline).
+const FLUSH_CHUNK: usize = 500;
+
+/// `[usage]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UsageConfig {
+    /// How often the in-process counters are written to the store.
+    pub flush_interval_ms: u64,
+    /// How long a day's counters are kept after their last update.
+    pub retention_days: u64,
+    /// Most distinct counters held in process while the store cannot be written.
+    pub max_unflushed: usize,
+}
+
+impl Default for UsageConfig {
+    fn default() -> Self {
+        Self {
+            flush_interval_ms: 10_000,
+            retention_days: 90,
+            max_unflushed: 100_000,
+        }
+    }
+}
+
+impl UsageConfig {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field: &str, message: &str| ConfigError::Invalid {
+            field: format!("usage.{field}"),
+            message: message.into(),
+        };
+        if self.flush_interval_ms == 0 {
+            return Err(invalid("flush_interval_ms", "must be positive"));
+        }
+        if !(1..=3660).contains(&self.retention_days) {
+            return Err(invalid("retention_days", "must be between 1 and 3660"));
+        }
+        if self.max_unflushed == 0 {
+            return Err(invalid("max_unflushed", "must be positive"));
+        }
+        Ok(())
+    }
+}
+
+/// What one request counts under.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct UsageKey {
+    /// Route template (`/v1/x402/solana/{cluster}/rpc`...).
+    pub route: String,
+    /// `mainnet` / `devnet`.
+    pub cluster: String,
+    /// JSON-RPC method, `batch`, or `invalid`.
+    pub method: String,
+    /// Provider name.
+    pub provider: String,
+    /// See [`outcome`].
+    pub outcome: &'static str,
+}
+
+impl UsageKey {
+    /// The store field: the parts joined by `|` (none of them can contain one).
+    fn field(&self, suffix: &str) -> String {
+        format!(
+            "{}|{}|{}|{}|{}|{suffix}",
+            self.route, self.cluster, self.method, self.provider, self.outcome
+        )
+    }
+}
+
+/// One row of `/admin/usage`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UsageRow {
+    /// Route template.
+    pub route: String,
+    /// Cluster.
+    pub cluster: String,
+    /// JSON-RPC method.
+    pub method: String,
+    /// Provider.
+    pub provider: String,
+    /// Outcome.
+    pub outcome: String,
+    /// Requests.
+    pub requests: i64,
+    /// Revenue, atomic units (only `paid` rows have any).
+    pub revenue_atomic: i64,
+}
+
+/// What a request amounted to, from the response extensions:
+/// `limited` (429 from a rate limit), then with a payment summary `challenge`, `paid`,
+/// `upstream_failure` / `rpc_error` / `not_charged` (not charged), `settle_failure`,
+/// `settle_pending`, `refused`, `replayed`, `duplicate`, `limited`, `unavailable`; without
+/// one (payments off) `served`, `rpc_error`, `upstream_failure`, `not_called`, or `probe`.
+pub fn outcome(extensions: &axum::http::Extensions) -> &'static str {
+    if extensions.get::<RateLimited>().is_some() {
+        return "limited";
+    }
+    let upstream = extensions.get::<UpstreamOutcome>();
+    let from_upstream = |none: &'static str| match upstream {
+        Some(UpstreamOutcome::Success) => "served",
+        Some(UpstreamOutcome::RpcError) => "rpc_error",
+        Some(UpstreamOutcome::Failed) => "upstream_failure",
+        Some(UpstreamOutcome::NotCalled) => "not_called",
+        None => none,
+    };
+    let Some(payment) = extensions.get::<PaymentSummary>() else {
+        return from_upstream("probe");
+    };
+    match payment.outcome {
+        "challenge" => "challenge",
+        "settled" => "paid",
+        "not_charged" => match from_upstream("not_charged") {
+            "served" | "not_called" => "not_charged",
+            other => other,
+        },
+        "settle_failed" => "settle_failure",
+        "settle_pending" => "settle_pending",
+        "refused" => "refused",
+        "replayed" => "replayed",
+        "duplicate" => "duplicate",
+        "limited" => "limited",
+        "unavailable" => "unavailable",
+        _ => "other",
+    }
+}
+
+/// The in-process counters and their flushing.
+#[derive(Debug)]
+pub struct Usage {
+    config: UsageConfig,
+    /// (day, field) → increment not yet in the store.
+    pending: Mutex<HashMap<(String, String), i64>>,
+    /// One flush at a time, and `/admin/usage` reads between flushes, so a count is always
+    /// either in the store or in `pending` when it is read.
+    flushing: tokio::sync::Mutex<()>,
+}
+
+impl Usage {
+    /// From `[usage]`.
+    pub fn new(config: &UsageConfig) -> Self {
+        Self {
+            config: config.clone(),
+            pending: Mutex::new(HashMap::new()),
+            flushing: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn ttl(&self) -> Duration {
+        Duration::from_secs(self.config.retention_days * 86_400)
+    }
+
+    /// Counts one request under `key` on `day`, with its revenue.
+    pub fn record(&self, day: Day, key: &UsageKey, revenue_atomic: u64) {
+        let day = day.to_string();
+        let mut deltas = vec![(key.field("n"), 1)];
+        if revenue_atomic > 0 {
+            deltas.push((
+                key.field("atomic"),
+                i64::try_from(revenue_atomic).unwrap_or(i64::MAX),
+            ));
+        }
+        let mut pending = self.pending.lock();
+        self.merge(
+            &mut pending,
+            deltas.into_iter().map(|(f, d)| ((day.clone(), f), d)),
+        );
+    }
+
+    /// Adds `deltas` to `pending`, dropping (loudly) new counters past the bound.
+    fn merge(
+        &self,
+        pending: &mut HashMap<(String, String), i64>,
+        deltas: impl Iterator<Item = ((String, String), i64)>,
+    ) {
+        let mut dropped = 0u64;
+        for (key, delta) in deltas {
+            if let Some(value) = pending.get_mut(&key) {
+                *value = value.saturating_add(delta);
+            } else if pending.len() < self.config.max_unflushed {
+                pending.insert(key, delta);
+            } else {
+                dropped += 1;
+            }
+        }
+        metrics::gauge!("x402_usage_unflushed").set(pending.len() as f64);
+        if dropped > 0 {
+            metrics::counter!("x402_usage_dropped_total").increment(dropped);
+            tracing::error!(
+                dropped,
+                max_unflushed = self.config.max_unflushed,
+                "usage counters dropped: the store has not been writable for a while"
+            );
+        }
+    }
+
+    /// Writes the pending counters to `store`. On an error the unwritten ones are kept.
+    pub async fn flush(&self, store: &dyn Store) -> StoreResult<()> {
+        let _one_at_a_time = self.flushing.lock().await;
+        self.flush_locked(store).await
+    }
+
+    async fn flush_locked(&self, store: &dyn Store) -> StoreResult<()> {
+        let taken = std::mem::take(&mut *self.pending.lock());
+        if taken.is_empty() {
+            return Ok(());
+        }
+        let deltas: Vec<UsageDelta> = taken
+            .into_iter()
+            .map(|((day, field), delta)| UsageDelta { day, field, delta })
+            .collect();
+        let mut chunks = deltas.chunks(FLUSH_CHUNK);
+        while let Some(chunk) = chunks.next() {
+            if let Err(e) = store.add_usage(chunk, self.ttl()).await {
+                metrics::counter!("x402_usage_flush_errors_total").increment(1);
+                tracing::warn!(error = %e, "usage flush failed; counts kept for the next one");
+                let unwritten = std::iter::once(chunk).chain(chunks).flatten();
+                let mut pending = self.pending.lock();
+                self.merge(
+                    &mut pending,
+                    unwritten.map(|d| ((d.day.clone(), d.field.clone()), d.delta)),
+                );
+                return Err(e);
+            }
+        }
+        metrics::gauge!("x402_usage_unflushed").set(self.pending.lock().len() as f64);
+        Ok(())
+    }
+
+    /// Every counter of `day`: the store's plus this process's not yet written ones (a flush
+    /// is tried first). Other instances' last unflushed interval is not included.
+    pub async fn report(&self, store: &dyn Store, day: Day) -> StoreResult<Vec<UsageRow>> {
+        let _one_at_a_time = self.flushing.lock().await;
+        // A failed flush keeps its counts in `pending`, which is added below.
+        let _ = self.flush_locked(store).await;
+        let day = day.to_string();
+        let mut fields = store.usage(&day).await?;
+        fields.extend(
+            self.pending
+                .lock()
+                .iter()
+                .filter(|((d, _), _)| *d == day)
+                .map(|((_, field), delta)| (field.clone(), *delta)),
+        );
+        Ok(rows(fields))
+    }
+
+    /// Flushes every `flush_interval_ms` until the usage counters are dropped (the app is gone).
+    pub fn spawn_flusher(usage: &Arc<Usage>, store: &Arc<dyn Store>) {
+        let period = Duration::from_millis(usage.config.flush_interval_ms);
+        let usage: Weak<Usage> = Arc::downgrade(usage);
+        let store: Weak<dyn Store> = Arc::downgrade(store);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let (Some(usage), Some(store)) = (usage.upgrade(), store.upgrade()) else {
+                    break;
+                };
+                // Errors are counted and logged inside; the counts wait for the next tick.
+                let _ = usage.flush(store.as_ref()).await;
+            }
+        });
+    }
+}
+
+/// Folds store fields (`route|cluster|method|provider|outcome|n` or `…|atomic`) into rows.
+fn rows(fields: Vec<(String, i64)>) -> Vec<UsageRow> {
+    let mut by_key: std::collections::BTreeMap<[String; 5], (i64, i64)> = Default::default();
+    for (field, value) in fields {
+        let parts: Vec<&str> = field.split('|').collect();
+        let [route, cluster, method, provider, outcome, kind] = parts[..] else {
+            continue;
+        };
+        let key = [route, cluster, method, provider, outcome].map(String::from);
+        let entry = by_key.entry(key).or_default();
+        match kind {
+            "n" => entry.0 += value,
+            "atomic" => entry.1 += value,
+            _ => {}
+        }
+    }
+    by_key
+        .into_iter()
+        .map(
+            |([route, cluster, method, provider, outcome], (requests, revenue))| UsageRow {
+                route,
+                cluster,
+                method,
+                provider,
+                outcome,
+                requests,
+                revenue_atomic: revenue,
+            },
+        )
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::memory::MemoryStore;
+    use crate::store::StoreError;
+    use async_trait::async_trait;
+
+    fn key(outcome: &'static str) -> UsageKey {
+        UsageKey {
+            route: "/r".into(),
+            cluster: "devnet".into(),
+            method: "getSlot".into(),
+            provider: "p".into(),
+            outcome,
+        }
+    }
+
+    /// A store whose usage writes fail while `down` is set.
+    #[derive(Debug, Default)]
+    struct Flaky {
+        inner: MemoryStore,
+        down: std::sync::atomic::AtomicBool,
+    }
+
+    #[async_trait]
+    impl Store for Flaky {
+        fn backend(&self) -> &'static str {
+            "flaky"
+        }
+        async fn ping(&self) -> StoreResult<()> {
+            Ok(())
+        }
+        async fn reserve(
+            &self,
+            ids: &crate::store::ClaimIds,
+            fingerprint: &str,
+            limits: &[crate::store::LimitCheck],
+            ttl: Duration,
+        ) -> StoreResult<crate::store::Reservation> {
+            self.inner.reserve(ids, fingerprint, limits, ttl).await
+        }
+        async fn release(&self, ids: &crate::store::ClaimIds, token: &str) -> StoreResult<()> {
+            self.inner.release(ids, token).await
+        }
+        async fn finish(
+            &self,
+            ids: &crate::store::ClaimIds,
+            token: &str,
+            record: &crate::store::ClaimRecord,
+            ttl: Duration,
+        ) -> StoreResult<()> {
+            self.inner.finish(ids, token, record, ttl).await
+        }
+        async fn claim(
+            &self,
+            payment: &crate::store::PaymentKey,
+        ) -> StoreResult<Option<crate::store::ClaimRecord>> {
+            self.inner.claim(payment).await
+        }
+        async fn due_pending(
+            &self,
+            lease: Duration,
+            max: usize,
+        ) -> StoreResult<Vec<crate::store::PaymentKey>> {
+            self.inner.due_pending(lease, max).await
+        }
+        async fn pending_count(&self) -> StoreResult<u64> {
+            self.inner.pending_count().await
+        }
+        async fn resolve_pending(
+            &self,
+            payment: &crate::store::PaymentKey,
+            outcome: Option<&crate::store::ClaimRecord>,
+            ttl: Duration,
+        ) -> StoreResult<()> {
+            self.inner.resolve_pending(payment, outcome, ttl).await
+        }
+        async fn check_limits(
+            &self,
+            limits: &[crate::store::LimitCheck],
+        ) -> StoreResult<crate::store::LimitVerdict> {
+            self.inner.check_limits(limits).await
+        }
+        async fn put_once(&self, key: &str, value: &str, ttl: Duration) -> StoreResult<bool> {
+            self.inner.put_once(key, value, ttl).await
+        }
+        async fn get(&self, key: &str) -> StoreResult<Option<String>> {
+            self.inner.get(key).await
+        }
+        async fn take(&self, key: &str) -> StoreResult<Option<String>> {
+            self.inner.take(key).await
+        }
+        async fn add_usage(&self, deltas: &[UsageDelta], ttl: Duration) -> StoreResult<()> {
+            if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(StoreError::Timeout);
+            }
+            self.inner.add_usage(deltas, ttl).await
+        }
+        async fn usage(&self, day: &str) -> StoreResult<Vec<(String, i64)>> {
+            self.inner.usage(day).await
+        }
+    }
+
+    #[tokio::test]
+    async fn counts_survive_a_failed_flush_and_the_report_is_current() {
+        let usage = Usage::new(&UsageConfig::default());
+        let store = Flaky::default();
+        let day = Day::parse("2025-06-01").unwrap();
+        usage.record(day, &key("paid"), 1000);
+        usage.record(day, &key("paid"), 1000);
+        usage.record(day, &key("challenge"), 0);
+        usage.flush(&store).await.unwrap();
+        usage.record(day, &key("paid"), 1000);
+
+        store.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        assert!(usage.flush(&store).await.is_err());
+        // Unflushed counts are part of the report.
+        let rows = usage.report(&store, day).await.unwrap();
+        let paid = rows.iter().find(|r| r.outcome == "paid").unwrap();
+        assert_eq!((paid.requests, paid.revenue_atomic), (3, 3000));
+
+        store.down.store(false, std::sync::atomic::Ordering::SeqCst);
+        usage.flush(&store).await.unwrap();
+        assert!(usage.pending.lock().is_empty());
+        let rows = usage.report(&store, day).await.unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                UsageRow {
+                    route: "/r".into(),
+                    cluster: "devnet".into(),
+                    method: "getSlot".into(),
+                    provider: "p".into(),
+                    outcome: "challenge".into(),
+                    requests: 1,
+                    revenue_atomic: 0,
+                },
+                UsageRow {
+                    route: "/r".into(),
+                    cluster: "devnet".into(),
+                    method: "getSlot".into(),
+                    provider: "p".into(),
+                    outcome: "paid".into(),
+                    requests: 3,
+                    revenue_atomic: 3000,
+                },
+            ]
+        );
+        // Another day is separate.
+        let other = Day::parse("2025-06-02").unwrap();
+        assert!(usage.report(&store, other).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn unflushed_counters_are_bounded() {
+        let usage = Usage::new(&UsageConfig {
+            max_unflushed: 2,
+            ..UsageConfig::default()
+        });
+        let day = Day::parse("2025-06-01").unwrap();
+        usage.record(day, &key("paid"), 5); // two counters: n and atomic
+        usage.record(day, &key("challenge"), 0); // a third: dropped
+        usage.record(day, &key("paid"), 5); // existing ones still grow
+        let pending = usage.pending.lock();
+        assert_eq!(pending.len(), 2);
+        assert_eq!(
+            pending[&("2025-06-01".to_string(), key("paid").field("n"))],
+            2
+        );
+    }
+
+    #[test]
+    fn outcomes_come_from_the_response_extensions() {
+        let mut ext = axum::http::Extensions::new();
+        assert_eq!(outcome(&ext), "probe");
+        ext.insert(UpstreamOutcome::Failed);
+        assert_eq!(outcome(&ext), "upstream_failure");
+        let summary = |outcome| PaymentSummary {
+            amount: 1000,
+            payer: None,
+            transaction: None,
+            outcome,
+            reason: None,
+        };
+        ext.insert(summary("not_charged"));
+        assert_eq!(outcome(&ext), "upstream_failure");
+        ext.insert(summary("settled"));
+        assert_eq!(outcome(&ext), "paid");
+        ext.insert(RateLimited {
+            scope: crate::ratelimit::Scope::Ip,
+        });
+        assert_eq!(outcome(&ext), "limited");
+    }
+}
