@@ -13,6 +13,11 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
     && useradd --system --uid 10001 gateway
 COPY --from=build /src/target/release/x402-gateway /usr/local/bin/x402-gateway
 COPY gateway.example.toml /etc/x402-gateway/gateway.toml
+# The demo's payments settle on the embedded cluster, which this build leaves out: the image's
+# default config sells calls unpaid. Mount a config with [payment] (pay_to, accepts) and a
+# facilitator to charge.
+RUN sed -i '/^\[payment\]$/,/^enabled = /s/^enabled = true$/enabled = false/' /etc/x402-gateway/gateway.toml \
+    && grep -q '^enabled = false$' /etc/x402-gateway/gateway.toml
 USER gateway
 ENV GATEWAY_CONFIG=/etc/x402-gateway/gateway.toml \
     GATEWAY_LISTEN=0.0.0.0:8080

@@ -77,7 +77,7 @@ fn main() {
     runtime.block_on(async {
         let memory = MemoryStore::default();
         let prefix = format!("bench-{}:", std::process::id());
-        let redis = RedisStore::new(&url, &prefix, Duration::from_millis(250), 4).unwrap();
+        let redis = RedisStore::new(&url, &prefix, Duration::from_millis(250)).unwrap();
         redis.ping().await.expect("redis answers");
         measure(&limits, &memory, 20_000).await; // warm-up
         measure(&limits, &redis, 2_000).await;

@@ -3,13 +3,16 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::authgate::SiwxGate;
 use crate::config::Config;
 use crate::facilitator::local::LocalFacilitator;
 use crate::facilitator::Facilitator;
 use crate::paygate::Paygate;
+use crate::siwx::{NonceKey, PublicOrigin};
 use crate::store::memory::MemoryStore;
 use crate::store::redis::RedisStore;
 use crate::store::Store;
+use crate::tokens::TokensApi;
 use crate::upstream::{Providers, UpstreamClient};
 
 /// The application: config plus every dependency built from it.
@@ -27,6 +30,10 @@ pub struct App {
     pub paygate: Option<Arc<Paygate>>,
     /// Shared state: Redis when `[redis]` has a URL, else the in-memory store.
     pub store: Arc<dyn Store>,
+    /// Wallet sign-in for auth-only routes (put on a route with `authgate::require`).
+    pub siwx: Arc<SiwxGate>,
+    /// The Tokens API client, when `[tokens]` is configured.
+    pub tokens: Option<Arc<TokensApi>>,
     /// Rate limits (`[rate_limits]`); the paygate takes its payer/provider checks from here.
     pub limits: crate::ratelimit::RateLimits,
     /// Usage counters, flushed to `store` in the background.
@@ -67,13 +74,8 @@ impl App {
             Some(redis) if redis.url.is_some() => {
                 let url = redis.url.as_ref().map(|u| u.expose()).unwrap_or_default();
                 Arc::new(
-                    RedisStore::new(
-                        url,
-                        redis.key_prefix(),
-                        redis.command_timeout(),
-                        redis.pool_size.unwrap_or(16),
-                    )
-                    .map_err(|e| BuildError::Redis(e.to_string()))?,
+                    RedisStore::new(url, redis.key_prefix(), redis.command_timeout())
+                        .map_err(|e| BuildError::Redis(e.to_string()))?,
                 )
             }
             _ => Arc::new(MemoryStore::default()),
@@ -85,11 +87,38 @@ impl App {
             None => None,
         };
         let local = facilitator.clone().map(|f| f as Arc<dyn Facilitator>);
-        let paygate = Paygate::build(&config.payment, local, &crate::config::ProcessEnv)
-            .await
-            .map_err(BuildError::Payment)?;
         // Before anything can emit a metric.
         crate::observability::prometheus::install();
+        let paygate = Paygate::build(
+            &config.payment,
+            local,
+            store.clone(),
+            &crate::config::ProcessEnv,
+        )
+        .await
+        .map_err(BuildError::Payment)?;
+        let nonce_key = match &config.siwx_secret {
+            Some(secret) => NonceKey::from_secret(secret.expose()),
+            None => {
+                if config.redis.as_ref().is_some_and(|r| r.url.is_some()) {
+                    tracing::warn!(
+                        "{} is not set: sign-in nonces are valid only on the instance that issued them",
+                        config.siwx.secret_env
+                    );
+                }
+                NonceKey::random()
+            }
+        };
+        let siwx = Arc::new(SiwxGate::new(
+            &config.siwx,
+            PublicOrigin::new(&config.server.public_base_url),
+            nonce_key,
+            store.clone(),
+        ));
+        let tokens = match &config.tokens {
+            Some(t) => Some(Arc::new(TokensApi::new(t)?)),
+            None => None,
+        };
         let usage = Arc::new(crate::usage::Usage::new(&config.usage));
         crate::usage::Usage::spawn_flusher(&usage, &store);
         let limits = crate::ratelimit::RateLimits::from_config(&config.rate_limits);
@@ -100,6 +129,8 @@ impl App {
             facilitator,
             paygate,
             store,
+            siwx,
+            tokens,
             limits,
             usage,
             started: Instant::now(),

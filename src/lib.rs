@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod authgate;
 pub mod cli;
 pub mod config;
 #[cfg(feature = "localnet")]
@@ -25,10 +26,12 @@ pub mod pricing;
 pub mod proxy;
 pub mod ratelimit;
 pub mod router;
+pub mod siwx;
 pub mod solana_rpc;
 pub mod stack;
 pub mod store;
 pub mod svm;
+pub mod tokens;
 pub mod upstream;
 pub mod usage;
 pub mod x402;

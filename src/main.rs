@@ -80,7 +80,7 @@ async fn serve(config: Config) -> ExitCode {
     #[cfg(feature = "localnet")]
     let _localnet = match x402_gateway::embedded::start_localnet(&mut config).await {
         Ok(Some(cluster)) => {
-            announce_localnet(&cluster, listen);
+            announce_localnet(&cluster, listen, config.payment.enabled);
             Some(cluster)
         }
         Ok(None) => None,
@@ -124,7 +124,11 @@ async fn serve(config: Config) -> ExitCode {
 }
 
 #[cfg(feature = "localnet")]
-fn announce_localnet(cluster: &x402_gateway::localnet::LocalCluster, listen: std::net::SocketAddr) {
+fn announce_localnet(
+    cluster: &x402_gateway::localnet::LocalCluster,
+    listen: std::net::SocketAddr,
+    paid: bool,
+) {
     use solana_signer::Signer;
     println!(
         "Embedded local Solana cluster at {} (provider \"localnet\", cluster devnet)",
@@ -138,8 +142,20 @@ fn announce_localnet(cluster: &x402_gateway::localnet::LocalCluster, listen: std
             w.path.display()
         );
     }
-    println!(
-        "Try: curl -s http://{listen}/v1/x402/solana/devnet/localnet/rpc/getBalance \\\n  -H 'content-type: application/json' -d '{{\"params\":[\"{}\"]}}'",
-        cluster.wallets().first().map(|w| w.keypair.pubkey().to_string()).unwrap_or_default()
-    );
+    let wallet = cluster
+        .wallets()
+        .first()
+        .map(|w| w.keypair.pubkey().to_string())
+        .unwrap_or_default();
+    let url = format!("http://{listen}/v1/x402/solana/devnet/localnet/rpc/getBalance");
+    if paid {
+        // Calls are paid: the demo client signs the USDC transfer with the funded wallet.
+        println!(
+            "Try: cargo run --example pay -- {url} \\\n  --body '{{\"params\":[\"{wallet}\"]}}'"
+        );
+    } else {
+        println!(
+            "Try: curl -s {url} \\\n  -H 'content-type: application/json' -d '{{\"params\":[\"{wallet}\"]}}'"
+        );
+    }
 }

@@ -10,12 +10,15 @@ use std::sync::Arc;
 use crate::app::AppState;
 use crate::facilitator::http::facilitator_routes;
 use crate::facilitator::Facilitator;
-use crate::{admin, error, health, openapi, paygate, proxy, ratelimit, usage};
+use crate::{admin, authgate, error, health, openapi, paygate, proxy, ratelimit, tokens, usage};
 
 /// Per-method route: the gateway builds the JSON-RPC envelope from `{"params": ...}`.
 pub const METHOD_ROUTE: &str = "/v1/x402/solana/{cluster}/{provider}/{surface}/{method}";
 /// Standard JSON-RPC 2.0 endpoint (single or batch) for unmodified Solana clients.
 pub const STANDARD_ROUTE: &str = "/v1/x402/solana/{cluster}/rpc";
+
+/// The Tokens API behind wallet sign-in (auth-only, no payment).
+pub const TOKENS_ROUTE: &str = "/v1/x402/tokens/{*path}";
 
 /// Every path the router serves (the facilitator and admin ones only when configured, see below).
 pub const ROUTES: &[&str] = &[
@@ -25,6 +28,7 @@ pub const ROUTES: &[&str] = &[
     "/openapi.yaml",
     METHOD_ROUTE,
     STANDARD_ROUTE,
+    TOKENS_ROUTE,
     "/api/internal/facilitator/supported",
     "/api/internal/facilitator/verify",
     "/api/internal/facilitator/settle",
@@ -68,11 +72,28 @@ pub fn router(app: AppState) -> Router {
         let facilitator: Arc<dyn Facilitator> = facilitator.clone();
         router = router.merge(facilitator_routes(facilitator, secret.clone()).with_state(()));
     }
+    // Auth-only routes: a wallet sign-in instead of a payment. Without `[tokens]` the path is
+    // still served, with a 404 that says why, so the documented route never just vanishes.
+    let tokens_routes = match &app.config.tokens {
+        Some(config) => authgate::require(
+            Router::new().route(
+                TOKENS_ROUTE,
+                get(tokens::forward_tokens).post(tokens::forward_tokens),
+            ),
+            config.auth,
+            app.siwx.clone(),
+        ),
+        None => Router::new().route(
+            TOKENS_ROUTE,
+            get(tokens::not_configured).post(tokens::not_configured),
+        ),
+    };
     // Operator routes: /admin/usage and /metrics behind ADMIN_TOKEN (not mounted without one;
     // `[metrics] public = true` serves /metrics to anyone).
     router = router.merge(admin::routes(&app));
     router
         .merge(rpc_routes)
+        .merge(tokens_routes)
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(app)

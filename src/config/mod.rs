@@ -74,6 +74,15 @@ pub struct Config {
     /// Prices (markup, settlement surcharge, floor).
     #[serde(default)]
     pub pricing: crate::pricing::PricingConfig,
+    /// Wallet sign-in (SIWX) for auth-only routes.
+    #[serde(default)]
+    pub siwx: crate::siwx::SiwxConfig,
+    /// The nonce HMAC secret, from the variable `siwx.secret_env` names (never the file).
+    #[serde(skip)]
+    pub siwx_secret: Option<Secret>,
+    /// The Tokens API behind `/v1/x402/tokens/{*path}` (auth-only); absent = not served.
+    #[serde(default)]
+    pub tokens: Option<crate::tokens::TokensConfig>,
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
@@ -196,6 +205,12 @@ impl Config {
         if let Some(secret) = env.var("FACILITATOR_SECRET") {
             self.facilitator_secret = Some(Secret::new(secret));
         }
+        if let Some(secret) = env.var(&self.siwx.secret_env) {
+            self.siwx_secret = Some(Secret::new(secret));
+        }
+        if let Some(tokens) = &mut self.tokens {
+            tokens.api_key = env.var(&tokens.api_key_env).map(Secret::new);
+        }
         if let Some(token) = env.var("ADMIN_TOKEN") {
             self.admin_token = Some(Secret::new(token));
         }
@@ -283,6 +298,14 @@ impl Config {
         }
         if let Some(redis) = &self.redis {
             redis.validate()?;
+        }
+        self.siwx
+            .validate()
+            .map_err(|(field, message)| ConfigError::invalid(field, message))?;
+        if let Some(tokens) = &self.tokens {
+            tokens
+                .validate()
+                .map_err(|(field, message)| ConfigError::invalid(field, message))?;
         }
         self.rate_limits
             .validate(self.providers.iter().map(|p| p.name.as_str()))?;

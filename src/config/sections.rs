@@ -190,8 +190,6 @@ pub struct RedisConfig {
     pub command_timeout_ms: Option<u64>,
     /// Prefix of every key we write (several gateways, or tests, can share one Redis).
     pub key_prefix: Option<String>,
-    /// Connections in the pool (default 16).
-    pub pool_size: Option<usize>,
 }
 
 impl RedisConfig {

@@ -46,6 +46,7 @@ pub async fn request_log(request: Request, next: Next) -> Response {
     let payment = response
         .extensions()
         .get::<crate::paygate::PaymentSummary>();
+    let auth = response.extensions().get::<crate::authgate::AuthSummary>();
     tracing::info!(
         target: "x402_gateway::request",
         request_id = %request_id,
@@ -61,6 +62,8 @@ pub async fn request_log(request: Request, next: Next) -> Response {
         payment.payer = payment.and_then(|p| p.payer.as_deref()),
         payment.tx = payment.and_then(|p| p.transaction.as_deref()),
         payment.outcome = payment.map(|p| p.outcome),
+        auth.wallet = auth.and_then(|a| a.wallet.as_deref()),
+        auth.outcome = auth.map(|a| a.outcome),
         "request"
     );
     response

@@ -89,6 +89,24 @@ pub enum BazaarRoute<'a> {
     Standard,
 }
 
+/// The `payment-identifier` extension: the client may (or must) echo it with an `info.id` of
+/// 16-128 characters of `[A-Za-z0-9_-]`; a retry with the same id and the same request gets the
+/// cached answer, the same id on another request a 409.
+pub fn payment_identifier_extension(required: bool) -> Value {
+    json!({
+        "info": { "required": required },
+        "schema": {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "type": "object",
+            "properties": {
+                "required": { "type": "boolean" },
+                "id": { "type": "string", "minLength": 16, "maxLength": 128, "pattern": "^[A-Za-z0-9_-]+$" }
+            },
+            "required": ["required"]
+        }
+    })
+}
+
 /// The `bazaar` extension: how to call the route (input) and what comes back (output), with a
 /// JSON Schema (draft 2020-12) that validates `info`.
 pub fn bazaar_extension(route: BazaarRoute<'_>) -> Value {

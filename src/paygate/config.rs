@@ -27,6 +27,16 @@ pub struct PaymentConfig {
     pub supported_refresh_secs: u64,
     /// `resource.description` of challenges.
     pub description: String,
+    /// How long a claim on a payment in flight lives if its request never finishes it (it
+    /// must outlast verify + upstream + settle); seconds.
+    pub claim_ttl_secs: u64,
+    /// How long a settled payment and the answer it bought are kept (replay protection and
+    /// answer recovery); seconds.
+    pub settled_ttl_secs: u64,
+    /// How often the reconciler looks at settlements whose outcome was unknown; milliseconds.
+    pub reconcile_interval_ms: u64,
+    /// Whether clients must send the x402 `payment-identifier` extension.
+    pub require_payment_identifier: bool,
 }
 
 impl Default for PaymentConfig {
@@ -40,6 +50,10 @@ impl Default for PaymentConfig {
             failover: FailoverPolicy::default(),
             supported_refresh_secs: 300,
             description: "Solana JSON-RPC call, paid per request".into(),
+            claim_ttl_secs: 180,
+            settled_ttl_secs: 24 * 3600,
+            reconcile_interval_ms: 5000,
+            require_payment_identifier: false,
         }
     }
 }

@@ -1,37 +1,38 @@
-//! The paid-route layer: challenge → decode → match → local pre-verify → facilitator verify →
-//! reserve → upstream → settle only on success → release the answer with `PAYMENT-RESPONSE`.
+//! The paid-route layer: challenge → decode → match → local pre-verify → claim (with the
+//! payer's and provider's rate limits, one store round trip) → facilitator verify → upstream →
+//! settle only on success → keep the answer with the claim (second round trip) → release it
+//! with `PAYMENT-RESPONSE`.
+//!
+//! The claim comes before the facilitator's verify (the issue lists them the other way round)
+//! so that a duplicate or a replay is answered from the store without a facilitator call; a
+//! payment the facilitator refuses has its claim released at once.
 
-use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::{json, Map, Value};
-use solana_address::Address;
+use serde_json::json;
 
-use super::challenge::{
-    bazaar_extension, payment_required, requirements, resource_url, AcceptConfig, BazaarRoute,
-};
-use super::{Claim, Paygate};
+use super::claims::{self, claim_ids, fingerprint};
+use super::offer::{Checked, Offer};
+use super::Paygate;
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::facilitator::SETTLEMENT_PENDING;
 use crate::pricing;
-use crate::proxy::{RouteKind, RpcRequest, UpstreamOutcome};
-use crate::svm::{self, ExactPolicy, ExactRequirements, MintInfo};
+use crate::proxy::{RpcRequest, UpstreamOutcome};
+use crate::store::{ClaimIds, ClaimRecord, ClaimState, LimitCheck, Reservation};
 use crate::x402::header::{
-    MAX_PAYMENT_HEADER_BYTES, PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, X_PAYMENT,
-    X_PAYMENT_RESPONSE,
+    MAX_PAYMENT_HEADER_BYTES, PAYMENT_RESPONSE, PAYMENT_SIGNATURE, X_PAYMENT, X_PAYMENT_RESPONSE,
 };
-use crate::x402::{
-    decode_header_bytes, encode_header, network, FacilitatorRequest, PaymentHeader,
-    PaymentRequired, PaymentRequirements, PaymentRequirementsV1, ResourceInfo, SettleResponse,
-};
+use crate::x402::{decode_header_bytes, encode_header, PaymentHeader, SettleResponse};
 
-/// What the payment amounted to, for the request log.
+/// What the payment amounted to, for the request log, usage counters and metrics.
 #[derive(Debug, Clone)]
 pub struct PaymentSummary {
     /// Price asked, in atomic units.
@@ -47,6 +48,35 @@ pub struct PaymentSummary {
     /// Why, for refusals and failures: a verify/settle reason string (`invalid_exact_svm_*`,
     /// `insufficient_funds`...), `payment_in_progress`, `payment_already_used`...
     pub reason: Option<String>,
+}
+
+impl PaymentSummary {
+    fn new(amount: u64, outcome: &'static str) -> Self {
+        Self {
+            amount,
+            payer: None,
+            transaction: None,
+            outcome,
+            reason: None,
+        }
+    }
+
+    fn payer(mut self, payer: &str) -> Self {
+        self.payer = Some(payer.to_string());
+        self
+    }
+
+    fn reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+
+    fn transaction(mut self, transaction: &str) -> Self {
+        if !transaction.is_empty() {
+            self.transaction = Some(transaction.to_string());
+        }
+        self
+    }
 }
 
 /// Route layer (inside `parse_rpc_request`): gates the route behind an x402 payment when
@@ -70,22 +100,17 @@ pub async fn paygate(State(app): State<AppState>, request: Request, next: Next) 
                 .into_response()
         }
     };
-    let offer = Offer::new(&app, &gate, &rpc, request.uri().path(), quote.amount);
+    let amount = quote.amount;
+    let offer = Offer::new(&app, &gate, &rpc, request.uri().path(), amount);
     if offer.accepts.is_empty() {
-        return unavailable("the facilitator has not advertised a fee payer yet");
+        return unavailable("the facilitator has not advertised a fee payer yet", 2);
     }
-    let summary = |outcome, payer: Option<String>, transaction: Option<String>| PaymentSummary {
-        amount: quote.amount,
-        payer,
-        transaction,
-        outcome,
-        reason: None,
-    };
+    let summary = |outcome| PaymentSummary::new(amount, outcome);
 
     let Some((payment, version)) = payment_header(request.headers()) else {
         return with_summary(
             offer.challenge(StatusCode::PAYMENT_REQUIRED, "Payment required"),
-            summary("challenge", None, None),
+            summary("challenge"),
         );
     };
     let payment = match payment {
@@ -93,288 +118,317 @@ pub async fn paygate(State(app): State<AppState>, request: Request, next: Next) 
         Err(message) => {
             return with_summary(
                 offer.challenge(StatusCode::BAD_REQUEST, &message),
-                summary("refused", None, None),
+                summary("refused").reason("malformed_payment"),
             )
         }
     };
     let checked = match offer.check(&payment) {
         Ok(checked) => checked,
         Err((status, reason)) => {
+            let code = reason.split(':').next().unwrap_or_default().to_string();
             return with_summary(
                 offer.challenge(status, &reason),
-                summary("refused", None, None),
+                summary("refused").reason(code),
+            );
+        }
+    };
+    let ids = match claim_ids(
+        checked.key,
+        &checked.payer,
+        &payment,
+        request.headers(),
+        gate.config.require_payment_identifier,
+    ) {
+        Ok(ids) => ids,
+        Err(message) => {
+            return with_summary(
+                offer.challenge(StatusCode::BAD_REQUEST, &message),
+                summary("refused")
+                    .payer(&checked.payer)
+                    .reason("invalid_idempotency_id"),
             )
         }
     };
-    let payer = Some(checked.payer.clone());
+    let fingerprint = fingerprint(request.method().as_str(), request.uri().path(), &rpc.raw);
+    let limits = paid_limits(&app, &checked.payer, rpc.as_ref());
 
-    // The facilitator's verdict (a definitive "no" is a 402; an unreachable one is a 503).
-    match gate.facilitator.verify(&checked.request).await {
-        Ok(v) if v.is_valid => {}
-        Ok(v) => {
-            let reason = v.invalid_reason.unwrap_or_else(|| "invalid_payment".into());
-            return with_summary(
-                offer.challenge(StatusCode::PAYMENT_REQUIRED, &reason),
-                summary("refused", payer, None),
-            );
+    // One payment, one answer: claim it (and check the payer's and provider's limits) in one
+    // atomic store step, before anything is spent on it.
+    let ttl = Duration::from_secs(gate.config.claim_ttl_secs.max(1));
+    let token = match app.store.reserve(&ids, &fingerprint, &limits, ttl).await {
+        Ok(Reservation::Reserved { token }) => token,
+        Ok(Reservation::Limited(verdict)) => {
+            let response = too_many(&app, &verdict, &limits);
+            return with_summary(response, summary("limited").payer(&checked.payer));
+        }
+        Ok(Reservation::Existing(record)) => {
+            let (response, outcome, reason) = existing(&record, &fingerprint);
+            let summary = summary(outcome).payer(&checked.payer);
+            let summary = match reason {
+                Some(reason) => summary.reason(reason),
+                None => summary,
+            };
+            return with_summary(response, summary);
         }
         Err(e) => {
-            tracing::warn!(error = %e, "facilitator verify failed");
+            // Fail closed: without the store we cannot promise one answer per payment.
+            tracing::warn!(error = %e, "payment store unavailable");
             return with_summary(
-                unavailable("the payment facilitator is unavailable"),
-                summary("refused", payer, None),
+                unavailable("the payment store is unavailable", 2),
+                summary("unavailable")
+                    .payer(&checked.payer)
+                    .reason("store_unavailable"),
             );
+        }
+    };
+
+    // From here the claim is ours. The rest runs on its own task: a client that hangs up, or the
+    // global request timeout, must never leave a claimed (maybe settled) payment unrecorded.
+    let paid = Paid {
+        app,
+        gate,
+        offer,
+        checked,
+        ids,
+        token,
+        fingerprint,
+        version,
+        amount,
+    };
+    match tokio::spawn(paid.run(request, next)).await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::error!(error = %e, "paid request task failed");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "internal error",
+            )
+            .into_response()
+        }
+    }
+}
+
+/// The payer's limit and the provider's budget (charged the number of calls that will reach
+/// it), checked in the claim's round trip.
+fn paid_limits(app: &AppState, payer: &str, rpc: &RpcRequest) -> Vec<LimitCheck> {
+    app.limits
+        .payer(payer)
+        .into_iter()
+        .chain(
+            app.limits
+                .provider_calls(&rpc.provider, rpc.calls().count()),
+        )
+        .collect()
+}
+
+fn too_many(
+    app: &AppState,
+    verdict: &crate::store::LimitVerdict,
+    limits: &[LimitCheck],
+) -> Response {
+    app.limits.too_many(verdict, limits)
+}
+
+/// The answer to a payment that already has a record: its kept answer for the same request,
+/// else a 409 saying why.
+fn existing(
+    record: &ClaimRecord,
+    fingerprint: &str,
+) -> (Response, &'static str, Option<&'static str>) {
+    let conflict = |code: &'static str, message: &str| {
+        (
+            ApiError::new(StatusCode::CONFLICT, code, message).into_response(),
+            "duplicate",
+            Some(code),
+        )
+    };
+    match &record.state {
+        ClaimState::InFlight { .. } => {
+            conflict("payment_in_progress", "this payment is being processed")
+        }
+        ClaimState::Pending { .. } => conflict(
+            "payment_in_progress",
+            "this payment's settlement is being confirmed; retry later",
+        ),
+        ClaimState::Settled { response } if record.fingerprint == fingerprint => match response {
+            Some(kept) => (claims::replay(kept), "replayed", None),
+            None => conflict("payment_already_used", "this payment was already used"),
+        },
+        ClaimState::Settled { .. } => conflict(
+            "payment_already_used",
+            "this payment (or its idempotency id) was already used for another request",
+        ),
+    }
+}
+
+/// A claimed payment, carried through verify, upstream and settlement.
+struct Paid {
+    app: AppState,
+    gate: Arc<Paygate>,
+    offer: Offer,
+    checked: Checked,
+    ids: ClaimIds,
+    token: String,
+    fingerprint: String,
+    version: u8,
+    amount: u64,
+}
+
+impl Paid {
+    fn summary(&self, outcome: &'static str) -> PaymentSummary {
+        PaymentSummary::new(self.amount, outcome).payer(&self.checked.payer)
+    }
+
+    /// Nothing was charged: the payment may be used again.
+    async fn release(&self) {
+        if let Err(e) = self.app.store.release(&self.ids, &self.token).await {
+            // The claim expires on its own (claim_ttl_secs); until then the payment gets 409.
+            tracing::warn!(error = %e, payment = ?self.ids.payment, "claim release failed");
         }
     }
 
-    // One payment, one answer: claim it before the upstream call.
-    if let Err(claim) = gate.reservations.reserve(checked.key) {
-        let (code, message) = match claim {
-            Claim::Settled => ("payment_already_used", "this payment was already used"),
-            Claim::InFlight | Claim::Pending => {
-                ("payment_in_progress", "this payment is being processed")
+    async fn finish(&self, state: ClaimState) {
+        let record = ClaimRecord {
+            fingerprint: self.fingerprint.clone(),
+            state,
+        };
+        let ttl = Duration::from_secs(self.gate.config.settled_ttl_secs.max(1));
+        if let Err(e) = self
+            .app
+            .store
+            .finish(&self.ids, &self.token, &record, ttl)
+            .await
+        {
+            // The client paid: it still gets its answer. A replay of this payment can then
+            // reach settle again, where the chain refuses the duplicate transaction.
+            tracing::error!(error = %e, payment = ?self.ids.payment, "recording a settled payment failed");
+        }
+    }
+
+    async fn run(self, request: Request, next: Next) -> Response {
+        // The facilitator's verdict (a definitive "no" is a 402; an unreachable one is a 503).
+        match self.gate.facilitator.verify(&self.checked.request).await {
+            Ok(v) if v.is_valid => {}
+            Ok(v) => {
+                self.release().await;
+                let reason = v.invalid_reason.unwrap_or_else(|| "invalid_payment".into());
+                return with_summary(
+                    self.offer.challenge(StatusCode::PAYMENT_REQUIRED, &reason),
+                    self.summary("refused").reason(reason),
+                );
+            }
+            Err(e) => {
+                self.release().await;
+                tracing::warn!(error = %e, "facilitator verify failed");
+                return with_summary(
+                    unavailable("the payment facilitator is unavailable", 2),
+                    self.summary("unavailable")
+                        .reason("facilitator_unavailable"),
+                );
+            }
+        }
+
+        let response = next.run(request).await;
+        if response.extensions().get::<UpstreamOutcome>() != Some(&UpstreamOutcome::Success) {
+            // Our or the upstream's failure: the client is not charged and may reuse the payment.
+            self.release().await;
+            return with_summary(response, self.summary("not_charged"));
+        }
+        // The answer is already in memory (the proxy capped and buffered it); collect it so it
+        // can be kept with the claim.
+        let (mut parts, body) = response.into_parts();
+        let body = match axum::body::to_bytes(body, usize::MAX).await {
+            Ok(body) => body,
+            Err(e) => {
+                self.release().await;
+                tracing::warn!(error = %e, "upstream answer unreadable");
+                return with_summary(
+                    ApiError::new(
+                        StatusCode::BAD_GATEWAY,
+                        "upstream_failed",
+                        "upstream answer unreadable",
+                    )
+                    .into_response(),
+                    self.summary("not_charged"),
+                );
             }
         };
-        let response = ApiError::new(StatusCode::CONFLICT, code, message).into_response();
-        return with_summary(response, summary("refused", payer, None));
-    }
+        parts
+            .headers
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("private"));
 
-    let response = next.run(request).await;
-    if response.extensions().get::<UpstreamOutcome>() != Some(&UpstreamOutcome::Success) {
-        // Our or the upstream's failure: the client is not charged and may reuse the payment.
-        gate.reservations.release(&checked.key);
-        return with_summary(response, summary("not_charged", payer, None));
-    }
-
-    match gate.facilitator.settle(&checked.request).await {
-        Ok(settled) if settled.success => {
-            gate.reservations.mark(checked.key, Claim::Settled);
-            let tx = Some(settled.transaction.clone());
-            let mut response = response;
-            add_receipt(response.headers_mut(), &settled, version);
-            response
-                .headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("private"));
-            with_summary(response, summary("settled", payer, tx))
-        }
-        Ok(settled) if settled.error_reason.as_deref() == Some(SETTLEMENT_PENDING) => {
-            gate.reservations.mark(checked.key, Claim::Pending);
-            let tx = Some(settled.transaction.clone());
-            with_summary(
-                withheld(StatusCode::GATEWAY_TIMEOUT, &settled, version),
-                summary("settle_pending", payer, tx),
-            )
-        }
-        Ok(settled) => {
-            // Definitely not paid: withhold the answer; the payment may be retried.
-            gate.reservations.release(&checked.key);
-            with_summary(
-                withheld(StatusCode::PAYMENT_REQUIRED, &settled, version),
-                summary("settle_failed", payer, None),
-            )
-        }
-        Err(e) if !e.maybe_sent() => {
-            gate.reservations.release(&checked.key);
-            with_summary(
-                unavailable("the payment facilitator is unavailable"),
-                summary("settle_failed", payer, None),
-            )
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "settle outcome unknown");
-            gate.reservations.mark(checked.key, Claim::Pending);
-            let unknown = SettleResponse {
-                success: false,
-                error_reason: Some(SETTLEMENT_PENDING.into()),
-                error_message: Some(e.to_string()),
-                transaction: String::new(),
-                network: checked.network.clone(),
-                payer: payer.clone(),
-            };
-            with_summary(
-                withheld(StatusCode::GATEWAY_TIMEOUT, &unknown, version),
-                summary("settle_pending", payer, None),
-            )
-        }
-    }
-}
-
-/// The offer for this request: the resource, the requirements per accepted asset, the Bazaar
-/// extension.
-struct Offer {
-    resource: ResourceInfo,
-    accepts: Vec<(PaymentRequirements, AcceptConfig)>,
-    extensions: Map<String, Value>,
-}
-
-/// A payment that passed the local checks.
-struct Checked {
-    request: FacilitatorRequest,
-    key: [u8; 32],
-    payer: String,
-    network: String,
-}
-
-impl Offer {
-    fn new(app: &AppState, gate: &Paygate, rpc: &RpcRequest, path: &str, amount: u64) -> Self {
-        let resource = ResourceInfo {
-            url: resource_url(&app.config.server.public_base_url, path),
-            description: gate.config.description.clone(),
-            mime_type: "application/json".into(),
-        };
-        let accepts = gate
-            .config
-            .accepts
-            .iter()
-            .filter_map(|accept| {
-                let fee_payer = gate.fee_payer(&accept.network)?;
-                let r = requirements(
-                    accept,
-                    amount,
-                    &gate.pay_to,
-                    &fee_payer,
-                    gate.config.max_timeout_seconds,
-                );
-                Some((r, accept.clone()))
-            })
-            .collect();
-        let route = match &rpc.route {
-            RouteKind::Method { surface, method } => BazaarRoute::Method {
-                surface: *surface,
-                method,
-            },
-            RouteKind::Standard => BazaarRoute::Standard,
-        };
-        let mut extensions = Map::new();
-        extensions.insert("bazaar".into(), bazaar_extension(route));
-        Self {
-            resource,
-            accepts,
-            extensions,
+        match self.gate.facilitator.settle(&self.checked.request).await {
+            Ok(settled) if settled.success => {
+                add_receipt(&mut parts.headers, &settled, self.version);
+                let kept = claims::keep(parts.status, &parts.headers, &body);
+                self.finish(ClaimState::Settled {
+                    response: Some(kept),
+                })
+                .await;
+                let summary = self.summary("settled").transaction(&settled.transaction);
+                with_summary(Response::from_parts(parts, Body::from(body)), summary)
+            }
+            Ok(settled) if settled.error_reason.as_deref() == Some(SETTLEMENT_PENDING) => {
+                let kept = claims::keep(parts.status, &parts.headers, &body);
+                self.pending(Some(settled.transaction.clone()), kept).await;
+                with_summary(
+                    withheld(StatusCode::GATEWAY_TIMEOUT, &settled, self.version),
+                    self.summary("settle_pending")
+                        .transaction(&settled.transaction)
+                        .reason(SETTLEMENT_PENDING),
+                )
+            }
+            Ok(settled) => {
+                // Definitely not paid: withhold the answer; the payment may be retried.
+                self.release().await;
+                let reason = settled
+                    .error_reason
+                    .clone()
+                    .unwrap_or_else(|| "settle_failed".into());
+                with_summary(
+                    withheld(StatusCode::PAYMENT_REQUIRED, &settled, self.version),
+                    self.summary("settle_failed").reason(reason),
+                )
+            }
+            Err(e) if !e.maybe_sent() => {
+                self.release().await;
+                with_summary(
+                    unavailable("the payment facilitator is unavailable", 2),
+                    self.summary("settle_failed")
+                        .reason("facilitator_unavailable"),
+                )
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "settle outcome unknown");
+                let kept = claims::keep(parts.status, &parts.headers, &body);
+                self.pending(None, kept).await;
+                let unknown = SettleResponse {
+                    success: false,
+                    error_reason: Some(SETTLEMENT_PENDING.into()),
+                    error_message: Some(e.to_string()),
+                    transaction: String::new(),
+                    network: self.checked.network.clone(),
+                    payer: Some(self.checked.payer.clone()),
+                };
+                with_summary(
+                    withheld(StatusCode::GATEWAY_TIMEOUT, &unknown, self.version),
+                    self.summary("settle_pending").reason(SETTLEMENT_PENDING),
+                )
+            }
         }
     }
 
-    fn required(&self) -> PaymentRequired {
-        payment_required(
-            self.resource.clone(),
-            self.accepts.iter().map(|(r, _)| r.clone()).collect(),
-            None,
-            self.extensions.clone(),
-        )
-    }
-
-    /// A challenge answer: `PAYMENT-REQUIRED` and the same JSON as the body.
-    fn challenge(&self, status: StatusCode, error: &str) -> Response {
-        let mut body = self.required();
-        body.error = Some(error.to_string());
-        let mut response = (status, Json(&body)).into_response();
-        let headers = response.headers_mut();
-        if let Ok(value) = HeaderValue::from_str(&encode_header(&body)) {
-            headers.insert(PAYMENT_REQUIRED, value);
-        }
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        response
-    }
-
-    /// Matches the payment to our requirement and runs the strict SVM checks locally, so a
-    /// forged or mismatched payment costs no facilitator and no upstream call.
-    fn check(&self, payment: &PaymentHeader) -> Result<Checked, (StatusCode, String)> {
-        let refuse = |reason: String| (StatusCode::PAYMENT_REQUIRED, reason);
-        let network = match payment {
-            PaymentHeader::V2(p) => p.accepted.network.clone(),
-            PaymentHeader::V1(p) => network::from_v1_name(&p.network)
-                .ok_or_else(|| refuse(format!("invalid_network: {}", p.network)))?
-                .to_string(),
-        };
-        let (required, accept) = self
-            .accepts
-            .iter()
-            .find(|(r, _)| r.network == network)
-            .ok_or_else(|| refuse(format!("invalid_network: {network} is not offered")))?;
-        let scheme = match payment {
-            PaymentHeader::V2(p) => &p.accepted.scheme,
-            PaymentHeader::V1(p) => &p.scheme,
-        };
-        if scheme != "exact" {
-            return Err(refuse("unsupported_scheme".into()));
-        }
-        if let PaymentHeader::V2(p) = payment {
-            p.accepted
-                .matches(required)
-                .map_err(|m| refuse(format!("No matching payment requirements: {m}")))?;
-        }
-        let tx = payment.svm_transaction().ok_or_else(|| {
-            (
-                StatusCode::BAD_REQUEST,
-                "payload.transaction is missing".to_string(),
-            )
-        })?;
-        let tx = svm::decode_transaction(tx).map_err(|e| refuse(format!("{}: {e}", e.reason())))?;
-        let address =
-            |s: &str| Address::from_str(s).map_err(|_| refuse(format!("invalid address {s}")));
-        let fee_payer = address(required.fee_payer().unwrap_or_default())?;
-        let asset = address(&required.asset)?;
-        let exact = ExactRequirements {
-            amount: required
-                .amount
-                .parse()
-                .map_err(|_| refuse("invalid amount".into()))?,
-            asset,
-            pay_to: address(&required.pay_to)?,
-            fee_payer,
-            memo: required.memo().map(String::from),
-        };
-        let mint = MintInfo {
-            address: asset,
-            token_program: address(&accept.token_program)?,
-            decimals: accept.decimals,
-        };
-        let verified = svm::verify_exact(
-            &tx,
-            &exact,
-            &mint,
-            &ExactPolicy::new(vec![fee_payer], vec![asset]),
-        )
-        .map_err(|e| refuse(format!("{}: {e}", e.reason())))?;
-        let request = match payment {
-            PaymentHeader::V2(p) => FacilitatorRequest {
-                x402_version: 2,
-                payment_payload: serde_json::to_value(p).unwrap_or_default(),
-                payment_requirements: serde_json::to_value(required).unwrap_or_default(),
-            },
-            PaymentHeader::V1(p) => FacilitatorRequest {
-                x402_version: 1,
-                payment_payload: serde_json::to_value(p).unwrap_or_default(),
-                payment_requirements: serde_json::to_value(v1_requirements(
-                    required,
-                    &self.resource,
-                ))
-                .unwrap_or_default(),
-            },
-        };
-        Ok(Checked {
-            request,
-            key: tx.message_hash(),
-            payer: verified.payer.to_string(),
-            network,
+    /// The settlement's outcome is unknown: keep the claim (a retry gets 409) with what the
+    /// reconciler needs to finish it, and the answer to release if it confirms.
+    async fn pending(&self, transaction: Option<String>, kept: crate::store::CachedResponse) {
+        let settle_request = serde_json::to_string(&self.checked.request).unwrap_or_default();
+        self.finish(ClaimState::Pending {
+            transaction: transaction.filter(|t| !t.is_empty()),
+            response: Some(kept),
+            settle_request,
         })
-    }
-}
-
-fn v1_requirements(r: &PaymentRequirements, resource: &ResourceInfo) -> PaymentRequirementsV1 {
-    PaymentRequirementsV1 {
-        scheme: r.scheme.clone(),
-        network: network::to_v1_name(&r.network)
-            .unwrap_or_default()
-            .to_string(),
-        max_amount_required: r.amount.clone(),
-        resource: resource.url.clone(),
-        description: resource.description.clone(),
-        mime_type: resource.mime_type.clone(),
-        pay_to: r.pay_to.clone(),
-        max_timeout_seconds: r.max_timeout_seconds,
-        asset: r.asset.clone(),
-        extra: r.extra.clone(),
+        .await;
     }
 }
 
@@ -391,7 +445,7 @@ fn payment_header(headers: &HeaderMap) -> Option<(Result<PaymentHeader, String>,
     Some((decoded, version))
 }
 
-fn add_receipt(headers: &mut HeaderMap, settled: &SettleResponse, version: u8) {
+pub(super) fn add_receipt(headers: &mut HeaderMap, settled: &SettleResponse, version: u8) {
     if let Ok(value) = HeaderValue::from_str(&encode_header(settled)) {
         let name = if version == 1 {
             X_PAYMENT_RESPONSE
@@ -403,13 +457,13 @@ fn add_receipt(headers: &mut HeaderMap, settled: &SettleResponse, version: u8) {
 }
 
 /// The answer withheld: the receipt says why, the body is empty JSON.
-fn withheld(status: StatusCode, settled: &SettleResponse, version: u8) -> Response {
+pub(super) fn withheld(status: StatusCode, settled: &SettleResponse, version: u8) -> Response {
     let mut response = (status, Json(json!({}))).into_response();
     add_receipt(response.headers_mut(), settled, version);
     response
 }
 
-fn unavailable(message: &str) -> Response {
+fn unavailable(message: &str, retry_after_secs: u32) -> Response {
     let mut response = ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "payment_unavailable",
@@ -418,7 +472,7 @@ fn unavailable(message: &str) -> Response {
     .into_response();
     response
         .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
     response
 }
 

@@ -10,9 +10,11 @@
 //! - A reservation is released only when nothing was charged.
 
 pub mod challenge;
+pub mod claims;
 pub mod config;
 mod layer;
-pub mod reservations;
+mod offer;
+pub mod reconcile;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,12 +23,12 @@ use parking_lot::RwLock;
 
 pub use config::PaymentConfig;
 pub use layer::{paygate, PaymentSummary};
-pub use reservations::{Claim, Reservations};
 
 use crate::config::EnvSource;
 use crate::facilitator::failover::FailoverFacilitator;
 use crate::facilitator::remote::RemoteFacilitator;
 use crate::facilitator::{Facilitator, FacilitatorError};
+use crate::store::Store;
 use crate::x402::SupportedResponse;
 
 /// Everything the paid routes need, built once.
@@ -38,8 +40,8 @@ pub struct Paygate {
     pub pay_to: String,
     /// Verify / settle through this (failover over the configured facilitators).
     pub facilitator: Arc<dyn Facilitator>,
-    /// Claims on payments.
-    pub reservations: Reservations,
+    /// Claims on payments, limits (shared with the rest of the app).
+    pub store: Arc<dyn Store>,
     /// The facilitators' last `/supported` answer (our fee payer comes from it).
     supported: RwLock<Option<SupportedResponse>>,
 }
@@ -51,6 +53,7 @@ impl Paygate {
     pub async fn build(
         config: &PaymentConfig,
         local: Option<Arc<dyn Facilitator>>,
+        store: Arc<dyn Store>,
         env: &dyn EnvSource,
     ) -> Result<Option<Arc<Self>>, String> {
         if !config.enabled {
@@ -79,13 +82,14 @@ impl Paygate {
             config: config.clone(),
             pay_to,
             facilitator,
-            reservations: Reservations::default(),
+            store,
             supported: RwLock::new(None),
         });
         if let Err(e) = gate.refresh_supported().await {
             tracing::warn!(error = %e, "facilitator /supported failed at start; retrying in the background");
         }
         gate.spawn_refresher();
+        reconcile::spawn(&gate);
         Ok(Some(gate))
     }
 

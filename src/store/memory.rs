@@ -266,6 +266,10 @@ impl Store for MemoryStore {
         Ok(due)
     }
 
+    async fn pending_count(&self) -> StoreResult<u64> {
+        Ok(self.state.lock().pending.len() as u64)
+    }
+
     async fn resolve_pending(
         &self,
         payment: &PaymentKey,

@@ -229,6 +229,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// instances never reconcile the same payment at once.
     async fn due_pending(&self, lease: Duration, max: usize) -> StoreResult<Vec<PaymentKey>>;
 
+    /// How many payments are pending (for the `x402_settlements_pending` gauge).
+    async fn pending_count(&self) -> StoreResult<u64>;
+
     /// Resolves a pending payment: `Some(record)` replaces it (settled), `None` deletes it
     /// (released: nothing was charged). Aliases are kept in step.
     async fn resolve_pending(

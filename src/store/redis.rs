@@ -1,12 +1,19 @@
-//! The shared store on Redis (`redis` + `deadpool-redis`): several gateway instances side by
-//! side. Each transition is one Lua script (atomic, one round trip once the script is cached);
-//! every key is written with a TTL; every call has a timeout.
+//! The shared store on Redis: several gateway instances side by side. Each transition is one
+//! Lua script (atomic, one round trip once the script is cached); every key is written with a
+//! TTL; every call has a timeout.
+//!
+//! Connection: one multiplexed `redis::aio::ConnectionManager`, created on first use and
+//! reconnecting by itself, shared by every request (commands from concurrent requests are
+//! pipelined on it). Not `deadpool-redis`: its pool checks every checked-out connection with an
+//! `UNWATCH` + `PING` round trip, which would double the Redis round trips of a paid request
+//! (two: claim, record), and a multiplexed connection needs no exclusive checkout anyway.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_redis::{Config as PoolSettings, Connection, Pool, PoolConfig, Runtime, Timeouts};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, FromRedisValue, RedisError, Value as RedisValue};
+use tokio::sync::OnceCell;
 
 use super::{
     new_token, ClaimIds, ClaimRecord, ClaimState, LimitCheck, LimitVerdict, PaymentKey,
@@ -186,7 +193,8 @@ impl Scripts {
 
 /// Redis-backed store.
 pub struct RedisStore {
-    pool: Pool,
+    client: redis::Client,
+    connection: OnceCell<ConnectionManager>,
     prefix: String,
     timeout: Duration,
     scripts: Scripts,
@@ -226,24 +234,16 @@ fn redis_error(e: &RedisError) -> StoreError {
     }
 }
 
-/// Maps a timed command's outcome. A connection that timed out or broke is taken out of the
-/// pool, so no later caller reads a stale reply from it.
+/// Maps a timed command's outcome. (The multiplexed connection matches replies to requests, so
+/// a reply that arrives after its caller gave up is discarded, never handed to another caller;
+/// a broken connection is re-established by the manager.)
 fn checked<T>(
-    conn: Connection,
     outcome: Result<redis::RedisResult<T>, tokio::time::error::Elapsed>,
 ) -> StoreResult<T> {
     match outcome {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => {
-            if e.is_io_error() || e.is_unrecoverable_error() || e.is_connection_dropped() {
-                drop(Connection::take(conn));
-            }
-            Err(counted(redis_error(&e)))
-        }
-        Err(_) => {
-            drop(Connection::take(conn));
-            Err(counted(StoreError::Timeout))
-        }
+        Ok(Err(e)) => Err(counted(redis_error(&e))),
+        Err(_) => Err(counted(StoreError::Timeout)),
     }
 }
 
@@ -256,23 +256,14 @@ fn millis(d: Duration) -> u64 {
 }
 
 impl RedisStore {
-    /// A pool on `url` with keys under `prefix`; connects lazily (the first call, or `/readyz`).
-    pub fn new(url: &str, prefix: &str, timeout: Duration, pool_size: usize) -> StoreResult<Self> {
-        let mut settings = PoolSettings::from_url(url);
-        settings.pool = Some(PoolConfig {
-            max_size: pool_size.max(1),
-            timeouts: Timeouts {
-                wait: Some(timeout),
-                create: Some(timeout),
-                recycle: Some(timeout),
-            },
-            ..PoolConfig::default()
-        });
-        let pool = settings
-            .create_pool(Some(Runtime::Tokio1))
-            .map_err(|e| unavailable(format!("pool: {e}")))?;
+    /// A store on `url` with keys under `prefix`; connects on first use (the first call, or
+    /// `/readyz`), so the gateway starts, and serves its free routes, while Redis is down.
+    pub fn new(url: &str, prefix: &str, timeout: Duration) -> StoreResult<Self> {
+        let client =
+            redis::Client::open(url).map_err(|e| unavailable(format!("{:?}", e.kind())))?;
         Ok(Self {
-            pool,
+            client,
+            connection: OnceCell::new(),
             prefix: prefix.to_string(),
             timeout,
             scripts: Scripts::new(),
@@ -291,20 +282,27 @@ impl RedisStore {
         self.key("pending")
     }
 
-    async fn connection(&self) -> StoreResult<Connection> {
-        match tokio::time::timeout(self.timeout, self.pool.get()).await {
-            Ok(Ok(conn)) => Ok(conn),
-            Ok(Err(e)) => Err(counted(unavailable(e))),
+    async fn connection(&self) -> StoreResult<ConnectionManager> {
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(self.timeout)
+            .set_response_timeout(self.timeout)
+            .set_number_of_retries(1)
+            .set_max_delay(1000);
+        let connect = self
+            .connection
+            .get_or_try_init(|| ConnectionManager::new_with_config(self.client.clone(), config));
+        match tokio::time::timeout(self.timeout, connect).await {
+            Ok(Ok(conn)) => Ok(conn.clone()),
+            Ok(Err(e)) => Err(counted(redis_error(&e))),
             Err(_) => Err(counted(StoreError::Timeout)),
         }
     }
 
-    /// Runs one command (or a pipeline packed as one) within the timeout. A connection that
-    /// timed out or broke is taken out of the pool, so no later caller reads a stale reply.
+    /// Runs one command within the timeout.
     async fn run<T: FromRedisValue>(&self, cmd: &Cmd) -> StoreResult<T> {
         let mut conn = self.connection().await?;
         let outcome = tokio::time::timeout(self.timeout, cmd.query_async::<T>(&mut conn)).await;
-        checked(conn, outcome)
+        checked(outcome)
     }
 
     /// `EVALSHA`, falling back to `EVAL` (which caches the script) when Redis does not know it.
@@ -325,10 +323,9 @@ impl RedisStore {
         match outcome {
             Ok(Err(e)) if e.kind() == redis::ErrorKind::NoScriptError => {
                 // A restarted or flushed Redis: send the body once; it is cached again.
-                drop(conn);
                 self.run(&build("EVAL", &lua.body)).await
             }
-            outcome => checked(conn, outcome),
+            outcome => checked(outcome),
         }
     }
 
@@ -492,6 +489,10 @@ impl Store for RedisStore {
             .collect())
     }
 
+    async fn pending_count(&self) -> StoreResult<u64> {
+        self.run(redis::cmd("ZCARD").arg(self.pending_key())).await
+    }
+
     async fn resolve_pending(
         &self,
         payment: &PaymentKey,
@@ -573,7 +574,7 @@ impl Store for RedisStore {
         }
         let mut conn = self.connection().await?;
         let outcome = tokio::time::timeout(self.timeout, pipe.query_async::<()>(&mut conn)).await;
-        checked(conn, outcome)
+        checked(outcome)
     }
 
     async fn usage(&self, day: &str) -> StoreResult<Vec<(String, i64)>> {

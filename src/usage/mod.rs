@@ -396,6 +396,9 @@ mod tests {
         ) -> StoreResult<Vec<crate::store::PaymentKey>> {
             self.inner.due_pending(lease, max).await
         }
+        async fn pending_count(&self) -> StoreResult<u64> {
+            self.inner.pending_count().await
+        }
         async fn resolve_pending(
             &self,
             payment: &crate::store::PaymentKey,

@@ -1,11 +1,16 @@
 //! The integration test binary: the real router against real loopback servers.
 
 mod common;
+mod demo;
 mod facilitators;
 mod health;
+mod interop;
 mod limits;
 mod logs;
 mod openapi;
 mod payments;
 mod proxy;
+mod shared_state;
+mod siwx;
+mod store;
 mod usage;

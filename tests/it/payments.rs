@@ -15,37 +15,15 @@ use crate::common::app::split;
 use crate::common::{MockUpstream, Mode, TestApp};
 
 /// localnet: 1 unit per call × 1 atomic per unit × 1.2 = 2, + 600 surcharge → the 1000 floor.
-const PRICE: u64 = 1000;
-const PAID: &str = "/v1/x402/solana/devnet/localnet/rpc/getSlot";
-const FAILING: &str = "/v1/x402/solana/devnet/mock/rpc/getSlot";
+pub(crate) const PRICE: u64 = 1000;
+pub(crate) const PAID: &str = "/v1/x402/solana/devnet/localnet/rpc/getSlot";
+/// Paid too, through the mock upstream (whose calls can be counted or made to fail).
+pub(crate) const FAILING: &str = "/v1/x402/solana/devnet/mock/rpc/getSlot";
 
-struct Env {
-    cluster: LocalCluster,
-    app: TestApp,
-    mock: MockUpstream,
-    _dir: tempfile::TempDir,
-}
-
-impl Env {
-    async fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let cluster = LocalCluster::start(LocalnetConfig::for_tests(dir.path()))
-            .await
-            .unwrap();
-        cluster.pause_clock(true);
-        let mock = MockUpstream::start().await;
-        let toml = format!(
-            r#"
-[server]
-public_base_url = "https://gateway.example"
-
-[payment]
-enabled = true
-pay_to = "{pay_to}"
-[[payment.accepts]]
-network = "{SOLANA_DEVNET}"
-asset = "{mint}"
-
+/// The in-process facilitator's section for `cluster`.
+pub(crate) fn facilitator_toml(cluster: &LocalCluster) -> String {
+    format!(
+        r#"
 [facilitator]
 fee_payer_keypair = "{fee_payer}"
 confirm_poll_ms = 50
@@ -55,6 +33,73 @@ settle_deadline_ms = 15000
 network = "{SOLANA_DEVNET}"
 rpc_urls = ["{rpc}"]
 allowed_mints = ["{mint}"]
+"#,
+        fee_payer = cluster.fee_payers()[0].path.display(),
+        rpc = cluster.rpc_url(),
+        mint = cluster.mint(),
+    )
+}
+
+pub(crate) struct Env {
+    pub(crate) cluster: LocalCluster,
+    pub(crate) app: TestApp,
+    pub(crate) mock: MockUpstream,
+    /// The gateway's config, to start more instances on the same state.
+    pub(crate) toml: String,
+    _dir: tempfile::TempDir,
+}
+
+/// How the test gateway is set up beyond the defaults.
+#[derive(Default)]
+pub(crate) struct Setup {
+    /// Lines added to `[payment]`.
+    pub(crate) payment: String,
+    /// Tables appended at the end (`[redis]`, `[[payment.remote_facilitators]]`...).
+    pub(crate) extra: String,
+    /// No in-process `[facilitator]` (a remote one is in `extra`).
+    pub(crate) remote_facilitator: bool,
+}
+
+impl Env {
+    pub(crate) async fn start() -> Self {
+        Self::start_with(Setup::default()).await
+    }
+
+    pub(crate) async fn start_with(setup: Setup) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = LocalCluster::start(LocalnetConfig::for_tests(dir.path()))
+            .await
+            .unwrap();
+        cluster.pause_clock(true);
+        let mock = MockUpstream::start().await;
+        Self::build(cluster, mock, dir, setup).await
+    }
+
+    /// A new gateway on `env`'s cluster and mock upstream.
+    pub(crate) async fn start_on(env: Env, setup: Setup) -> Self {
+        Self::build(env.cluster, env.mock, env._dir, setup).await
+    }
+
+    async fn build(
+        cluster: LocalCluster,
+        mock: MockUpstream,
+        dir: tempfile::TempDir,
+        setup: Setup,
+    ) -> Self {
+        let toml = format!(
+            r#"
+[server]
+public_base_url = "https://gateway.example"
+
+[payment]
+enabled = true
+pay_to = "{pay_to}"
+{payment_extra}
+[[payment.accepts]]
+network = "{SOLANA_DEVNET}"
+asset = "{mint}"
+
+{facilitator}
 
 [[providers]]
 name = "localnet"
@@ -74,10 +119,18 @@ atomic_per_million_units = 1000000
 devnet = "{mock}"
 [providers.rpc]
 getSlot = 1
+
+{extra}
 "#,
+            payment_extra = setup.payment,
+            extra = setup.extra,
+            facilitator = if setup.remote_facilitator {
+                String::new()
+            } else {
+                facilitator_toml(&cluster)
+            },
             pay_to = cluster.pay_to(),
             mint = cluster.mint(),
-            fee_payer = cluster.fee_payers()[0].path.display(),
             rpc = cluster.rpc_url(),
             mock = mock.url,
         );
@@ -86,16 +139,22 @@ getSlot = 1
             cluster,
             app,
             mock,
+            toml,
             _dir: dir,
         }
     }
 
-    fn client(&self) -> &Keypair {
+    /// Another gateway instance with the same config (and so the same shared store, if Redis).
+    pub(crate) async fn instance(&self) -> TestApp {
+        TestApp::with_env(&self.toml, Default::default()).await
+    }
+
+    pub(crate) fn client(&self) -> &Keypair {
         &self.cluster.wallets()[0].keypair
     }
 
     /// A payment built as the official client builds it, for `amount`, to `pay_to`.
-    fn fixture(&self, amount: u64, nonce: u8) -> PaymentFixture {
+    pub(crate) fn fixture(&self, amount: u64, nonce: u8) -> PaymentFixture {
         PaymentFixture {
             fee_payer: self.cluster.fee_payers()[0].keypair.insecure_clone(),
             spare_signer: Keypair::new(),
@@ -111,14 +170,14 @@ getSlot = 1
     }
 
     /// The challenge for `path`, decoded from `PAYMENT-REQUIRED`.
-    async fn challenge(&self, path: &str) -> PaymentRequired {
+    pub(crate) async fn challenge(&self, path: &str) -> PaymentRequired {
         let (status, _, head) = self.app.post_json(path, "").await;
         assert_eq!(status, 402);
         decode_header(head.headers()["payment-required"].as_bytes(), 16 * 1024).unwrap()
     }
 
     /// `PAYMENT-SIGNATURE` for `fixture`, accepting `accepted` (as the client copies it).
-    fn header(accepted: &Value, fixture: &PaymentFixture) -> String {
+    pub(crate) fn header(accepted: &Value, fixture: &PaymentFixture) -> String {
         encode_header(&json!({
             "x402Version": 2,
             "resource": {"url": "https://gateway.example/x", "description": "", "mimeType": "application/json"},
@@ -127,16 +186,45 @@ getSlot = 1
         }))
     }
 
-    async fn pay(&self, path: &str, header: &str) -> (u16, Value, axum::http::Response<()>) {
-        let request = Request::post(path)
-            .header("content-type", "application/json")
-            .header("payment-signature", header)
-            .body(Body::empty())
-            .unwrap();
-        split(self.app.send(request).await).await
+    pub(crate) async fn pay(
+        &self,
+        path: &str,
+        header: &str,
+    ) -> (u16, Value, axum::http::Response<()>) {
+        self.pay_body(path, header, "").await
     }
 
-    fn balances(&self) -> (u64, u64) {
+    pub(crate) async fn pay_body(
+        &self,
+        path: &str,
+        header: &str,
+        body: &str,
+    ) -> (u16, Value, axum::http::Response<()>) {
+        self.pay_body_with(path, header, body, &[]).await
+    }
+
+    pub(crate) async fn pay_body_with(
+        &self,
+        path: &str,
+        header: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value, axum::http::Response<()>) {
+        let mut request = Request::post(path)
+            .header("content-type", "application/json")
+            .header("payment-signature", header);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        split(
+            self.app
+                .send(request.body(Body::from(body.to_string())).unwrap())
+                .await,
+        )
+        .await
+    }
+
+    pub(crate) fn balances(&self) -> (u64, u64) {
         let client = self.client().pubkey();
         (
             self.cluster.token_balance(&client),
@@ -226,8 +314,21 @@ async fn paid_call_settles_and_moves_exactly_the_price() {
     assert_eq!(client_before - client_after, PRICE);
     assert_eq!(pay_to_after - pay_to_before, PRICE);
 
-    // The same payment again: it already bought its answer.
-    let (status, body, _) = env.pay(PAID, &Env::header(&accepted, &fixture)).await;
+    // The same request with the same payment (a client that lost the answer): the kept answer,
+    // with its receipt, and no second settlement.
+    let (status, again, again_head) = env.pay(PAID, &Env::header(&accepted, &fixture)).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again, body);
+    assert_eq!(
+        again_head.headers()["payment-response"],
+        head.headers()["payment-response"]
+    );
+    assert_eq!(env.balances(), (client_after, pay_to_after));
+
+    // The same payment on another request: it already bought its answer.
+    let (status, body, _) = env
+        .pay_body(PAID, &Env::header(&accepted, &fixture), r#"{"params":[]}"#)
+        .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "payment_already_used");
     assert_eq!(env.balances(), (client_after, pay_to_after));
@@ -250,6 +351,50 @@ async fn upstream_failure_is_not_charged_and_the_payment_stays_usable() {
     let (status, body, _) = env.pay(FAILING, &Env::header(&accepted, &fixture)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(env.balances().0, before.0 - PRICE);
+}
+
+#[tokio::test]
+async fn upstream_timeout_is_not_charged_and_the_payment_stays_usable() {
+    let env = Env::start_with(Setup {
+        extra: "[upstream]\ntimeout_ms = 300\nconnect_timeout_ms = 200".into(),
+        ..Setup::default()
+    })
+    .await;
+    // The upstream hangs well past the gateway's upstream timeout.
+    env.mock
+        .set_mode(Mode::Slow(std::time::Duration::from_secs(3)));
+    let challenge = env.challenge(FAILING).await;
+    let accepted = serde_json::to_value(&challenge.accepts[0]).unwrap();
+    let fixture = env.fixture(PRICE, 11);
+    let before = env.balances();
+    let sends = env.cluster.send_transaction_count();
+
+    let (status, body, head) = env.pay(FAILING, &Env::header(&accepted, &fixture)).await;
+    assert_eq!(status, 504, "{body}");
+    assert_eq!(
+        body["error"]["code"], -32050,
+        "our JSON-RPC timeout error: {body}"
+    );
+    assert!(!head.headers().contains_key("payment-response"));
+    assert_eq!(env.mock.calls(), 1, "the upstream was called (and hung)");
+    assert_eq!(
+        env.cluster.send_transaction_count(),
+        sends,
+        "nothing was broadcast"
+    );
+    assert_eq!(env.balances(), before, "no settlement");
+
+    // Released: once the upstream answers in time, the same payment buys the answer.
+    env.mock.set_mode(Mode::Normal);
+    let (status, body, head) = env.pay(FAILING, &Env::header(&accepted, &fixture)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"], 341_197_053u64);
+    let receipt: SettleResponse =
+        decode_header(head.headers()["payment-response"].as_bytes(), 8192).unwrap();
+    assert!(receipt.success, "{receipt:?}");
+    let (client, pay_to) = env.balances();
+    assert_eq!(before.0 - client, PRICE);
+    assert_eq!(pay_to - before.1, PRICE);
 }
 
 #[tokio::test]
@@ -424,6 +569,7 @@ getSlot = 1
         cluster,
         app,
         mock: upstream,
+        toml,
         _dir: dir,
     };
     let challenge = env.challenge(FAILING).await;

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# 402 challenge benchmark: the gateway vs the official x402 TypeScript reference server
+# (@x402/hono, bench/reference/), side by side in one run, selling the same call at the same
+# price, network, asset, payTo and fee payer (the reference reads /supported from the gateway's
+# in-process facilitator). Prints challenges per second (saturated) and p50/p99 (one connection)
+# for both, and the throughput ratio (target >= 10x).
+#
+# Usage: bash bench/challenge.sh [duration_seconds=10] [connections=32] [rounds=3]
+#
+# The machine is shared, so besides wall-clock throughput the script reports each server's own
+# CPU time per challenge (utime + stime from /proc over the run / responses), which other load
+# on the machine barely moves, and it alternates the two servers over several rounds so that a
+# burst of outside load does not land on one side only.
+# Needs wrk, node 20+, and `npm ci --prefix bench/reference` (run here when node_modules is
+# missing). Loopback only. On 2 cores, wrk and the server under test share the machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${1:-10}
+CONNS=${2:-32}
+ROUNDS=${3:-3}
+GW=127.0.0.1:9903
+REF=127.0.0.1:9904
+ROUTE=/v1/x402/solana/devnet/bench/rpc/getBalance
+
+command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; exit 1; }
+command -v node >/dev/null || { echo "node 20+ is required" >&2; exit 1; }
+command -v jq >/dev/null || { echo "jq is required: apt-get install jq" >&2; exit 1; }
+[ -d bench/reference/node_modules/@x402/hono ] || npm ci --prefix bench/reference --no-audit --no-fund
+cargo build --release --no-default-features --quiet --bin x402-gateway
+
+# A throwaway fee-payer key (never funded: a challenge touches no chain) and facilitator secret.
+FEE_PAYER_KEY=$(node -e '
+  const { generateKeyPairSync } = require("node:crypto");
+  const k = generateKeyPairSync("ed25519");
+  const secret = k.privateKey.export({ format: "der", type: "pkcs8" }).subarray(-32);
+  const pub = k.publicKey.export({ format: "der", type: "spki" }).subarray(-32);
+  console.log(JSON.stringify([...secret, ...pub]));')
+FACILITATOR_SECRET=$(node -e 'console.log(require("node:crypto").randomBytes(24).toString("hex"))')
+export FEE_PAYER_KEY FACILITATOR_SECRET
+
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+target/release/x402-gateway --config bench/challenge.toml serve & GW_PID=$!; PIDS+=($GW_PID)
+challenge() { # url → HTTP status of an unpaid POST
+  curl -s -o /dev/null -w '%{http_code}' -X POST -H 'content-type: application/json' \
+    -d '{"params":["vines1vzrYbzLMRdu58ou5XTby4qAqVRLmqo36NKPTg"]}' "$1"
+}
+for _ in $(seq 100); do [ "$(challenge "http://$GW$ROUTE")" = 402 ] && break; sleep 0.1; done
+[ "$(challenge "http://$GW$ROUTE")" = 402 ] || { echo "gateway did not answer 402" >&2; exit 1; }
+
+PORT=${REF##*:} FACILITATOR_URL="http://$GW/api/internal/facilitator" PAY_TO=vines1vzrYbzLMRdu58ou5XTby4qAqVRLmqo36NKPTg \
+  MINT=4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU node bench/reference/server.mjs & REF_PID=$!; PIDS+=($REF_PID)
+for _ in $(seq 100); do [ "$(challenge "http://$REF$ROUTE")" = 402 ] && break; sleep 0.1; done
+[ "$(challenge "http://$REF$ROUTE")" = 402 ] || { echo "reference server did not answer 402" >&2; exit 1; }
+
+# Same deal on both sides: the decoded PAYMENT-REQUIRED accepts[0] must be equal.
+offer() {
+  curl -s -D - -o /dev/null -X POST -H 'content-type: application/json' \
+    -d '{"params":["vines1vzrYbzLMRdu58ou5XTby4qAqVRLmqo36NKPTg"]}' "$1" |
+    tr -d '\r' | awk -F': ' 'tolower($1) == "payment-required" { print $2 }' | base64 -d |
+    jq -c '.accepts[0] | {scheme, network, amount, asset, payTo, maxTimeoutSeconds, feePayer: .extra.feePayer}'
+}
+G_OFFER=$(offer "http://$GW$ROUTE")
+R_OFFER=$(offer "http://$REF$ROUTE")
+echo "gateway offer:   $G_OFFER"
+echo "reference offer: $R_OFFER"
+[ "$G_OFFER" = "$R_OFFER" ] || { echo "the two offers differ" >&2; exit 1; }
+echo "challenge sizes (PAYMENT-REQUIRED header + body bytes):" \
+  "gateway $(curl -s -D - -X POST -H 'content-type: application/json' -d '{"params":[]}' "http://$GW$ROUTE" | wc -c)," \
+  "reference $(curl -s -D - -X POST -H 'content-type: application/json' -d '{"params":[]}' "http://$REF$ROUTE" | wc -c)"
+
+cpu_ticks() { # pid → utime + stime, in clock ticks
+  awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+
+run() { # url pid [connections] → "rps p50_us p99_us not402 socket_errors requests cpu_us"
+  local before after
+  before=$(cpu_ticks "$2")
+  wrk -t1 -c"${3:-$CONNS}" -d"${DURATION}s" --latency -s bench/challenge.lua "$1" > /tmp/challenge-wrk.$$
+  after=$(cpu_ticks "$2")
+  awk -v cpu="$(( (after - before) * TICK_US ))" '
+    function us(v) { if (v ~ /us$/) return v+0; if (v ~ /ms$/) return (v+0)*1000; if (v ~ /s$/) return (v+0)*1000000; return v }
+    /^ +50%/ { p50 = us($2) } /^ +99%/ { p99 = us($2) } /^Requests\/sec/ { rps = $2 }
+    / requests in / { total = $1 } /^not402:/ { bad = $2 } /Socket errors/ { errors = "yes" }
+    END { printf "%.0f %.0f %.0f %d %s %d %d\n", rps, p50, p99, bad, (errors == "" ? "none" : errors), total, cpu }' /tmp/challenge-wrk.$$
+  rm -f /tmp/challenge-wrk.$$
+}
+
+echo "machine: $(nproc) cores, $(uname -m), node $(node --version), load average $(cut -d' ' -f1-3 /proc/loadavg);" \
+  "wrk -t1 -c$CONNS -d${DURATION}s x $ROUNDS rounds; gateway 1 worker thread, reference one Node process"
+# Warm both (JIT, pools).
+wrk -t1 -c"$CONNS" -d3s -s bench/challenge.lua "http://$GW$ROUTE" >/dev/null
+wrk -t1 -c"$CONNS" -d3s -s bench/challenge.lua "http://$REF$ROUTE" >/dev/null
+echo
+printf "%-6s %-10s %10s %10s %10s %14s %12s\n" "round" "server" "402s/s" "p50 (us)" "p99 (us)" "non-402/errors" "CPU us/402"
+G_SUM=0; R_SUM=0; G_CPU=0; G_N=0; R_CPU=0; R_N=0
+for round in $(seq "$ROUNDS"); do
+  read -r rps p50 p99 bad err n cpu < <(run "http://$GW$ROUTE" "$GW_PID")
+  printf "%-6s %-10s %10s %10s %10s %14s %12.1f\n" "$round" gateway "$rps" "$p50" "$p99" "$bad/$err" "$(awk -v c="$cpu" -v n="$n" 'BEGIN { print c/n }')"
+  G_SUM=$((G_SUM + rps)); G_CPU=$((G_CPU + cpu)); G_N=$((G_N + n))
+  read -r rps p50 p99 bad err n cpu < <(run "http://$REF$ROUTE" "$REF_PID")
+  printf "%-6s %-10s %10s %10s %10s %14s %12.1f\n" "$round" reference "$rps" "$p50" "$p99" "$bad/$err" "$(awk -v c="$cpu" -v n="$n" 'BEGIN { print c/n }')"
+  R_SUM=$((R_SUM + rps)); R_CPU=$((R_CPU + cpu)); R_N=$((R_N + n))
+done
+# Latency unsaturated (one connection): at saturation wrk measures queueing.
+read -r g1_rps g1_p50 g1_p99 _ _ _ _ < <(run "http://$GW$ROUTE" "$GW_PID" 1)
+read -r r1_rps r1_p50 r1_p99 _ _ _ _ < <(run "http://$REF$ROUTE" "$REF_PID" 1)
+printf "%-6s %-10s %10s %10s %10s   (1 connection)\n" "-" gateway "$g1_rps" "$g1_p50" "$g1_p99"
+printf "%-6s %-10s %10s %10s %10s   (1 connection)\n" "-" reference "$r1_rps" "$r1_p50" "$r1_p99"
+awk -v g="$G_SUM" -v r="$R_SUM" -v gc="$G_CPU" -v gn="$G_N" -v rc="$R_CPU" -v rn="$R_N" 'BEGIN {
+  printf "throughput ratio (mean 402s/s, gateway / reference): %.1fx (target >= 10x)\n", g/r
+  printf "CPU per challenge: gateway %.1f us, reference %.1f us; ratio %.1fx\n", gc/gn, rc/rn, (rc/rn)/(gc/gn) }'

@@ -1,0 +1,65 @@
+// The official x402 reference server (@x402/hono on @hono/node-server) selling the same call as
+// the gateway in bench/challenge.sh: same price (1000 atomic units), network (Solana devnet),
+// asset, payTo and fee payer (both read `/supported` from the gateway's in-process facilitator),
+// and a Bazaar discovery extension, so a 402 challenge carries the same information.
+//
+//   PORT=9904 FACILITATOR_URL=http://127.0.0.1:9903/api/internal/facilitator \
+//   FACILITATOR_SECRET=... PAY_TO=<address> MINT=<address> node bench/reference/server.mjs
+
+import { serve } from "@hono/node-server";
+import { Hono } from "hono";
+import { HTTPFacilitatorClient } from "@x402/core/server";
+import { bazaarResourceServerExtension, declareDiscoveryExtension } from "@x402/extensions/bazaar";
+import { paymentMiddleware, x402ResourceServer } from "@x402/hono";
+import { ExactSvmScheme } from "@x402/svm/exact/server";
+
+const SOLANA_DEVNET = "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1";
+const need = (name) => {
+  const value = process.env[name];
+  if (!value) {
+    console.error(`reference server: ${name} is required`);
+    process.exit(2);
+  }
+  return value;
+};
+const port = Number(process.env.PORT ?? 9904);
+const secret = need("FACILITATOR_SECRET");
+const auth = { "x-facilitator-secret": secret };
+const facilitator = new HTTPFacilitatorClient({
+  url: need("FACILITATOR_URL"),
+  createAuthHeaders: async () => ({ supported: auth, verify: auth, settle: auth }),
+});
+const server = new x402ResourceServer(facilitator)
+  .register(SOLANA_DEVNET, new ExactSvmScheme())
+  .registerExtension(bazaarResourceServerExtension);
+
+const answer = { jsonrpc: "2.0", id: 1, result: { context: { slot: 1 }, value: 1000000000 } };
+const routes = {
+  "POST /v1/x402/solana/devnet/bench/rpc/getBalance": {
+    accepts: {
+      scheme: "exact",
+      network: SOLANA_DEVNET,
+      payTo: need("PAY_TO"),
+      price: { amount: "1000", asset: need("MINT") },
+      maxTimeoutSeconds: 60,
+    },
+    description: "Solana JSON-RPC call, paid per request",
+    mimeType: "application/json",
+    extensions: {
+      ...declareDiscoveryExtension({
+        method: "POST",
+        bodyType: "json",
+        input: { params: ["vines1vzrYbzLMRdu58ou5XTby4qAqVRLmqo36NKPTg"] },
+        inputSchema: { properties: { params: { type: "array" } } },
+        output: { example: answer },
+      }),
+    },
+  },
+};
+
+const app = new Hono();
+app.use(paymentMiddleware(routes, server));
+app.post("/v1/x402/solana/devnet/bench/rpc/getBalance", (c) => c.json(answer));
+serve({ fetch: app.fetch, port, hostname: "127.0.0.1" }, (info) => {
+  console.error(`reference server listening on 127.0.0.1:${info.port}`);
+});

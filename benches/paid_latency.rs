@@ -1,0 +1,273 @@
+//! Added latency of a paid call over a free call, excluding the facilitator and the chain.
+//!
+//! Two routers built from the same config drive the same method route against the same instant
+//! loopback upstream: one with payments off, one with the paygate on whose facilitator (defined
+//! here, not in `src/`) answers `/supported`, `verify` and `settle` at once. Every paid call
+//! carries a fresh, really signed payment (distinct memo, so a distinct message hash) and must
+//! come back 200 with `PAYMENT-RESPONSE`, so the whole paid path runs: decode the header, match
+//! `accepted`, strict local SVM checks with the ed25519 signature, verify, claim, upstream,
+//! settle, receipt. Calls run one at a time (unsaturated) on one thread, free and paid
+//! interleaved, through the full middleware stack (`build_router`), in process.
+//!
+//! Run: `cargo bench --no-default-features --bench paid_latency [-- samples]`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use axum::body::Body;
+use axum::http::Request;
+use axum::Router;
+use http_body_util::BodyExt;
+use serde_json::{json, Map};
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+use tower::ServiceExt;
+use x402_gateway::config::Config;
+use x402_gateway::facilitator::{Facilitator, FacilitatorError};
+use x402_gateway::paygate::Paygate;
+use x402_gateway::svm::constants::SPL_TOKEN_PROGRAM;
+use x402_gateway::svm::testkit::PaymentFixture;
+use x402_gateway::x402::network::SOLANA_DEVNET;
+use x402_gateway::x402::{
+    decode_header, encode_header, FacilitatorRequest, PaymentRequired, SettleResponse,
+    SupportedKind, SupportedResponse, VerifyResponse,
+};
+use x402_gateway::{build_router, App};
+
+const MINT: &str = "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU";
+const ROUTE: &str = "/v1/x402/solana/devnet/bench/rpc/getBalance";
+const BODY: &str = r#"{"params":["vines1vzrYbzLMRdu58ou5XTby4qAqVRLmqo36NKPTg"]}"#;
+
+/// Answers everything at once: valid, settled. Stands in for the facilitator and the chain.
+#[derive(Debug)]
+struct InstantFacilitator {
+    fee_payer: String,
+}
+
+#[async_trait]
+impl Facilitator for InstantFacilitator {
+    fn name(&self) -> &str {
+        "instant"
+    }
+
+    async fn supported(&self) -> Result<SupportedResponse, FacilitatorError> {
+        let mut extra = Map::new();
+        extra.insert("feePayer".into(), json!(self.fee_payer));
+        Ok(SupportedResponse {
+            kinds: vec![SupportedKind {
+                x402_version: 2,
+                scheme: "exact".into(),
+                network: SOLANA_DEVNET.into(),
+                extra: Some(extra),
+            }],
+            ..Default::default()
+        })
+    }
+
+    async fn verify(
+        &self,
+        _request: &FacilitatorRequest,
+    ) -> Result<VerifyResponse, FacilitatorError> {
+        Ok(VerifyResponse {
+            is_valid: true,
+            invalid_reason: None,
+            invalid_message: None,
+            payer: None,
+        })
+    }
+
+    async fn settle(
+        &self,
+        _request: &FacilitatorRequest,
+    ) -> Result<SettleResponse, FacilitatorError> {
+        Ok(SettleResponse {
+            success: true,
+            error_reason: None,
+            error_message: None,
+            transaction: "5VERv8NMvzbJMEkV8xnrLkEaWRtSz9CosKDYjCJjBRnbJLgp8uirBgmQpjKhoR4tjF3ZpRzrFmBV6UjKdiSZkQUW".into(),
+            network: SOLANA_DEVNET.into(),
+            payer: None,
+        })
+    }
+}
+
+/// An upstream that answers every POST at once with a fixed `getBalance` result.
+async fn instant_upstream() -> String {
+    let app = Router::new().fallback(axum::routing::post(|| async {
+        (
+            [("content-type", "application/json")],
+            r#"{"jsonrpc":"2.0","id":1,"result":{"context":{"apiVersion":"2.2.0","slot":341197053},"value":1000000000}}"#,
+        )
+    }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+    url
+}
+
+fn config(upstream: &str, pay_to: &str) -> Config {
+    let toml = format!(
+        r#"
+[log]
+filter = "warn"
+
+[payment]
+enabled = false
+pay_to = "{pay_to}"
+[[payment.accepts]]
+network = "{SOLANA_DEVNET}"
+asset = "{MINT}"
+
+[[providers]]
+name = "bench"
+key_placement = "none"
+atomic_per_million_units = 1000000
+[providers.clusters]
+devnet = "{upstream}"
+[providers.rpc]
+getBalance = 1
+"#
+    );
+    Config::from_toml(&toml, &HashMap::<String, String>::new()).expect("bench config")
+}
+
+fn request(payment: Option<&str>) -> Request<Body> {
+    let mut builder = Request::post(ROUTE).header("content-type", "application/json");
+    if let Some(p) = payment {
+        builder = builder.header("payment-signature", p);
+    }
+    builder.body(Body::from(BODY)).unwrap()
+}
+
+/// One call; returns its latency after checking the answer is what the path should give.
+async fn call(router: &Router, payment: Option<&str>) -> Duration {
+    let start = Instant::now();
+    let response = router.clone().oneshot(request(payment)).await.unwrap();
+    let (parts, body) = response.into_parts();
+    let bytes = body.collect().await.unwrap().to_bytes();
+    let elapsed = start.elapsed();
+    assert_eq!(parts.status, 200, "{}", String::from_utf8_lossy(&bytes));
+    assert_eq!(
+        payment.is_some(),
+        parts.headers.contains_key("payment-response")
+    );
+    elapsed
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1e6
+}
+
+fn main() {
+    let samples: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(5_000);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(run(samples));
+}
+
+async fn run(samples: usize) {
+    let fee_payer = Keypair::new();
+    let client = Keypair::new();
+    let pay_to = Keypair::new().pubkey();
+    let upstream = instant_upstream().await;
+    let cfg = config(&upstream, &pay_to.to_string());
+
+    let free = build_router(App::build(cfg.clone()).await.expect("free app"));
+    let mut payment = cfg.payment.clone();
+    payment.enabled = true;
+    let facilitator: Arc<dyn Facilitator> = Arc::new(InstantFacilitator {
+        fee_payer: fee_payer.pubkey().to_string(),
+    });
+    let mut app = Arc::try_unwrap(App::build(cfg).await.expect("paid app")).expect("sole owner");
+    let gate = Paygate::build(
+        &payment,
+        Some(facilitator),
+        app.store.clone(),
+        &HashMap::<String, String>::new(),
+    )
+    .await
+    .expect("paygate")
+    .expect("payments enabled");
+    app.paygate = Some(gate);
+    let paid = build_router(Arc::new(app));
+
+    // The offer, as a client reads it from the challenge.
+    let challenge = paid.clone().oneshot(request(None)).await.unwrap();
+    assert_eq!(challenge.status(), 402);
+    let required: PaymentRequired = decode_header(
+        challenge.headers()["payment-required"].as_bytes(),
+        16 * 1024,
+    )
+    .unwrap();
+    let accepted = serde_json::to_value(&required.accepts[0]).unwrap();
+    let amount: u64 = required.accepts[0].amount.parse().unwrap();
+
+    // Distinct, really signed payments (one per paid call), built before timing starts.
+    let warmup = 500;
+    let headers: Vec<String> = (0..samples + warmup)
+        .map(|i| {
+            let fixture = PaymentFixture {
+                fee_payer: fee_payer.insecure_clone(),
+                spare_signer: Keypair::new(),
+                client: client.insecure_clone(),
+                pay_to,
+                mint: MINT.parse().unwrap(),
+                token_program: SPL_TOKEN_PROGRAM,
+                decimals: 6,
+                amount,
+                memo: Some(format!("{i:032x}")),
+                blockhash: solana_hash::Hash::new_unique(),
+            };
+            encode_header(&json!({
+                "x402Version": 2,
+                "resource": required.resource,
+                "accepted": accepted,
+                "payload": {"transaction": fixture.honest_base64()},
+            }))
+        })
+        .collect();
+
+    let (mut free_t, mut paid_t) = (Vec::new(), Vec::new());
+    for (i, header) in headers.iter().enumerate() {
+        let f = call(&free, None).await;
+        let p = call(&paid, Some(header)).await;
+        if i >= warmup {
+            free_t.push(f);
+            paid_t.push(p);
+        }
+    }
+    free_t.sort();
+    paid_t.sort();
+    let header_len = headers[0].len();
+    println!(
+        "samples {samples} each (after {warmup} warm-up), one at a time, one thread, in process; \
+         PAYMENT-SIGNATURE {header_len} bytes"
+    );
+    println!(
+        "{:<6} {:>10} {:>10} {:>10}",
+        "", "p50 (us)", "p99 (us)", "mean (us)"
+    );
+    let mean =
+        |v: &[Duration]| v.iter().map(Duration::as_secs_f64).sum::<f64>() / v.len() as f64 * 1e6;
+    for (name, v) in [("free", &free_t), ("paid", &paid_t)] {
+        println!(
+            "{name:<6} {:>10.1} {:>10.1} {:>10.1}",
+            percentile(v, 0.50),
+            percentile(v, 0.99),
+            mean(v)
+        );
+    }
+    println!(
+        "added by payment: p50 {:.1} us, p99 {:.1} us",
+        percentile(&paid_t, 0.50) - percentile(&free_t, 0.50),
+        percentile(&paid_t, 0.99) - percentile(&free_t, 0.99)
+    );
+}

@@ -1,0 +1,237 @@
+//! A paying x402 client for the gateway, for the offline demo and by-hand checks.
+//!
+//! ```sh
+//! cargo run --example pay -- http://127.0.0.1:8080/v1/x402/solana/devnet/localnet/rpc/getSlot
+//! cargo run --example pay -- <url> --keypair .localnet/client.json --rpc http://127.0.0.1:8899 \
+//!     --body '{"params":["<address>"]}'
+//! ```
+//!
+//! It asks for the challenge (`PAYMENT-REQUIRED` of the 402), picks the `exact` Solana offer,
+//! reads the mint and a recent blockhash from the cluster's RPC (`--rpc`, the embedded
+//! cluster by default: the gateway's own RPC routes are paid), builds the transfer exactly as the
+//! official TypeScript client does (SetComputeUnitLimit 20 000, SetComputeUnitPrice 1,
+//! TransferChecked from the wallet's token account to payTo's, Memo; v0 message whose fee payer
+//! is the facilitator's `extra.feePayer`, signed by the wallet only), sends it as
+//! `PAYMENT-SIGNATURE`, and prints the answer and the decoded `PAYMENT-RESPONSE` receipt.
+//! Exit status: 0 when the gateway answered 2xx, 1 otherwise.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use clap::Parser;
+use rand::RngCore;
+use serde_json::Value;
+use solana_address::Address;
+use solana_instruction::Instruction;
+use solana_keypair::Keypair;
+use solana_message::{v0, VersionedMessage};
+use solana_signer::Signer;
+use x402_gateway::localnet::read_keypair_file;
+use x402_gateway::solana_rpc::SolanaRpc;
+use x402_gateway::svm::constants::{MAX_MEMO_BYTES, MEMO_PROGRAM, TOKEN_2022_PROGRAM};
+use x402_gateway::svm::testkit::{encode, partially_sign};
+use x402_gateway::svm::{associated_token_address, parse_mint, MintInfo};
+use x402_gateway::x402::header::{PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE};
+use x402_gateway::x402::{
+    decode_header, encode_header, PaymentPayload, PaymentRequired, PaymentRequirements,
+    SettleResponse,
+};
+
+/// The official client's compute budget (x402-protocol.md §4.3).
+const COMPUTE_UNIT_LIMIT: u32 = 20_000;
+const COMPUTE_UNIT_PRICE_MICROLAMPORTS: u64 = 1;
+/// Every call to the gateway or the cluster gives up after this.
+const TIMEOUT: Duration = Duration::from_secs(60);
+/// Challenge and receipt headers are small; refuse anything absurd.
+const MAX_HEADER: usize = 16 * 1024;
+
+/// Pay one gateway call with x402 (exact, Solana).
+#[derive(Debug, Parser)]
+struct Args {
+    /// The paid route, e.g. http://127.0.0.1:8080/v1/x402/solana/devnet/localnet/rpc/getSlot.
+    url: String,
+    /// Paying wallet (solana-keygen JSON file) holding the tokens; the fee payer pays the SOL fee.
+    #[arg(long, default_value = ".localnet/client.json")]
+    keypair: PathBuf,
+    /// Solana RPC used to read the mint and a recent blockhash (not through the paid gateway).
+    #[arg(long, default_value = "http://127.0.0.1:8899")]
+    rpc: url::Url,
+    /// JSON request body, e.g. '{"params":["<address>"]}' (empty by default).
+    #[arg(long, default_value = "")]
+    body: String,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args).await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("pay: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Returns whether the paid call succeeded.
+async fn run(args: Args) -> anyhow::Result<bool> {
+    let wallet = read_keypair_file(&args.keypair)
+        .with_context(|| format!("reading the wallet {}", args.keypair.display()))?;
+    let http = reqwest::Client::builder().timeout(TIMEOUT).build()?;
+    let post = || {
+        http.post(&args.url)
+            .header("content-type", "application/json")
+            .body(args.body.clone())
+    };
+
+    // 1. The challenge.
+    let first = post().send().await.context("asking for the challenge")?;
+    if first.status() != reqwest::StatusCode::PAYMENT_REQUIRED {
+        let status = first.status();
+        println!("no payment asked ({status}):");
+        println!("{}", first.text().await.unwrap_or_default());
+        return Ok(status.is_success());
+    }
+    let header = first
+        .headers()
+        .get(PAYMENT_REQUIRED)
+        .ok_or_else(|| anyhow!("402 without a PAYMENT-REQUIRED header"))?;
+    let challenge: PaymentRequired =
+        decode_header(header.as_bytes(), MAX_HEADER).context("decoding PAYMENT-REQUIRED")?;
+    let offer = challenge
+        .accepts
+        .iter()
+        .find(|r| r.scheme == "exact" && r.network.starts_with("solana:"))
+        .ok_or_else(|| anyhow!("no exact Solana offer in {:?}", challenge.accepts))?;
+    println!(
+        "challenge: {} atomic units of {} to {} on {}",
+        offer.amount, offer.asset, offer.pay_to, offer.network
+    );
+
+    // 2. The payment transaction, signed by the wallet only.
+    let rpc = SolanaRpc::try_new(vec![args.rpc.clone()], TIMEOUT)?;
+    let transaction = build_payment(&rpc, &wallet, offer).await?;
+    let payment = PaymentPayload {
+        x402_version: 2,
+        resource: Some(challenge.resource.clone()),
+        accepted: offer.clone(),
+        payload: serde_json::json!({ "transaction": transaction }),
+        extensions: None,
+    };
+
+    // 3. Pay.
+    let answer = post()
+        .header(PAYMENT_SIGNATURE, encode_header(&payment))
+        .send()
+        .await
+        .context("sending the payment")?;
+    let status = answer.status();
+    let receipt = answer
+        .headers()
+        .get(PAYMENT_RESPONSE)
+        .map(|v| decode_header::<SettleResponse>(v.as_bytes(), MAX_HEADER))
+        .transpose()
+        .context("decoding PAYMENT-RESPONSE")?;
+    let body = answer.text().await.context("reading the answer")?;
+    println!("status: {status}");
+    println!(
+        "answer: {}",
+        serde_json::from_str::<Value>(&body)
+            .map(|v| v.to_string())
+            .unwrap_or(body)
+    );
+    match receipt {
+        Some(r) => println!("receipt: {}", serde_json::to_string_pretty(&r)?),
+        None => println!("receipt: none"),
+    }
+    Ok(status.is_success())
+}
+
+/// SetComputeUnitLimit, SetComputeUnitPrice, TransferChecked, Memo; v0; base64 wire bytes.
+async fn build_payment(
+    rpc: &SolanaRpc,
+    wallet: &Keypair,
+    offer: &PaymentRequirements,
+) -> anyhow::Result<String> {
+    let address = |s: &str, what: &str| {
+        Address::from_str(s).map_err(|_| anyhow!("{what} {s:?} is not a Solana address"))
+    };
+    let mint = address(&offer.asset, "asset")?;
+    let pay_to = address(&offer.pay_to, "payTo")?;
+    let fee_payer = address(
+        offer
+            .fee_payer()
+            .ok_or_else(|| anyhow!("the offer has no extra.feePayer"))?,
+        "extra.feePayer",
+    )?;
+    let amount: u64 = offer
+        .amount
+        .parse()
+        .with_context(|| format!("amount {:?}", offer.amount))?;
+
+    let account = rpc
+        .get_account_info(&mint)
+        .await
+        .context("reading the mint")?
+        .ok_or_else(|| anyhow!("mint {mint} does not exist on {:?}", rpc.urls()))?;
+    let mint_info: MintInfo =
+        parse_mint(mint, &account.owner, &account.data).context("parsing the mint")?;
+    let (blockhash, _) = rpc
+        .get_latest_blockhash()
+        .await
+        .context("getLatestBlockhash")?;
+
+    let program = mint_info.token_program;
+    let source = associated_token_address(&wallet.pubkey(), &mint, &program);
+    let destination = associated_token_address(&pay_to, &mint, &program);
+    let transfer = if program == TOKEN_2022_PROGRAM {
+        spl_token_2022_interface::instruction::transfer_checked(
+            &program,
+            &source,
+            &mint,
+            &destination,
+            &wallet.pubkey(),
+            &[],
+            amount,
+            mint_info.decimals,
+        )?
+    } else {
+        spl_token_interface::instruction::transfer_checked(
+            &program,
+            &source,
+            &mint,
+            &destination,
+            &wallet.pubkey(),
+            &[],
+            amount,
+            mint_info.decimals,
+        )?
+    };
+    // The seller's memo when it asks for one; otherwise a random nonce, so two payments of the
+    // same amount are different transactions.
+    let memo = match offer.memo() {
+        Some(m) if m.len() > MAX_MEMO_BYTES => bail!("extra.memo exceeds {MAX_MEMO_BYTES} bytes"),
+        Some(m) => m.to_string(),
+        None => {
+            let mut nonce = [0u8; 16];
+            rand::thread_rng().fill_bytes(&mut nonce);
+            hex::encode(nonce)
+        }
+    };
+    use solana_compute_budget_interface::ComputeBudgetInstruction;
+    let instructions = [
+        ComputeBudgetInstruction::set_compute_unit_limit(COMPUTE_UNIT_LIMIT),
+        ComputeBudgetInstruction::set_compute_unit_price(COMPUTE_UNIT_PRICE_MICROLAMPORTS),
+        transfer,
+        Instruction::new_with_bytes(MEMO_PROGRAM, memo.as_bytes(), vec![]),
+    ];
+    let message = v0::Message::try_compile(&fee_payer, &instructions, &[], blockhash)
+        .context("compiling the payment message")?;
+    // The fee-payer signature slot stays zero: the facilitator signs it at settlement.
+    let transaction = partially_sign(VersionedMessage::V0(message), &[wallet]);
+    Ok(encode(&transaction))
+}

@@ -1,0 +1,82 @@
+//! `[tokens]`: the Tokens API behind `/v1/x402/tokens/{*path}`.
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::authgate::AuthMode;
+use crate::config::Secret;
+
+/// Where the Tokens API is and how it is reached. Absent = the route answers 404
+/// `tokens_not_configured`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokensConfig {
+    /// Base URL; the request's path after `/v1/x402/tokens/` is appended to it.
+    pub base_url: Url,
+    /// How the route is protected; required, and `"siwx"` is the only mode: the upstream is
+    /// called with the gateway's own key, so the route must never be open.
+    pub auth: AuthMode,
+    /// Environment variable holding the API key, sent upstream as `x-api-key`.
+    #[serde(default = "default_key_env")]
+    pub api_key_env: String,
+    /// TCP + TLS connect timeout.
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// Whole exchange timeout.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Largest answer relayed; bigger ones become 502.
+    #[serde(default = "default_max_response_bytes")]
+    pub max_response_bytes: usize,
+    /// The key, from `api_key_env` (never from the file).
+    #[serde(skip)]
+    pub api_key: Option<Secret>,
+}
+
+fn default_key_env() -> String {
+    "TOKENS_API_KEY".into()
+}
+fn default_connect_timeout_ms() -> u64 {
+    2_000
+}
+fn default_timeout_ms() -> u64 {
+    10_000
+}
+fn default_max_response_bytes() -> usize {
+    2 * 1024 * 1024
+}
+
+impl TokensConfig {
+    /// One-line problems, naming the field. Runs after the environment was read.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        let url = &self.base_url;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err((
+                "tokens.base_url".into(),
+                format!("{url} is not an http(s) URL with a host"),
+            ));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err((
+                "tokens.base_url".into(),
+                "must not carry a query or fragment".into(),
+            ));
+        }
+        if self.api_key.as_ref().is_none_or(Secret::is_empty) {
+            return Err((
+                "tokens.api_key_env".into(),
+                format!("[tokens] is configured but {} is not set", self.api_key_env),
+            ));
+        }
+        for (field, value) in [
+            ("connect_timeout_ms", self.connect_timeout_ms),
+            ("timeout_ms", self.timeout_ms),
+            ("max_response_bytes", self.max_response_bytes as u64),
+        ] {
+            if value == 0 {
+                return Err((format!("tokens.{field}"), "must be greater than 0".into()));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,87 @@
+//! The offline demo as `cargo run` starts it: the embedded default config (gateway.example.toml)
+//! charges for calls to the embedded cluster, and a payment signed by the funded wallet buys the
+//! answer. Only the cluster's port and key files are moved, so tests can run side by side.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::http::Request;
+use serde_json::json;
+use solana_keypair::Keypair;
+use solana_signer::Signer;
+use tower::ServiceExt;
+use x402_gateway::config::{Config, EMBEDDED_DEFAULT};
+use x402_gateway::embedded::start_localnet;
+use x402_gateway::localnet::LocalnetConfig;
+use x402_gateway::svm::testkit::PaymentFixture;
+use x402_gateway::x402::{decode_header, encode_header, PaymentRequired, SettleResponse};
+use x402_gateway::{build_router, App};
+
+use crate::common::app::split;
+
+const PAID: &str = "/v1/x402/solana/devnet/localnet/rpc/getBalance";
+
+#[tokio::test]
+async fn embedded_default_charges_and_a_signed_payment_buys_the_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::from_toml(EMBEDDED_DEFAULT, &HashMap::<String, String>::new())
+        .expect("embedded default");
+    assert!(config.payment.enabled, "the demo charges");
+    let demo = config.localnet.clone().expect("the demo has [localnet]");
+    config.localnet = Some(LocalnetConfig {
+        mint: demo.mint.clone(),
+        slot_ms: demo.slot_ms,
+        ..LocalnetConfig::for_tests(dir.path())
+    });
+    let cluster = start_localnet(&mut config).await.unwrap().expect("cluster");
+    cluster.pause_clock(true);
+    let router = build_router(App::build(config).await.expect("app builds"));
+    let wallet = cluster.wallets()[0].keypair.pubkey();
+    let body = json!({ "params": [wallet.to_string()] }).to_string();
+    let post = |payment: Option<String>| {
+        let mut r = Request::post(PAID).header("content-type", "application/json");
+        if let Some(p) = payment {
+            r = r.header("payment-signature", p);
+        }
+        r.body(Body::from(body.clone())).unwrap()
+    };
+
+    let (status, _, head) = split(router.clone().oneshot(post(None)).await.unwrap()).await;
+    assert_eq!(status, 402);
+    let challenge: PaymentRequired =
+        decode_header(head.headers()["payment-required"].as_bytes(), 16 * 1024).unwrap();
+    let offer = &challenge.accepts[0];
+    assert_eq!(offer.pay_to, cluster.pay_to().to_string());
+    assert_eq!(offer.asset, cluster.mint().to_string());
+    let fee_payer = cluster.fee_payers()[0].keypair.pubkey().to_string();
+    assert_eq!(offer.fee_payer(), Some(fee_payer.as_str()));
+    let amount: u64 = offer.amount.parse().unwrap();
+
+    let fixture = PaymentFixture {
+        fee_payer: cluster.fee_payers()[0].keypair.insecure_clone(),
+        spare_signer: Keypair::new(),
+        client: cluster.wallets()[0].keypair.insecure_clone(),
+        pay_to: cluster.pay_to(),
+        mint: cluster.mint(),
+        token_program: cluster.token_program(),
+        decimals: 6,
+        amount,
+        memo: None,
+        blockhash: cluster.latest_blockhash().0,
+    };
+    let header = encode_header(&json!({
+        "x402Version": 2,
+        "resource": challenge.resource,
+        "accepted": offer,
+        "payload": {"transaction": fixture.honest_base64()},
+    }));
+    let before = cluster.token_balance(&wallet);
+    let (status, body, head) =
+        split(router.clone().oneshot(post(Some(header))).await.unwrap()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"]["value"], cluster.sol_balance(&wallet));
+    let receipt: SettleResponse =
+        decode_header(head.headers()["payment-response"].as_bytes(), 8192).unwrap();
+    assert!(receipt.success, "{receipt:?}");
+    assert_eq!(cluster.token_balance(&wallet), before - amount);
+}

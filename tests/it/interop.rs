@@ -1,0 +1,168 @@
+//! Interop: the official x402 TypeScript client (`@x402/fetch` + `@x402/svm` from npm,
+//! unmodified, pinned by `tests/interop/package-lock.json`) pays the gateway over real HTTP on
+//! loopback, with a real signed USDC transfer settled on the embedded local cluster.
+//!
+//! Needs `node` (v20+) and `npm ci --prefix tests/interop`; `.ci/run` does both. Without them
+//! the test fails naming the fix: it never skips.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use solana_signer::Signer;
+use x402_gateway::config::Config;
+use x402_gateway::localnet::{LocalCluster, LocalnetConfig};
+use x402_gateway::x402::network::SOLANA_DEVNET;
+use x402_gateway::App;
+
+/// localnet: 1 unit × 1 atomic per unit × 1.2 → 2, + 600 surcharge → the 1000 floor.
+const PRICE: u64 = 1000;
+/// The client script may need a cold Node start plus two RPC reads and a settlement.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(90);
+
+fn interop_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
+}
+
+/// `node` and the pinned packages, or a panic naming the fix.
+fn require_node() {
+    let fix = "run `npm ci --prefix tests/interop` (Node 20+ and npm required; .ci/run does this)";
+    match std::process::Command::new("node").arg("--version").output() {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => panic!("`node --version` failed ({}); {fix}", out.status),
+        Err(e) => panic!("`node` is not installed or not on PATH ({e}); {fix}"),
+    }
+    for package in ["@x402/fetch", "@x402/svm", "@solana/kit"] {
+        let dir = interop_dir().join("node_modules").join(package);
+        assert!(
+            dir.join("package.json").is_file(),
+            "{} is missing: {fix}",
+            dir.display()
+        );
+    }
+}
+
+/// The gateway with payments on, the in-process facilitator and the `localnet` provider, served
+/// on a real loopback listener. Returns its base URL; the server stops when `stop` is dropped.
+async fn serve_gateway(cluster: &LocalCluster) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let toml = format!(
+        r#"
+[server]
+public_base_url = "{base}"
+
+[payment]
+enabled = true
+pay_to = "{pay_to}"
+[[payment.accepts]]
+network = "{SOLANA_DEVNET}"
+asset = "{mint}"
+
+[facilitator]
+fee_payer_keypair = "{fee_payer}"
+confirm_poll_ms = 50
+[[facilitator.networks]]
+network = "{SOLANA_DEVNET}"
+rpc_urls = ["{rpc}"]
+allowed_mints = ["{mint}"]
+
+[[providers]]
+name = "localnet"
+key_placement = "none"
+atomic_per_million_units = 1000000
+[providers.clusters]
+devnet = "{rpc}"
+[providers.rpc]
+getBalance = 1
+"#,
+        pay_to = cluster.pay_to(),
+        mint = cluster.mint(),
+        fee_payer = cluster.fee_payers()[0].path.display(),
+        rpc = cluster.rpc_url(),
+    );
+    let config = Config::from_toml(&toml, &std::collections::HashMap::<String, String>::new())
+        .expect("interop config");
+    let app = App::build(config).await.expect("app builds");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(x402_gateway::serve(app, listener, async move {
+        let _ = stopped.await;
+    }));
+    (base, stop)
+}
+
+/// Runs the official client once; returns its JSON report.
+async fn run_official_client(url: &str, keypair: &Path, rpc_url: &str, body: &str) -> Value {
+    let script = interop_dir().join("pay.mjs");
+    let child = tokio::process::Command::new("node")
+        .arg(&script)
+        .args([url, &keypair.display().to_string(), rpc_url, body])
+        .current_dir(interop_dir())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn node");
+    let out = tokio::time::timeout(CLIENT_TIMEOUT, child.wait_with_output())
+        .await
+        .expect("the official client did not finish in time")
+        .expect("node output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "official client exited {}:\nstdout: {stdout}\nstderr: {stderr}",
+        out.status
+    );
+    serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("client output is not JSON ({e}): {stdout}\nstderr: {stderr}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_typescript_client_pays_unmodified() {
+    require_node();
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = LocalCluster::start(LocalnetConfig::for_tests(dir.path()))
+        .await
+        .unwrap();
+    let (base, _stop) = serve_gateway(&cluster).await;
+    let wallet = &cluster.wallets()[0];
+    let client = wallet.keypair.pubkey();
+    let lamports = cluster.sol_balance(&client);
+    let (client_before, pay_to_before) = (
+        cluster.token_balance(&client),
+        cluster.token_balance(&cluster.pay_to()),
+    );
+
+    let url = format!("{base}/v1/x402/solana/devnet/localnet/rpc/getBalance");
+    let body = serde_json::json!({ "params": [client.to_string()] }).to_string();
+    let report = run_official_client(&url, &wallet.path, &cluster.rpc_url(), &body).await;
+
+    assert_eq!(report["status"], 200, "{report:#}");
+    assert_eq!(report["payer"], client.to_string());
+    assert_eq!(
+        report["body"]["result"]["value"], lamports,
+        "the upstream's answer (the wallet's lamports; the fee payer paid the fee): {report:#}"
+    );
+    let receipt = &report["paymentResponse"];
+    assert_eq!(receipt["success"], true, "{report:#}");
+    assert_eq!(receipt["network"], SOLANA_DEVNET);
+    assert_eq!(receipt["payer"], client.to_string());
+    let signature = receipt["transaction"].as_str().unwrap_or_default();
+    assert!(
+        bs58::decode(signature).into_vec().ok().map(|b| b.len()) == Some(64),
+        "a transaction signature: {receipt}"
+    );
+    assert_eq!(cluster.token_balance(&client), client_before - PRICE);
+    assert_eq!(
+        cluster.token_balance(&cluster.pay_to()),
+        pay_to_before + PRICE
+    );
+    assert_eq!(
+        cluster.sol_balance(&client),
+        lamports,
+        "the client paid no SOL: the facilitator's fee payer did"
+    );
+}
