@@ -8,9 +8,10 @@
 # Usage: bash bench/challenge.sh [duration_seconds=10] [connections=32] [rounds=3]
 #
 # The machine is shared, so besides wall-clock throughput the script reports each server's own
-# CPU time per challenge (utime + stime from /proc over the run / responses), which other load
-# on the machine barely moves, and it alternates the two servers over several rounds so that a
-# burst of outside load does not land on one side only.
+# CPU time per challenge (utime + stime from /proc over the run / responses), which outside load
+# moves much less than throughput, and it alternates the two servers over several rounds so that
+# a burst of outside load does not land on one side only. A last line measures the gateway's
+# GET /healthz through the same middleware stack: the ceiling of any route on this machine.
 # Needs wrk, node 20+, and `npm ci --prefix bench/reference` (run here when node_modules is
 # missing). Loopback only. On 2 cores, wrk and the server under test share the machine.
 set -euo pipefail
@@ -76,10 +77,11 @@ cpu_ticks() { # pid → utime + stime, in clock ticks
 }
 TICK_US=$((1000000 / $(getconf CLK_TCK)))
 
-run() { # url pid [connections] → "rps p50_us p99_us not402 socket_errors requests cpu_us"
-  local before after
+run() { # url pid [connections] [plain] → "rps p50_us p99_us not402 socket_errors requests cpu_us"
+  local before after script=(-s bench/challenge.lua)
+  [ "${4:-}" = plain ] && script=() # a plain GET, no status check
   before=$(cpu_ticks "$2")
-  wrk -t1 -c"${3:-$CONNS}" -d"${DURATION}s" --latency -s bench/challenge.lua "$1" > /tmp/challenge-wrk.$$
+  wrk -t1 -c"${3:-$CONNS}" -d"${DURATION}s" --latency "${script[@]}" "$1" > /tmp/challenge-wrk.$$
   after=$(cpu_ticks "$2")
   awk -v cpu="$(( (after - before) * TICK_US ))" '
     function us(v) { if (v ~ /us$/) return v+0; if (v ~ /ms$/) return (v+0)*1000; if (v ~ /s$/) return (v+0)*1000000; return v }
@@ -110,6 +112,10 @@ read -r g1_rps g1_p50 g1_p99 _ _ _ _ < <(run "http://$GW$ROUTE" "$GW_PID" 1)
 read -r r1_rps r1_p50 r1_p99 _ _ _ _ < <(run "http://$REF$ROUTE" "$REF_PID" 1)
 printf "%-6s %-10s %10s %10s %10s   (1 connection)\n" "-" gateway "$g1_rps" "$g1_p50" "$g1_p99"
 printf "%-6s %-10s %10s %10s %10s   (1 connection)\n" "-" reference "$r1_rps" "$r1_p50" "$r1_p99"
+# The ceiling: the same stack answering GET /healthz (no paygate, a 2-byte body).
+read -r h_rps h_p50 h_p99 _ h_err h_n h_cpu < <(run "http://$GW/healthz" "$GW_PID" "$CONNS" plain)
+printf "%-6s %-10s %10s %10s %10s %14s %12.1f   (GET /healthz)\n" "-" gateway "$h_rps" "$h_p50" "$h_p99" "-/$h_err" \
+  "$(awk -v c="$h_cpu" -v n="$h_n" 'BEGIN { print c/n }')"
 awk -v g="$G_SUM" -v r="$R_SUM" -v gc="$G_CPU" -v gn="$G_N" -v rc="$R_CPU" -v rn="$R_N" 'BEGIN {
   printf "throughput ratio (mean 402s/s, gateway / reference): %.1fx (target >= 10x)\n", g/r
   printf "CPU per challenge: gateway %.1f us, reference %.1f us; ratio %.1fx\n", gc/gn, rc/rn, (rc/rn)/(gc/gn) }'

@@ -7,7 +7,10 @@
 //! come back 200 with `PAYMENT-RESPONSE`, so the whole paid path runs: decode the header, match
 //! `accepted`, strict local SVM checks with the ed25519 signature, verify, claim, upstream,
 //! settle, receipt. Calls run one at a time (unsaturated) on one thread, free and paid
-//! interleaved, through the full middleware stack (`build_router`), in process.
+//! interleaved, through the full middleware stack (`build_router`), in process. An unpaid call
+//! to the paid router (its 402 challenge, no upstream call) is timed in its own loop, then the
+//! challenge's construction alone (the public `paygate::challenge` builders + both
+//! serializations, as the paygate runs them per unpaid request).
 //!
 //! Run: `cargo bench --no-default-features --bench paid_latency [-- samples]`.
 
@@ -24,8 +27,11 @@ use serde_json::{json, Map};
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 use tower::ServiceExt;
-use x402_gateway::config::Config;
+use x402_gateway::config::{Config, Surface};
 use x402_gateway::facilitator::{Facilitator, FacilitatorError};
+use x402_gateway::paygate::challenge::{
+    bazaar_extension, payment_required, requirements, BazaarRoute,
+};
 use x402_gateway::paygate::Paygate;
 use x402_gateway::svm::constants::SPL_TOKEN_PROGRAM;
 use x402_gateway::svm::testkit::PaymentFixture;
@@ -141,14 +147,15 @@ fn request(payment: Option<&str>) -> Request<Body> {
     builder.body(Body::from(BODY)).unwrap()
 }
 
-/// One call; returns its latency after checking the answer is what the path should give.
-async fn call(router: &Router, payment: Option<&str>) -> Duration {
+/// One call; returns its latency after checking the answer has `status` (and a receipt when
+/// paid).
+async fn call(router: &Router, payment: Option<&str>, status: u16) -> Duration {
     let start = Instant::now();
     let response = router.clone().oneshot(request(payment)).await.unwrap();
     let (parts, body) = response.into_parts();
     let bytes = body.collect().await.unwrap().to_bytes();
     let elapsed = start.elapsed();
-    assert_eq!(parts.status, 200, "{}", String::from_utf8_lossy(&bytes));
+    assert_eq!(parts.status, status, "{}", String::from_utf8_lossy(&bytes));
     assert_eq!(
         payment.is_some(),
         parts.headers.contains_key("payment-response")
@@ -224,7 +231,7 @@ async fn run(samples: usize) {
                 decimals: 6,
                 amount,
                 memo: Some(format!("{i:032x}")),
-                blockhash: solana_hash::Hash::new_unique(),
+                blockhash: solana_hash::Hash::new_from_array([0x5a; 32]),
             };
             encode_header(&json!({
                 "x402Version": 2,
@@ -235,17 +242,27 @@ async fn run(samples: usize) {
         })
         .collect();
 
-    let (mut free_t, mut paid_t) = (Vec::new(), Vec::new());
+    let (mut free_t, mut paid_t, mut challenge_t) = (Vec::new(), Vec::new(), Vec::new());
     for (i, header) in headers.iter().enumerate() {
-        let f = call(&free, None).await;
-        let p = call(&paid, Some(header)).await;
+        let f = call(&free, None, 200).await;
+        let p = call(&paid, Some(header), 200).await;
         if i >= warmup {
             free_t.push(f);
             paid_t.push(p);
         }
     }
+    // The 402 an unpaid call gets from the paid router (no upstream call), in a loop of its own:
+    // interleaved after a proxied call it would also absorb that call's leftover connection work
+    // (the runtime has one thread).
+    for i in 0..samples + warmup {
+        let c = call(&paid, None, 402).await;
+        if i >= warmup {
+            challenge_t.push(c);
+        }
+    }
     free_t.sort();
     paid_t.sort();
+    challenge_t.sort();
     let header_len = headers[0].len();
     println!(
         "samples {samples} each (after {warmup} warm-up), one at a time, one thread, in process; \
@@ -257,7 +274,7 @@ async fn run(samples: usize) {
     );
     let mean =
         |v: &[Duration]| v.iter().map(Duration::as_secs_f64).sum::<f64>() / v.len() as f64 * 1e6;
-    for (name, v) in [("free", &free_t), ("paid", &paid_t)] {
+    for (name, v) in [("free", &free_t), ("paid", &paid_t), ("402", &challenge_t)] {
         println!(
             "{name:<6} {:>10.1} {:>10.1} {:>10.1}",
             percentile(v, 0.50),
@@ -269,5 +286,62 @@ async fn run(samples: usize) {
         "added by payment: p50 {:.1} us, p99 {:.1} us",
         percentile(&paid_t, 0.50) - percentile(&free_t, 0.50),
         percentile(&paid_t, 0.99) - percentile(&free_t, 0.99)
+    );
+    // Where a 402's time goes: the challenge built and serialized from scratch (Bazaar extension,
+    // requirements, JSON body, base64 header), as the paygate does per unpaid request, vs only
+    // serializing an already built one.
+    let accept = &payment.accepts[0];
+    let (pay_to_s, fee_payer_s) = (pay_to.to_string(), fee_payer.pubkey().to_string());
+    let build = || {
+        let r = requirements(accept, amount, &pay_to_s, &fee_payer_s, 60);
+        let mut extensions = Map::new();
+        let route = BazaarRoute::Method {
+            surface: Surface::Rpc,
+            method: "getBalance",
+        };
+        extensions.insert("bazaar".into(), bazaar_extension(route));
+        payment_required(
+            required.resource.clone(),
+            vec![r],
+            Some("Payment required".into()),
+            extensions,
+        )
+    };
+    let n = 20_000u32;
+    let time = |f: &dyn Fn()| {
+        let start = Instant::now();
+        for _ in 0..n {
+            f();
+        }
+        start.elapsed().as_secs_f64() * 1e6 / f64::from(n)
+    };
+    let full = time(&|| {
+        let challenge = build();
+        std::hint::black_box((
+            serde_json::to_vec(&challenge).unwrap(),
+            encode_header(&challenge),
+        ));
+    });
+    let built = build();
+    let serialize_only = time(&|| {
+        std::hint::black_box((serde_json::to_vec(&built).unwrap(), encode_header(&built)));
+    });
+    println!(
+        "challenge construction alone: build + serialize {full:.1} us, serialize only {serialize_only:.1} us"
+    );
+    // The floor of any request: GET /healthz through the same stack.
+    let mut floor = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let start = Instant::now();
+        let request = Request::get("/healthz").body(Body::empty()).unwrap();
+        let response = paid.clone().oneshot(request).await.unwrap();
+        let _ = response.into_body().collect().await.unwrap();
+        floor.push(start.elapsed());
+    }
+    floor.sort();
+    println!(
+        "GET /healthz through the same stack: p50 {:.1} us, p99 {:.1} us",
+        percentile(&floor, 0.50),
+        percentile(&floor, 0.99)
     );
 }

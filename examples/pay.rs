@@ -29,7 +29,6 @@ use solana_instruction::Instruction;
 use solana_keypair::Keypair;
 use solana_message::{v0, VersionedMessage};
 use solana_signer::Signer;
-use x402_gateway::localnet::read_keypair_file;
 use x402_gateway::solana_rpc::SolanaRpc;
 use x402_gateway::svm::constants::{MAX_MEMO_BYTES, MEMO_PROGRAM, TOKEN_2022_PROGRAM};
 use x402_gateway::svm::testkit::{encode, partially_sign};
@@ -79,7 +78,7 @@ async fn main() -> ExitCode {
 
 /// Returns whether the paid call succeeded.
 async fn run(args: Args) -> anyhow::Result<bool> {
-    let wallet = read_keypair_file(&args.keypair)
+    let wallet = read_keypair(&args.keypair)
         .with_context(|| format!("reading the wallet {}", args.keypair.display()))?;
     let http = reqwest::Client::builder().timeout(TIMEOUT).build()?;
     let post = || {
@@ -149,6 +148,12 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         None => println!("receipt: none"),
     }
     Ok(status.is_success())
+}
+
+/// A solana-keygen file: a JSON array of the 64 secret + public key bytes.
+fn read_keypair(path: &std::path::Path) -> anyhow::Result<Keypair> {
+    let bytes: Vec<u8> = serde_json::from_str(&std::fs::read_to_string(path)?)?;
+    Keypair::try_from(bytes.as_slice()).map_err(|e| anyhow!("not a keypair: {e}"))
 }
 
 /// SetComputeUnitLimit, SetComputeUnitPrice, TransferChecked, Memo; v0; base64 wire bytes.
