@@ -9,7 +9,7 @@
 //! - `rate_limited_total{scope}` (429s: `ip`, `payer`, `provider`),
 //!   `rate_limit_store_errors_total`, `rate_limit_local_checks_total` (fail-open decisions);
 //! - `usage_unflushed` (gauge), `usage_flush_errors_total`, `usage_dropped_total`;
-//! - emitted by the store and the paygate: `store_errors_total{kind|op}`,
+//! - emitted by the store and the paygate's reconciler: `store_errors_total{kind}`,
 //!   `settlements_pending` (gauge).
 
 use std::collections::HashSet;

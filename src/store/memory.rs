@@ -12,7 +12,9 @@ use super::{
     PaymentKey, Reservation, Store, StoreResult, UsageDelta,
 };
 
-/// Entries above this count trigger a sweep of the expired ones on the next write.
+/// Entries above this count trigger a sweep of the expired ones on the next write; after a
+/// sweep the threshold becomes twice the live count, so sweeps stay amortised O(1) per write
+/// even with many live entries (rate-limit keys of many client addresses).
 const SWEEP_ABOVE: usize = 4096;
 
 #[derive(Debug)]
@@ -37,6 +39,8 @@ struct State {
     entries: HashMap<String, Entry>,
     /// Pending payments → when they may next be handed to a reconciler.
     pending: HashMap<PaymentKey, Instant>,
+    /// Sweep when `entries` grows past this (at least `SWEEP_ABOVE`).
+    sweep_above: usize,
 }
 
 /// In-memory store (the embedded default).
@@ -68,8 +72,9 @@ impl State {
     }
 
     fn put(&mut self, key: String, value: Value, ttl: Duration, now: Instant) {
-        if self.entries.len() > SWEEP_ABOVE {
+        if self.entries.len() > self.sweep_above.max(SWEEP_ABOVE) {
             self.entries.retain(|_, e| e.expires > now);
+            self.sweep_above = self.entries.len() * 2;
         }
         self.entries.insert(
             key,
@@ -351,5 +356,30 @@ impl Store for MemoryStore {
         };
         rows.sort();
         Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sweeps_stay_rare_with_many_live_entries_and_still_drop_expired_ones() {
+        let mut state = State::default();
+        let now = Instant::now();
+        let live = Duration::from_secs(60);
+        for i in 0..3 * SWEEP_ABOVE {
+            state.put(format!("live{i}"), Value::Text(String::new()), live, now);
+        }
+        // Swept once past SWEEP_ABOVE (nothing expired): the next sweep waits for twice as many.
+        assert!(state.sweep_above > SWEEP_ABOVE, "{}", state.sweep_above);
+        let later = now + Duration::from_secs(120);
+        for i in 0..=state.sweep_above {
+            state.put(format!("new{i}"), Value::Text(String::new()), live, later);
+        }
+        assert!(
+            !state.entries.keys().any(|k| k.starts_with("live")),
+            "expired entries were swept"
+        );
     }
 }

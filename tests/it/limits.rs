@@ -376,6 +376,14 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
         "{keys:?}"
     );
     gateway.stop().await;
+    // The shutdown flushed the usage counters (the periodic flush, every 10 s, had not run).
+    let usage_key = format!(
+        "{}usage:{}",
+        store.prefix,
+        x402_gateway::usage::Day::today()
+    );
+    let keys: Vec<String> = store.keys().await.into_iter().map(|(k, _)| k).collect();
+    assert!(keys.contains(&usage_key), "{keys:?}");
     store.assert_every_key_expires().await;
 
     // Loopback is our proxy: each forwarded client has its own bucket, and what a client
