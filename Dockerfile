@@ -3,6 +3,9 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+# Declared bench and example targets must exist for cargo to read the manifest.
+COPY benches ./benches
+COPY examples ./examples
 COPY gateway.example.toml openapi.yaml ./
 # The embedded local cluster (LiteSVM) is for tests and the offline demo, not production.
 RUN cargo build --release --locked --no-default-features --bin x402-gateway
