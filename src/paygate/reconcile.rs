@@ -95,11 +95,18 @@ async fn reconcile_one(gate: &Paygate, payment: &PaymentKey) -> StoreResult<Opti
         ..
     } = &record.state
     else {
-        // Already final (another path finished it): just leave the index.
-        gate.store
-            .resolve_pending(payment, Some(&record), settled_ttl)
-            .await?;
-        return Ok(Some(matches!(record.state, ClaimState::Settled { .. })));
+        return match record.state {
+            // Already settled by another path: just leave the index.
+            ClaimState::Settled { .. } => {
+                gate.store
+                    .resolve_pending(payment, Some(&record), settled_ttl)
+                    .await?;
+                Ok(Some(true))
+            }
+            // Re-claimed by a request in flight (the pending claim had expired): its own
+            // finish updates the index; rewriting the record here would extend its lease.
+            _ => Ok(None),
+        };
     };
     let request: FacilitatorRequest = match serde_json::from_str(settle_request) {
         Ok(r) => r,

@@ -4,13 +4,12 @@ use axum::body::{to_bytes, Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use bytes::BytesMut;
 
 use super::TokensApi;
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::proxy::ProxyError;
-use crate::upstream::UpstreamError;
+use crate::upstream::{read_capped, UpstreamError};
 
 /// The route's prefix before `{*path}`.
 const PREFIX: &str = "/v1/x402/tokens/";
@@ -94,19 +93,13 @@ impl TokensApi {
                 .header(header::CONTENT_TYPE, "application/json")
                 .body(body);
         }
-        let mut response = request.send().await.map_err(|e| self.classify(e))?;
+        let response = request.send().await.map_err(|e| self.classify(e))?;
         let status = response.status();
         // Our key refused, the upstream's own rate limit, a redirect, a 5xx: the gateway's
         // problem, not the client's (a 401 passed through would read as a failed sign-in).
         if matches!(status.as_u16(), 300..=399 | 401 | 403 | 407 | 429) || status.is_server_error()
         {
             return Err(UpstreamError::Status(status.as_u16()));
-        }
-        if response
-            .content_length()
-            .is_some_and(|len| len > self.max_response_bytes as u64)
-        {
-            return Err(UpstreamError::TooLarge(self.max_response_bytes));
         }
         let content_type = response
             .headers()
@@ -115,14 +108,8 @@ impl TokensApi {
             .filter(|v| v.starts_with("application/json") || v.starts_with("text/plain"))
             .unwrap_or("application/octet-stream")
             .to_string();
-        let mut buf = BytesMut::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| self.classify(e))? {
-            if buf.len() + chunk.len() > self.max_response_bytes {
-                return Err(UpstreamError::TooLarge(self.max_response_bytes));
-            }
-            buf.extend_from_slice(&chunk);
-        }
-        let mut answer = (status, Body::from(buf.freeze())).into_response();
+        let body = read_capped(response, self.max_response_bytes, self.timeout).await?;
+        let mut answer = (status, Body::from(body)).into_response();
         if let Ok(value) = HeaderValue::from_str(&content_type) {
             answer.headers_mut().insert(header::CONTENT_TYPE, value);
         }
@@ -134,18 +121,7 @@ impl TokensApi {
     }
 
     fn classify(&self, err: reqwest::Error) -> UpstreamError {
-        if err.is_timeout() {
-            return UpstreamError::Timeout(self.timeout.as_millis() as u64);
-        }
-        let err = err.without_url();
-        let mut message = err.to_string();
-        let mut source = std::error::Error::source(&err);
-        while let Some(cause) = source {
-            message.push_str(": ");
-            message.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        UpstreamError::Transport(message)
+        crate::upstream::classify(err, self.timeout)
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::header::CONTENT_TYPE;
 
 use super::{Endpoint, UpstreamError};
@@ -78,40 +78,16 @@ impl UpstreamClient {
         if let Some((name, value)) = endpoint.key_header() {
             request = request.header(name.clone(), value.clone());
         }
-        let mut response = request.send().await.map_err(|e| self.classify(e))?;
+        let response = request.send().await.map_err(|e| self.classify(e))?;
         let status = response.status();
         if !status.is_success() {
             return Err(UpstreamError::Status(status.as_u16()));
         }
-        if response
-            .content_length()
-            .is_some_and(|len| len > self.max_response_bytes as u64)
-        {
-            return Err(UpstreamError::TooLarge(self.max_response_bytes));
-        }
-        let mut buf = BytesMut::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| self.classify(e))? {
-            if buf.len() + chunk.len() > self.max_response_bytes {
-                return Err(UpstreamError::TooLarge(self.max_response_bytes));
-            }
-            buf.extend_from_slice(&chunk);
-        }
-        Ok((status.as_u16(), buf.freeze()))
+        let body = super::read_capped(response, self.max_response_bytes, self.timeout).await?;
+        Ok((status.as_u16(), body))
     }
 
     fn classify(&self, err: reqwest::Error) -> UpstreamError {
-        if err.is_timeout() {
-            return UpstreamError::Timeout(self.timeout.as_millis() as u64);
-        }
-        // `without_url` drops the keyed URL; the source chain (hyper, io) never carries it.
-        let err = err.without_url();
-        let mut message = err.to_string();
-        let mut source = std::error::Error::source(&err);
-        while let Some(cause) = source {
-            message.push_str(": ");
-            message.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        UpstreamError::Transport(message)
+        super::classify(err, self.timeout)
     }
 }

@@ -9,10 +9,12 @@ mod client;
 mod endpoint;
 mod error;
 mod health;
+mod read;
 mod registry;
 
 pub use client::{UpstreamClient, UpstreamReply};
 pub use endpoint::Endpoint;
 pub use error::UpstreamError;
 pub use health::{EndpointHealth, HealthSnapshot};
+pub use read::{classify, read_capped};
 pub use registry::{ProviderStatus, Providers};
