@@ -9,6 +9,12 @@ use x402_gateway::cli::{Cli, Command};
 use x402_gateway::config::{Config, ProcessEnv};
 use x402_gateway::{observability, App};
 
+/// mimalloc instead of the system allocator: a request allocates and frees many small objects
+/// across the runtime's threads, and glibc's malloc/free were ~30% of the CPU of a 402 challenge
+/// in `perf` (BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// EX_USAGE: the configuration is unusable.
 const EXIT_CONFIG: u8 = 64;
 

@@ -11,7 +11,9 @@ use axum::Router;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{Any, CorsLayer};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::timeout::TimeoutLayer;
 
 use crate::app::AppState;
@@ -37,7 +39,7 @@ pub fn apply(router: Router, app: &AppState) -> Router {
     let layers = ServiceBuilder::new()
         // Outermost: every response, even a panic's or a timeout's, carries an x-request-id
         // (the client's own when it sent one, so traces join up across hops).
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
         .layer(PropagateRequestIdLayer::x_request_id())
         // One log line per request, after the id exists and around everything that can answer.
         .layer(from_fn(request_log))
@@ -62,6 +64,25 @@ pub fn apply(router: Router, app: &AppState) -> Router {
             Duration::from_millis(server.request_timeout_ms),
         ));
     router.layer(layers)
+}
+
+/// A random UUID v4 per request, from the thread's userspace CSPRNG (`rand::thread_rng`, seeded
+/// from the OS once per thread) rather than `tower_http`'s `MakeRequestUuid`, whose `Uuid::new_v4`
+/// asks the kernel (`getrandom`) on every request: a syscall on the hot path for an id that
+/// only has to be unique.
+#[derive(Debug, Clone, Copy)]
+struct RandomRequestId;
+
+impl MakeRequestId for RandomRequestId {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let bytes: [u8; 16] = rand::random();
+        let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
+        let mut buffer = uuid::Uuid::encode_buffer();
+        let text = id.hyphenated().encode_lower(&mut buffer);
+        axum::http::HeaderValue::from_str(text)
+            .ok()
+            .map(RequestId::new)
+    }
 }
 
 fn cors() -> CorsLayer {

@@ -164,13 +164,9 @@ pub async fn get_metrics() -> Response {
 pub async fn track_metrics(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = method_label(request.method());
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |p| p.as_str())
-        .to_owned();
+    let route = route_label(request.extensions().get::<MatchedPath>());
     let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
+    let status = status_label(response.status());
     metrics::histogram!(REQUEST_DURATION, "route" => route, "method" => method, "status" => status)
         .record(started.elapsed().as_secs_f64());
     if let Some(payment) = response.extensions().get::<PaymentSummary>() {
@@ -186,6 +182,40 @@ pub async fn track_metrics(request: Request, next: Next) -> Response {
         }
     }
     response
+}
+
+/// The route template as a label: our own route constants are `'static` (no copy per request);
+/// any other matched path (a route added by an embedding program) is copied.
+fn route_label(matched: Option<&MatchedPath>) -> metrics::SharedString {
+    let Some(matched) = matched else {
+        return metrics::SharedString::const_str("unmatched");
+    };
+    let path = matched.as_str();
+    match crate::router::ROUTES.iter().find(|r| **r == path) {
+        Some(route) => metrics::SharedString::const_str(route),
+        None => metrics::SharedString::from_owned(path.to_owned()),
+    }
+}
+
+/// The status code as a label, without formatting the common ones per request.
+fn status_label(status: StatusCode) -> metrics::SharedString {
+    let common = match status.as_u16() {
+        200 => "200",
+        400 => "400",
+        401 => "401",
+        402 => "402",
+        404 => "404",
+        405 => "405",
+        409 => "409",
+        413 => "413",
+        429 => "429",
+        500 => "500",
+        502 => "502",
+        503 => "503",
+        504 => "504",
+        _ => return metrics::SharedString::from_owned(status.as_u16().to_string()),
+    };
+    metrics::SharedString::const_str(common)
 }
 
 /// Known HTTP methods by name; anything else (clients may send any token) is `other`.

@@ -101,18 +101,18 @@ pub async fn paygate(State(app): State<AppState>, request: Request, next: Next) 
         }
     };
     let amount = quote.amount;
-    let offer = Offer::new(&app, &gate, &rpc, request.uri().path(), amount);
-    if offer.accepts.is_empty() {
-        return unavailable("the facilitator has not advertised a fee payer yet", 2);
-    }
     let summary = |outcome| PaymentSummary::new(amount, outcome);
 
     let Some((payment, version)) = payment_header(request.headers()) else {
         return with_summary(
-            offer.challenge(StatusCode::PAYMENT_REQUIRED, "Payment required"),
+            unpaid(&app, &gate, &rpc, request.uri().path(), amount),
             summary("challenge"),
         );
     };
+    let offer = Offer::new(&app, &gate, &rpc, request.uri().path(), amount);
+    if offer.accepts.is_empty() {
+        return no_fee_payer();
+    }
     let payment = match payment {
         Ok(p) => p,
         Err(message) => {
@@ -207,6 +207,28 @@ pub async fn paygate(State(app): State<AppState>, request: Request, next: Next) 
             .into_response()
         }
     }
+}
+
+/// The answer to a request without payment: the challenge for this route and price, built
+/// once and then served from the paygate's cache.
+fn unpaid(app: &AppState, gate: &Paygate, rpc: &RpcRequest, path: &str, amount: u64) -> Response {
+    const ERROR: &str = "Payment required";
+    let generation = gate.generation();
+    if let Some(encoded) = gate.challenges.get(generation, path, amount) {
+        return encoded.response(StatusCode::PAYMENT_REQUIRED);
+    }
+    let offer = Offer::new(app, gate, rpc, path, amount);
+    if offer.accepts.is_empty() {
+        return no_fee_payer();
+    }
+    let encoded = offer.encoded(ERROR);
+    gate.challenges
+        .put(generation, path, amount, encoded.clone());
+    encoded.response(StatusCode::PAYMENT_REQUIRED)
+}
+
+fn no_fee_payer() -> Response {
+    unavailable("the facilitator has not advertised a fee payer yet", 2)
 }
 
 /// The payer's limit and the provider's budget (charged the number of calls that will reach

@@ -9,6 +9,7 @@
 //!   upstream body is released only after `settle` says `success: true`.
 //! - A reservation is released only when nothing was charged.
 
+mod cache;
 pub mod challenge;
 pub mod claims;
 pub mod config;
@@ -16,6 +17,7 @@ mod layer;
 mod offer;
 pub mod reconcile;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,6 +46,10 @@ pub struct Paygate {
     pub store: Arc<dyn Store>,
     /// The facilitators' last `/supported` answer (our fee payer comes from it).
     supported: RwLock<Option<SupportedResponse>>,
+    /// Bumped (under `supported`'s write lock) each time the `/supported` answer changes.
+    generation: AtomicU64,
+    /// Encoded unpaid challenges per (path, price).
+    challenges: cache::ChallengeCache,
 }
 
 impl Paygate {
@@ -84,6 +90,8 @@ impl Paygate {
             facilitator,
             store,
             supported: RwLock::new(None),
+            generation: AtomicU64::new(0),
+            challenges: cache::ChallengeCache::default(),
         });
         if let Err(e) = gate.refresh_supported().await {
             tracing::warn!(error = %e, "facilitator /supported failed at start; retrying in the background");
@@ -101,11 +109,22 @@ impl Paygate {
             .and_then(|s| s.fee_payer("exact", network).map(String::from))
     }
 
-    /// Fetches `/supported` and caches it.
+    /// Fetches `/supported` and caches it; a changed answer (a rotated fee payer) retires every
+    /// challenge built from the previous one.
     pub async fn refresh_supported(&self) -> Result<(), FacilitatorError> {
         let supported = self.facilitator.supported().await?;
-        *self.supported.write() = Some(supported);
+        let mut current = self.supported.write();
+        if current.as_ref() != Some(&supported) {
+            *current = Some(supported);
+            self.generation.fetch_add(1, Ordering::AcqRel);
+        }
         Ok(())
+    }
+
+    /// The `/supported` generation: read it *before* building from `fee_payer` so that what is
+    /// built is never older than its tag.
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     fn spawn_refresher(self: &Arc<Self>) {

@@ -3,12 +3,12 @@
 
 use std::str::FromStr;
 
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde_json::{Map, Value};
 use solana_address::Address;
 
+use super::cache::Encoded;
 use super::challenge::{
     bazaar_extension, payment_identifier_extension, payment_required, requirements, resource_url,
     AcceptConfig, BazaarRoute,
@@ -18,10 +18,9 @@ use crate::app::AppState;
 use crate::proxy::{RouteKind, RpcRequest};
 use crate::store::PaymentKey;
 use crate::svm::{self, ExactPolicy, ExactRequirements, MintInfo};
-use crate::x402::header::PAYMENT_REQUIRED;
 use crate::x402::{
-    encode_header, network, FacilitatorRequest, PaymentHeader, PaymentRequired,
-    PaymentRequirements, PaymentRequirementsV1, ResourceInfo,
+    network, FacilitatorRequest, PaymentHeader, PaymentRequired, PaymentRequirements,
+    PaymentRequirementsV1, ResourceInfo,
 };
 
 /// The offer for this request: the resource, the requirements per accepted asset, the Bazaar
@@ -98,17 +97,16 @@ impl Offer {
         )
     }
 
-    /// A challenge answer: `PAYMENT-REQUIRED` and the same JSON as the body.
-    pub(super) fn challenge(&self, status: StatusCode, error: &str) -> Response {
+    /// The challenge, serialized, with `error` saying why payment is (still) required.
+    pub(super) fn encoded(&self, error: &str) -> Encoded {
         let mut body = self.required();
         body.error = Some(error.to_string());
-        let mut response = (status, Json(&body)).into_response();
-        let headers = response.headers_mut();
-        if let Ok(value) = HeaderValue::from_str(&encode_header(&body)) {
-            headers.insert(PAYMENT_REQUIRED, value);
-        }
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        response
+        Encoded::new(&body)
+    }
+
+    /// A challenge answer: `PAYMENT-REQUIRED` and the same JSON as the body.
+    pub(super) fn challenge(&self, status: StatusCode, error: &str) -> Response {
+        self.encoded(error).response(status)
     }
 
     /// Matches the payment to our requirement and runs the strict SVM checks locally, so a

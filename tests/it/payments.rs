@@ -589,3 +589,78 @@ getSlot = 1
         "the upstream was called once, before settlement"
     );
 }
+
+/// A loopback facilitator whose `/supported` advertises whatever fee payer `current` holds
+/// (verify and settle are never reached by challenges).
+async fn rotating_facilitator(current: std::sync::Arc<parking_lot::Mutex<String>>) -> String {
+    use axum::routing::get;
+    let app = axum::Router::new().route(
+        "/supported",
+        get(move || {
+            let fee_payer = current.lock().clone();
+            async move {
+                axum::Json(json!({"kinds":[{"x402Version":2,"scheme":"exact","network":SOLANA_DEVNET,"extra":{"feePayer":fee_payer}}],"extensions":[],"signers":{}}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+    url
+}
+
+/// Challenges are built once per (route, price) and then served from the paygate's cache; a
+/// fee payer rotated by the facilitator must show up in the very next challenge after the
+/// paygate has seen the new `/supported`, for every cached route and price.
+#[tokio::test]
+async fn challenges_follow_a_rotated_fee_payer() {
+    let first = Keypair::new().pubkey().to_string();
+    let second = Keypair::new().pubkey().to_string();
+    let current = std::sync::Arc::new(parking_lot::Mutex::new(first.clone()));
+    let facilitator = rotating_facilitator(current.clone()).await;
+    let env = Env::start_with(Setup {
+        remote_facilitator: true,
+        extra: format!(
+            "[[payment.remote_facilitators]]\nname = \"rotating\"\nurl = \"{facilitator}\"\n"
+        ),
+        ..Setup::default()
+    })
+    .await;
+    let standard = "/v1/x402/solana/devnet/rpc";
+    let batch = r#"[{"jsonrpc":"2.0","id":1,"method":"getSlot"},{"jsonrpc":"2.0","id":2,"method":"getSlot"}]"#;
+    let batch_challenge = || async {
+        let (status, _, head) = env.app.post_json(standard, batch).await;
+        assert_eq!(status, 402);
+        decode_header::<PaymentRequired>(head.headers()["payment-required"].as_bytes(), 16 * 1024)
+            .unwrap()
+    };
+
+    // Twice each: the second answer comes from the cache and must be the same challenge.
+    for _ in 0..2 {
+        let c = env.challenge(PAID).await;
+        assert_eq!(c.accepts[0].fee_payer(), Some(first.as_str()));
+        assert_eq!(c.accepts[0].amount, PRICE.to_string());
+        assert_eq!(c.resource.url, format!("https://gateway.example{PAID}"));
+        let b = batch_challenge().await;
+        assert_eq!(b.accepts[0].fee_payer(), Some(first.as_str()));
+        assert_eq!(b.resource.url, format!("https://gateway.example{standard}"));
+    }
+    // Another route at the same price is its own challenge (resource and Bazaar entry).
+    let other = env.challenge(FAILING).await;
+    assert_eq!(
+        other.resource.url,
+        format!("https://gateway.example{FAILING}")
+    );
+
+    *current.lock() = second.clone();
+    let gate = env.app.app.paygate.clone().expect("payments are on");
+    gate.refresh_supported().await.unwrap();
+    for path in [PAID, FAILING] {
+        let c = env.challenge(path).await;
+        assert_eq!(c.accepts[0].fee_payer(), Some(second.as_str()), "{path}");
+    }
+    assert_eq!(
+        batch_challenge().await.accepts[0].fee_payer(),
+        Some(second.as_str())
+    );
+}
