@@ -1,16 +1,16 @@
-// The official x402 reference server (@x402/hono on @hono/node-server) selling the same call as
-// the gateway in bench/challenge.sh: same price (1000 atomic units), network (Solana devnet),
-// asset, payTo and fee payer (both read `/supported` from the gateway's in-process facilitator),
-// and a Bazaar discovery extension, so a 402 challenge carries the same information.
+// The official x402 reference server selling the same call as the gateway in
+// bench/challenge.sh: same price (1000 atomic units), network (Solana devnet), asset, payTo and
+// fee payer (both read `/supported` from the gateway's in-process facilitator), and a Bazaar
+// discovery extension, so a 402 challenge carries the same information. FRAMEWORK picks the
+// official middleware: `hono` (@x402/hono on @hono/node-server, the default) or `express`
+// (@x402/express on Express 5); both wrap the same x402ResourceServer from @x402/core.
 //
 //   PORT=9904 FACILITATOR_URL=http://127.0.0.1:9903/api/internal/facilitator \
-//   FACILITATOR_SECRET=... PAY_TO=<address> MINT=<address> node bench/reference/server.mjs
+//   FACILITATOR_SECRET=... PAY_TO=<address> MINT=<address> [FRAMEWORK=express] \
+//   node bench/reference/server.mjs
 
-import { serve } from "@hono/node-server";
-import { Hono } from "hono";
-import { HTTPFacilitatorClient } from "@x402/core/server";
+import { HTTPFacilitatorClient, x402ResourceServer } from "@x402/core/server";
 import { bazaarResourceServerExtension, declareDiscoveryExtension } from "@x402/extensions/bazaar";
-import { paymentMiddleware, x402ResourceServer } from "@x402/hono";
 import { ExactSvmScheme } from "@x402/svm/exact/server";
 
 const SOLANA_DEVNET = "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1";
@@ -57,9 +57,25 @@ const routes = {
   },
 };
 
-const app = new Hono();
-app.use(paymentMiddleware(routes, server));
-app.post("/v1/x402/solana/devnet/bench/rpc/getBalance", (c) => c.json(answer));
-serve({ fetch: app.fetch, port, hostname: "127.0.0.1" }, (info) => {
-  console.error(`reference server listening on 127.0.0.1:${info.port}`);
-});
+const route = "/v1/x402/solana/devnet/bench/rpc/getBalance";
+const listening = (port) => console.error(`reference server (${framework}) listening on 127.0.0.1:${port}`);
+const framework = process.env.FRAMEWORK ?? "hono";
+if (framework === "hono") {
+  const { serve } = await import("@hono/node-server");
+  const { Hono } = await import("hono");
+  const { paymentMiddleware } = await import("@x402/hono");
+  const app = new Hono();
+  app.use(paymentMiddleware(routes, server));
+  app.post(route, (c) => c.json(answer));
+  serve({ fetch: app.fetch, port, hostname: "127.0.0.1" }, (info) => listening(info.port));
+} else if (framework === "express") {
+  const { default: express } = await import("express");
+  const { paymentMiddleware } = await import("@x402/express");
+  const app = express();
+  app.use(paymentMiddleware(routes, server));
+  app.post(route, (_req, res) => res.json(answer));
+  app.listen(port, "127.0.0.1", () => listening(port));
+} else {
+  console.error(`reference server: FRAMEWORK must be hono or express, not ${framework}`);
+  process.exit(2);
+}
