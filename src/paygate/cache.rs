@@ -11,8 +11,9 @@
 //! is tagged with the generation read *before* it was built, so it can be fresher than its tag,
 //! never staler, and a lookup only trusts entries of the current generation.
 //!
-//! Size: paths are routes the router matched, but a batch's price varies with its content, so
-//! the map is bounded; when full it starts over (the hot routes refill it at once).
+//! Size: paths are routes the router matched, but a batch's price varies with its content and a
+//! route can be spelled with percent-escapes, so the map is bounded in entries and key length;
+//! when full it starts over (the hot routes refill it at once).
 
 use std::collections::HashMap;
 
@@ -26,6 +27,10 @@ use crate::x402::{encode_header, PaymentRequired};
 
 /// At most this many (path, price) entries are kept.
 const MAX_ENTRIES: usize = 4096;
+
+/// Paths longer than this are answered but not kept: our routes are far shorter, and a client
+/// spelling a route with percent-escapes must not fill the cache with long keys.
+const MAX_PATH_BYTES: usize = 256;
 
 /// A challenge ready to send: the header value and the body are shared bytes.
 #[derive(Debug, Clone)]
@@ -85,6 +90,9 @@ impl ChallengeCache {
 
     /// Keeps `encoded`, built from the `/supported` of `generation` (read before building).
     pub(super) fn put(&self, generation: u64, path: &str, amount: u64, encoded: Encoded) {
+        if path.len() > MAX_PATH_BYTES {
+            return;
+        }
         let mut entries = self.inner.write();
         if generation < entries.generation {
             return; // built from an older `/supported`: never keep it
@@ -176,5 +184,9 @@ mod tests {
         }
         assert!(cache.len() <= MAX_ENTRIES);
         assert!(cache.get(1, "/batch", MAX_ENTRIES as u64 + 9).is_some());
+
+        let long = format!("/{}", "a".repeat(MAX_PATH_BYTES));
+        cache.put(1, &long, 1, encoded.clone());
+        assert!(cache.get(1, &long, 1).is_none(), "long paths are not kept");
     }
 }
