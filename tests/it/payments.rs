@@ -523,6 +523,11 @@ async fn refusing_facilitator(fee_payer: String) -> String {
                 axum::Json(json!({"success": false, "errorReason": "insufficient_funds", "transaction": "", "network": SOLANA_DEVNET}))
             }),
         );
+    serve_loopback(app).await
+}
+
+/// Serves `app` on a free loopback port for the rest of the test; its base URL.
+async fn serve_loopback(app: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.ok() });
@@ -603,10 +608,7 @@ async fn rotating_facilitator(current: std::sync::Arc<parking_lot::Mutex<String>
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.ok() });
-    url
+    serve_loopback(app).await
 }
 
 /// Challenges are built once per (route, price) and then served from the paygate's cache; a
