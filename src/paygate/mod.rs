@@ -24,6 +24,8 @@ mod flow;
 mod layer;
 mod offer;
 pub mod reconcile;
+#[cfg(test)]
+mod tests;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
