@@ -17,6 +17,7 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 use super::{Facilitator, FacilitatorError};
+use crate::svm::DecodedTransaction;
 use crate::x402::{FacilitatorRequest, SettleResponse, SupportedResponse, VerifyResponse};
 
 /// Backoff policy (`[payment.failover]`).
@@ -108,7 +109,17 @@ impl FailoverFacilitator {
                 tokio::time::sleep(wait).await;
             }
             for member in &self.members {
-                match op(member.as_ref()).await {
+                // Every member call is bounded by what is left of the budget, so a hanging
+                // facilitator cannot stretch the whole call past `budget_ms`.
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                let answer = match tokio::time::timeout(left, op(member.as_ref())).await {
+                    Ok(answer) => answer,
+                    Err(_) => Err(FacilitatorError::Timeout(left.as_millis() as u64)),
+                };
+                match answer {
                     Ok(answer) => return Ok(answer),
                     Err(err) if call.may_try_next(&err) => {
                         tracing::warn!(facilitator = member.name(), error = %err, "facilitator failed; trying the next");
@@ -145,6 +156,24 @@ impl Facilitator for FailoverFacilitator {
         request: &FacilitatorRequest,
     ) -> Result<SettleResponse, FacilitatorError> {
         self.run(Call::Settle, |f| Box::pin(f.settle(request)))
+            .await
+    }
+
+    async fn verify_decoded(
+        &self,
+        request: &FacilitatorRequest,
+        tx: &Arc<DecodedTransaction>,
+    ) -> Result<VerifyResponse, FacilitatorError> {
+        self.run(Call::Verify, |f| Box::pin(f.verify_decoded(request, tx)))
+            .await
+    }
+
+    async fn settle_decoded(
+        &self,
+        request: &FacilitatorRequest,
+        tx: &Arc<DecodedTransaction>,
+    ) -> Result<SettleResponse, FacilitatorError> {
+        self.run(Call::Settle, |f| Box::pin(f.settle_decoded(request, tx)))
             .await
     }
 }

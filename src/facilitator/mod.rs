@@ -28,6 +28,7 @@ use crate::config::EnvSource;
 use failover::{FailoverFacilitator, FailoverPolicy};
 use remote::{RemoteFacilitator, RemoteFacilitatorConfig};
 
+use crate::svm::DecodedTransaction;
 use crate::x402::{FacilitatorRequest, SettleResponse, SupportedResponse, VerifyResponse};
 
 /// `errorReason` of a settle whose outcome is not known yet (the transaction was broadcast).
@@ -85,6 +86,29 @@ pub trait Facilitator: Send + Sync + std::fmt::Debug {
         &self,
         request: &FacilitatorRequest,
     ) -> Result<SettleResponse, FacilitatorError>;
+
+    /// [`Facilitator::verify`] of a payment whose transaction this process already decoded
+    /// and whose client signatures it already checked (the paygate's pre-verification, `tx`
+    /// decoded from the request's own `payload.transaction`). An in-process facilitator reuses
+    /// `tx`: no second decode, no second ed25519 check. Any other verifies the request in full.
+    async fn verify_decoded(
+        &self,
+        request: &FacilitatorRequest,
+        tx: &Arc<DecodedTransaction>,
+    ) -> Result<VerifyResponse, FacilitatorError> {
+        let _ = tx;
+        self.verify(request).await
+    }
+
+    /// [`Facilitator::settle`] with the transaction already decoded (see `verify_decoded`).
+    async fn settle_decoded(
+        &self,
+        request: &FacilitatorRequest,
+        tx: &Arc<DecodedTransaction>,
+    ) -> Result<SettleResponse, FacilitatorError> {
+        let _ = tx;
+        self.settle(request).await
+    }
 }
 
 /// The facilitator the paygate talks to, assembled in one place: the in-process one first (when

@@ -278,7 +278,12 @@ impl Paid {
     /// (nothing charged) or finished (settled or pending) before it returns.
     async fn run(self, request: Request, next: Next) -> Result<Answer, PaygateError> {
         // The facilitator's verdict (a definitive "no" is a 402; an unreachable one is a 503).
-        match self.gate.facilitator.verify(&self.checked.request).await {
+        match self
+            .gate
+            .facilitator
+            .verify_decoded(&self.checked.request, &self.checked.tx)
+            .await
+        {
             Ok(v) if v.is_valid => {}
             Ok(v) => {
                 self.release().await;
@@ -317,7 +322,12 @@ impl Paid {
             .headers
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("private"));
 
-        let settled = match self.gate.facilitator.settle(&self.checked.request).await {
+        let settled = match self
+            .gate
+            .facilitator
+            .settle_decoded(&self.checked.request, &self.checked.tx)
+            .await
+        {
             Ok(settled) => settled,
             Err(e) if !e.maybe_sent() => {
                 self.release().await;

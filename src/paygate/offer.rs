@@ -2,6 +2,7 @@
 //! Bazaar and payment-identifier extensions; and the local checks a payment must pass against it.
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -16,7 +17,8 @@ use super::error::Refusal;
 use super::Paygate;
 use crate::priced::PricedRequest;
 use crate::store::PaymentKey;
-use crate::svm::{self, ExactPolicy, ExactRequirements, MintInfo};
+use crate::svm::{self, DecodedTransaction, ExactPolicy, MintInfo};
+use crate::x402::exact::normalize;
 use crate::x402::{
     network, FacilitatorRequest, PaymentHeader, PaymentRequired, PaymentRequirements,
     PaymentRequirementsV1, ResourceInfo,
@@ -35,6 +37,9 @@ pub(crate) struct Offer {
 #[derive(Debug)]
 pub(super) struct Checked {
     pub(super) request: FacilitatorRequest,
+    /// Its transaction, decoded and with the client signatures verified: an in-process
+    /// facilitator reuses it.
+    pub(super) tx: Arc<DecodedTransaction>,
     pub(super) key: PaymentKey,
     pub(super) payer: String,
     pub(super) network: String,
@@ -97,8 +102,9 @@ impl Offer {
         self.encoded(error).response(status)
     }
 
-    /// Matches the payment to our requirement and runs the strict SVM checks locally, so a
-    /// forged or mismatched payment costs no facilitator and no upstream call.
+    /// Matches the payment to our requirement, reads its terms with the same normalisation
+    /// the facilitator uses, and runs the strict SVM checks locally, so a forged or mismatched
+    /// payment costs no facilitator and no upstream call.
     pub(super) fn check(&self, payment: &PaymentHeader) -> Result<Checked, Refusal> {
         let network = match payment {
             PaymentHeader::V2(p) => p.accepted.network.clone(),
@@ -113,80 +119,48 @@ impl Offer {
             .ok_or_else(|| {
                 Refusal::payment("invalid_network", Some(format!("{network} is not offered")))
             })?;
-        let scheme = match payment {
-            PaymentHeader::V2(p) => &p.accepted.scheme,
-            PaymentHeader::V1(p) => &p.scheme,
-        };
-        if scheme != "exact" {
-            return Err(Refusal::payment("unsupported_scheme", None));
-        }
-        if let PaymentHeader::V2(p) = payment {
-            p.accepted.matches(required).map_err(|m| Refusal {
-                status: StatusCode::PAYMENT_REQUIRED,
-                code: "payment_requirements_mismatch".into(),
-                message: format!("No matching payment requirements: {m}"),
-            })?;
-        }
-        let tx = payment.svm_transaction().ok_or_else(|| {
-            Refusal::malformed(
+        if payment.svm_transaction().is_none() {
+            return Err(Refusal::malformed(
                 "malformed_payment",
                 "payload.transaction is missing".to_string(),
-            )
-        })?;
+            ));
+        }
+        // The request the facilitator will get: the client's payment against our own terms.
+        let request = match payment {
+            PaymentHeader::V2(p) => FacilitatorRequest::V2 {
+                payload: p.clone(),
+                requirements: Box::new(required.clone()),
+            },
+            PaymentHeader::V1(p) => FacilitatorRequest::V1 {
+                payload: Box::new(p.clone()),
+                requirements: Box::new(v1_requirements(required, &self.resource)),
+            },
+        };
+        let terms = normalize(&request).map_err(|e| Refusal::payment(e.reason, Some(e.message)))?;
         let svm_refusal = |e: svm::VerifyError| Refusal::payment(e.reason(), Some(e.to_string()));
-        let tx = svm::decode_transaction(tx).map_err(svm_refusal)?;
-        // Our own requirements: a failure here is a bug in what we offered, said as such.
-        let address = |s: &str| {
-            Address::from_str(s).map_err(|_| Refusal {
-                status: StatusCode::PAYMENT_REQUIRED,
-                code: "invalid_requirements".into(),
-                message: format!("invalid address {s}"),
-            })
-        };
-        let fee_payer = address(required.fee_payer().unwrap_or_default())?;
-        let asset = address(&required.asset)?;
-        let exact = ExactRequirements {
-            amount: required.amount.parse().map_err(|_| Refusal {
-                status: StatusCode::PAYMENT_REQUIRED,
-                code: "invalid_requirements".into(),
-                message: "invalid amount".into(),
-            })?,
-            asset,
-            pay_to: address(&required.pay_to)?,
-            fee_payer,
-            memo: required.memo().map(String::from),
-        };
+        let tx = svm::decode_transaction(&terms.transaction).map_err(svm_refusal)?;
+        let exact = &terms.requirements;
         let mint = MintInfo {
-            address: asset,
-            token_program: address(&accept.token_program)?,
+            address: exact.asset,
+            // Our own config, validated at load: a failure here is a bug in what we offered.
+            token_program: Address::from_str(&accept.token_program).map_err(|_| Refusal {
+                status: StatusCode::PAYMENT_REQUIRED,
+                code: "invalid_requirements".into(),
+                message: format!("invalid token program {}", accept.token_program),
+            })?,
             decimals: accept.decimals,
         };
         let verified = svm::verify_exact(
             &tx,
-            &exact,
+            exact,
             &mint,
-            &ExactPolicy::new(vec![fee_payer], vec![asset]),
+            &ExactPolicy::new(vec![exact.fee_payer], vec![exact.asset]),
         )
         .map_err(svm_refusal)?;
-        let request = match payment {
-            PaymentHeader::V2(p) => FacilitatorRequest {
-                x402_version: 2,
-                payment_payload: serde_json::to_value(p).unwrap_or_default(),
-                payment_requirements: serde_json::to_value(required).unwrap_or_default(),
-            },
-            PaymentHeader::V1(p) => FacilitatorRequest {
-                x402_version: 1,
-                payment_payload: serde_json::to_value(p).unwrap_or_default(),
-                payment_requirements: serde_json::to_value(v1_requirements(
-                    required,
-                    &self.resource,
-                ))
-                .unwrap_or_default(),
-            },
-        };
         Ok(Checked {
             request,
             key: PaymentKey(tx.message_hash()),
+            tx: Arc::new(tx),
             payer: verified.payer.to_string(),
             network,
         })

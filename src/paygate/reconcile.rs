@@ -146,7 +146,7 @@ async fn reconcile_one(gate: &Paygate, payment: &PaymentKey) -> StoreResult<Reso
             add_receipt_to(
                 &mut kept.headers,
                 &receipt,
-                PaymentVersion::from_wire(request.x402_version),
+                PaymentVersion::from_wire(request.x402_version()),
             );
             kept
         });

@@ -68,7 +68,7 @@ use solana_signer::Signer;
 use super::keys::FeePayerKeys;
 use super::{Facilitator, FacilitatorError};
 use crate::solana_rpc::{MintCache, SolanaRpc};
-use crate::svm::VerifyError;
+use crate::svm::{DecodedTransaction, VerifyError};
 use crate::x402::network::to_v1_name;
 use crate::x402::{
     FacilitatorRequest, SettleResponse, SupportedKind, SupportedResponse, VerifyResponse,
@@ -310,7 +310,40 @@ impl Facilitator for LocalFacilitator {
         &self,
         request: &FacilitatorRequest,
     ) -> Result<VerifyResponse, FacilitatorError> {
-        match self.inner.verify(request).await {
+        self.verify_with(request, None).await
+    }
+
+    async fn settle(
+        &self,
+        request: &FacilitatorRequest,
+    ) -> Result<SettleResponse, FacilitatorError> {
+        self.settle_with(request, None).await
+    }
+
+    async fn verify_decoded(
+        &self,
+        request: &FacilitatorRequest,
+        tx: &Arc<DecodedTransaction>,
+    ) -> Result<VerifyResponse, FacilitatorError> {
+        self.verify_with(request, Some(tx)).await
+    }
+
+    async fn settle_decoded(
+        &self,
+        request: &FacilitatorRequest,
+        tx: &Arc<DecodedTransaction>,
+    ) -> Result<SettleResponse, FacilitatorError> {
+        self.settle_with(request, Some(tx)).await
+    }
+}
+
+impl LocalFacilitator {
+    async fn verify_with(
+        &self,
+        request: &FacilitatorRequest,
+        pre: Option<&Arc<DecodedTransaction>>,
+    ) -> Result<VerifyResponse, FacilitatorError> {
+        match self.inner.verify(request, pre).await {
             Ok(payer) => Ok(VerifyResponse {
                 is_valid: true,
                 invalid_reason: None,
@@ -322,13 +355,16 @@ impl Facilitator for LocalFacilitator {
         }
     }
 
-    async fn settle(
+    /// Settles on its own task: a caller that goes away never cuts a settlement short.
+    async fn settle_with(
         &self,
         request: &FacilitatorRequest,
+        pre: Option<&Arc<DecodedTransaction>>,
     ) -> Result<SettleResponse, FacilitatorError> {
         let inner = self.inner.clone();
         let request = request.clone();
-        tokio::spawn(async move { inner.settle(&request).await })
+        let pre = pre.cloned();
+        tokio::spawn(async move { inner.settle(&request, pre.as_ref()).await })
             .await
             .map_err(|e| FacilitatorError::Transport(format!("settlement task failed: {e}")))
     }
