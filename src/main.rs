@@ -80,11 +80,10 @@ async fn run(cli: Cli, config: Config) -> ExitCode {
 async fn serve(config: Config) -> ExitCode {
     observability::init_tracing(&config.log);
     let listen = config.server.listen;
-    // The embedded cluster must outlive the server: keep its handle in this frame.
+    // The embedded cluster must outlive the server: keep its handle in this frame. What points
+    // the gateway at it was derived while loading the config.
     #[cfg(feature = "localnet")]
-    let mut config = config;
-    #[cfg(feature = "localnet")]
-    let _localnet = match x402_gateway::embedded::start_localnet(&mut config).await {
+    let _localnet = match x402_gateway::localnet::demo::start(&config).await {
         Ok(Some(cluster)) => {
             announce_localnet(&cluster, listen, config.payment.enabled);
             Some(cluster)

@@ -50,7 +50,7 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
-    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         let url = &self.public_base_url;
         if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
             return Err(ConfigError::invalid(
@@ -110,7 +110,7 @@ impl Default for UpstreamConfig {
 }
 
 impl UpstreamConfig {
-    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         positive("upstream.connect_timeout_ms", self.connect_timeout_ms)?;
         positive("upstream.timeout_ms", self.timeout_ms)?;
         positive(
@@ -193,7 +193,7 @@ pub struct RedisConfig {
 }
 
 impl RedisConfig {
-    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if let Some(url) = &self.url {
             let parsed = Url::parse(url.expose()).map_err(|_| {
                 ConfigError::invalid("redis.url", "is not a URL (expected redis://host:port)")

@@ -33,14 +33,15 @@ use subtle::ConstantTimeEq;
 use super::{Facilitator, FacilitatorError};
 use crate::config::Secret;
 use crate::error::ApiError;
+use crate::routes::{
+    FACILITATOR_SETTLE_ROUTE, FACILITATOR_SUPPORTED_ROUTE, FACILITATOR_VERIFY_ROUTE,
+};
 use crate::x402::FacilitatorRequest;
 
 /// Header carrying the shared secret.
 pub const SECRET_HEADER: &str = "x-facilitator-secret";
 /// Largest accepted request body (a payment is about 2 KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-/// Route prefix.
-pub const PREFIX: &str = "/api/internal/facilitator";
 
 #[derive(Clone)]
 struct AppState {
@@ -58,9 +59,9 @@ pub fn facilitator_routes(facilitator: Arc<dyn Facilitator>, secret: Secret) -> 
         digest: (!secret.is_empty()).then(|| Sha256::digest(secret.expose().as_bytes()).into()),
     };
     Router::new()
-        .route(&format!("{PREFIX}/supported"), get(supported))
-        .route(&format!("{PREFIX}/verify"), post(verify))
-        .route(&format!("{PREFIX}/settle"), post(settle))
+        .route(FACILITATOR_SUPPORTED_ROUTE, get(supported))
+        .route(FACILITATOR_VERIFY_ROUTE, post(verify))
+        .route(FACILITATOR_SETTLE_ROUTE, post(settle))
         .with_state(AppState { facilitator })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(from_fn_with_state(auth, require_secret))

@@ -5,6 +5,6 @@ pub mod prometheus;
 mod request_log;
 mod tracing_init;
 
-pub use prometheus::{track_metrics, MetricsConfig};
+pub use prometheus::track_metrics;
 pub use request_log::{request_log, RequestSummary};
 pub use tracing_init::init_tracing;

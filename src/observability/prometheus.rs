@@ -22,7 +22,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use parking_lot::Mutex;
-use serde::Deserialize;
 
 use crate::error::ApiError;
 use crate::paygate::PaymentSummary;
@@ -38,16 +37,6 @@ const BUCKETS: &[f64] = &[
 /// Distinct `reason` label values kept; later new ones become `other` (label cardinality must
 /// not grow with what a remote facilitator says).
 const MAX_REASONS: usize = 64;
-
-/// `[metrics]`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct MetricsConfig {
-    /// `true`: `/metrics` answers without the admin token (scraped on a private network).
-    /// `false` (default): it needs `Authorization: Bearer <ADMIN_TOKEN>`, and is not served
-    /// at all without `ADMIN_TOKEN`.
-    pub public: bool,
-}
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -191,7 +180,7 @@ fn route_label(matched: Option<&MatchedPath>) -> metrics::SharedString {
         return metrics::SharedString::const_str("unmatched");
     };
     let path = matched.as_str();
-    match crate::router::ROUTES.iter().find(|r| **r == path) {
+    match crate::routes::ROUTES.iter().find(|r| **r == path) {
         Some(route) => metrics::SharedString::const_str(route),
         None => metrics::SharedString::from_owned(path.to_owned()),
     }

@@ -12,7 +12,6 @@
 mod cache;
 pub mod challenge;
 pub mod claims;
-pub mod config;
 mod layer;
 mod offer;
 pub mod reconcile;
@@ -23,10 +22,9 @@ use std::time::Duration;
 
 use parking_lot::RwLock;
 
-pub use config::PaymentConfig;
 pub use layer::{paygate, PaymentSummary};
 
-use crate::config::EnvSource;
+use crate::config::{EnvSource, PaymentConfig};
 use crate::facilitator::failover::FailoverFacilitator;
 use crate::facilitator::remote::RemoteFacilitator;
 use crate::facilitator::{Facilitator, FacilitatorError};

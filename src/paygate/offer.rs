@@ -11,10 +11,11 @@ use solana_address::Address;
 use super::cache::Encoded;
 use super::challenge::{
     bazaar_extension, payment_identifier_extension, payment_required, requirements, resource_url,
-    AcceptConfig, BazaarRoute,
+    BazaarRoute,
 };
 use super::Paygate;
 use crate::app::AppState;
+use crate::config::AcceptConfig;
 use crate::proxy::{RouteKind, RpcRequest};
 use crate::store::PaymentKey;
 use crate::svm::{self, ExactPolicy, ExactRequirements, MintInfo};
