@@ -51,19 +51,7 @@ impl Default for ServerConfig {
 
 impl ServerConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let url = &self.public_base_url;
-        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-            return Err(ConfigError::invalid(
-                "server.public_base_url",
-                format!("{url} is not an http(s) URL with a host"),
-            ));
-        }
-        if url.query().is_some() || url.fragment().is_some() {
-            return Err(ConfigError::invalid(
-                "server.public_base_url",
-                "must not carry a query or fragment",
-            ));
-        }
+        base_url("server.public_base_url", &self.public_base_url)?;
         positive("server.request_timeout_ms", self.request_timeout_ms)?;
         positive("server.max_body_bytes", self.max_body_bytes as u64)?;
         positive("server.max_header_bytes", self.max_header_bytes as u64)?;
@@ -247,6 +235,23 @@ pub enum LogFormat {
     Json,
     /// Human-readable.
     Pretty,
+}
+
+/// A base URL that paths are appended to: http(s), a host, no query or fragment.
+pub(super) fn base_url(field: &str, url: &Url) -> Result<(), ConfigError> {
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(ConfigError::invalid(
+            field,
+            format!("{url} is not an http(s) URL with a host"),
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::invalid(
+            field,
+            "must not carry a query or fragment",
+        ));
+    }
+    Ok(())
 }
 
 fn positive(field: &str, value: u64) -> Result<(), ConfigError> {

@@ -56,19 +56,7 @@ fn default_max_response_bytes() -> usize {
 impl TokensConfig {
     /// One-line problems, naming the field. Runs after the environment was read.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let url = &self.base_url;
-        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-            return Err(ConfigError::invalid(
-                "tokens.base_url",
-                format!("{url} is not an http(s) URL with a host"),
-            ));
-        }
-        if url.query().is_some() || url.fragment().is_some() {
-            return Err(ConfigError::invalid(
-                "tokens.base_url",
-                "must not carry a query or fragment",
-            ));
-        }
+        super::sections::base_url("tokens.base_url", &self.base_url)?;
         if self.api_key.as_ref().is_none_or(Secret::is_empty) {
             return Err(ConfigError::invalid(
                 "tokens.api_key_env",
