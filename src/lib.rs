@@ -9,8 +9,6 @@ pub mod app;
 pub mod authgate;
 pub mod cli;
 pub mod config;
-#[cfg(feature = "localnet")]
-pub mod embedded;
 pub mod error;
 pub mod exchange;
 pub mod facilitator;
@@ -18,6 +16,7 @@ pub mod guardrails;
 pub mod health;
 pub mod http_client;
 pub mod jsonrpc;
+pub mod keyfile;
 #[cfg(feature = "localnet")]
 pub mod localnet;
 pub mod observability;
@@ -28,6 +27,7 @@ pub mod pricing;
 pub mod proxy;
 pub mod ratelimit;
 pub mod router;
+pub mod routes;
 pub mod siwx;
 pub mod solana_rpc;
 pub mod stack;

@@ -26,8 +26,8 @@ impl RouteId {
     /// The route's path template, as the router mounts it.
     pub fn template(self) -> &'static str {
         match self {
-            Self::RpcMethod => crate::router::METHOD_ROUTE,
-            Self::RpcStandard => crate::router::STANDARD_ROUTE,
+            Self::RpcMethod => crate::routes::METHOD_ROUTE,
+            Self::RpcStandard => crate::routes::STANDARD_ROUTE,
         }
     }
 }

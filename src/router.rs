@@ -1,5 +1,5 @@
-//! Every route, in one place. Paths are listed once in [`ROUTES`]; the OpenAPI sync test checks
-//! that `openapi.yaml` documents exactly these.
+//! Every route, in one place. The paths themselves are constants in [`crate::routes`] (listed
+//! once in [`crate::routes::ROUTES`]); the OpenAPI sync test checks that `openapi.yaml` documents exactly these.
 
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post, MethodRouter};
@@ -11,41 +11,21 @@ use crate::app::{App, AppState};
 use crate::facilitator::http::facilitator_routes;
 use crate::facilitator::Facilitator;
 use crate::ratelimit::LimitGate;
-use crate::{admin, authgate, error, health, openapi, paygate, proxy, ratelimit, tokens};
-
-/// Per-method route: the gateway builds the JSON-RPC envelope from `{"params": ...}`.
-pub const METHOD_ROUTE: &str = "/v1/x402/solana/{cluster}/{provider}/{surface}/{method}";
-/// Standard JSON-RPC 2.0 endpoint (single or batch) for unmodified Solana clients.
-pub const STANDARD_ROUTE: &str = "/v1/x402/solana/{cluster}/rpc";
-
-/// The Tokens API behind wallet sign-in (auth-only, no payment).
-pub const TOKENS_ROUTE: &str = "/v1/x402/tokens/{*path}";
-
-/// Every path the router serves (the facilitator and admin ones only when configured, see below).
-pub const ROUTES: &[&str] = &[
-    "/healthz",
-    "/readyz",
-    "/status",
-    "/openapi.yaml",
-    METHOD_ROUTE,
-    STANDARD_ROUTE,
+use crate::routes::{
+    HEALTHZ_ROUTE, METHOD_ROUTE, OPENAPI_ROUTE, READYZ_ROUTE, STANDARD_ROUTE, STATUS_ROUTE,
     TOKENS_ROUTE,
-    "/api/internal/facilitator/supported",
-    "/api/internal/facilitator/verify",
-    "/api/internal/facilitator/settle",
-    admin::USAGE_ROUTE,
-    admin::METRICS_ROUTE,
-];
+};
+use crate::{admin, authgate, error, health, openapi, paygate, proxy, ratelimit, tokens};
 
 /// Builds the router with its state (the global layers are added by [`crate::stack`]).
 pub fn router(app: AppState) -> Router {
     let rpc_routes = rpc_routes(&app);
 
     let free: [(&str, MethodRouter<AppState>); 4] = [
-        ("/healthz", get(health::get_healthz)),
-        ("/readyz", get(health::get_readyz)),
-        ("/status", get(health::get_status)),
-        ("/openapi.yaml", get(openapi::get_openapi)),
+        (HEALTHZ_ROUTE, get(health::get_healthz)),
+        (READYZ_ROUTE, get(health::get_readyz)),
+        (STATUS_ROUTE, get(health::get_status)),
+        (OPENAPI_ROUTE, get(openapi::get_openapi)),
     ];
     let mut router = Router::new();
     for (path, route) in free {

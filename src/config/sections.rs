@@ -50,20 +50,8 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
-    pub(super) fn validate(&self) -> Result<(), ConfigError> {
-        let url = &self.public_base_url;
-        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-            return Err(ConfigError::invalid(
-                "server.public_base_url",
-                format!("{url} is not an http(s) URL with a host"),
-            ));
-        }
-        if url.query().is_some() || url.fragment().is_some() {
-            return Err(ConfigError::invalid(
-                "server.public_base_url",
-                "must not carry a query or fragment",
-            ));
-        }
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        base_url("server.public_base_url", &self.public_base_url)?;
         positive("server.request_timeout_ms", self.request_timeout_ms)?;
         positive("server.max_body_bytes", self.max_body_bytes as u64)?;
         positive("server.max_header_bytes", self.max_header_bytes as u64)?;
@@ -110,7 +98,7 @@ impl Default for UpstreamConfig {
 }
 
 impl UpstreamConfig {
-    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         positive("upstream.connect_timeout_ms", self.connect_timeout_ms)?;
         positive("upstream.timeout_ms", self.timeout_ms)?;
         positive(
@@ -193,7 +181,7 @@ pub struct RedisConfig {
 }
 
 impl RedisConfig {
-    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if let Some(url) = &self.url {
             let parsed = Url::parse(url.expose()).map_err(|_| {
                 ConfigError::invalid("redis.url", "is not a URL (expected redis://host:port)")
@@ -247,6 +235,23 @@ pub enum LogFormat {
     Json,
     /// Human-readable.
     Pretty,
+}
+
+/// A base URL that paths are appended to: http(s), a host, no query or fragment.
+pub(super) fn base_url(field: &str, url: &Url) -> Result<(), ConfigError> {
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(ConfigError::invalid(
+            field,
+            format!("{url} is not an http(s) URL with a host"),
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::invalid(
+            field,
+            "must not carry a query or fragment",
+        ));
+    }
+    Ok(())
 }
 
 fn positive(field: &str, value: u64) -> Result<(), ConfigError> {

@@ -13,40 +13,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::Deserialize;
 use tokio::time::Instant;
 
 use super::{Facilitator, FacilitatorError};
+use crate::config::FailoverPolicy;
 use crate::svm::DecodedTransaction;
 use crate::x402::{FacilitatorRequest, SettleResponse, SupportedResponse, VerifyResponse};
-
-/// Backoff policy (`[payment.failover]`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct FailoverPolicy {
-    /// Rounds over all facilitators.
-    pub attempts: u32,
-    /// First wait between rounds.
-    pub base_ms: u64,
-    /// Longest wait between rounds.
-    pub cap_ms: u64,
-    /// Growth of the wait per round.
-    pub factor: u32,
-    /// Total time a call may take, waits included (keep it under `maxTimeoutSeconds`).
-    pub budget_ms: u64,
-}
-
-impl Default for FailoverPolicy {
-    fn default() -> Self {
-        Self {
-            attempts: 3,
-            base_ms: 1_000,
-            cap_ms: 10_000,
-            factor: 2,
-            budget_ms: 20_000,
-        }
-    }
-}
 
 impl FailoverPolicy {
     fn delay(&self, round: u32) -> Duration {

@@ -34,6 +34,9 @@ use subtle::ConstantTimeEq;
 use super::{Facilitator, FacilitatorError};
 use crate::config::Secret;
 use crate::error::ApiError;
+use crate::routes::{
+    FACILITATOR_SETTLE_ROUTE, FACILITATOR_SUPPORTED_ROUTE, FACILITATOR_VERIFY_ROUTE,
+};
 use crate::x402::{
     FacilitatorRequest, RequestShapeError, SettleResponse, VerifyResponse, WireRequest,
 };
@@ -42,8 +45,6 @@ use crate::x402::{
 pub const SECRET_HEADER: &str = "x-facilitator-secret";
 /// Largest accepted request body (a payment is about 2 KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-/// Route prefix.
-pub const PREFIX: &str = "/api/internal/facilitator";
 
 #[derive(Clone)]
 struct AppState {
@@ -61,9 +62,9 @@ pub fn facilitator_routes(facilitator: Arc<dyn Facilitator>, secret: Secret) -> 
         digest: (!secret.is_empty()).then(|| Sha256::digest(secret.expose().as_bytes()).into()),
     };
     Router::new()
-        .route(&format!("{PREFIX}/supported"), get(supported))
-        .route(&format!("{PREFIX}/verify"), post(verify))
-        .route(&format!("{PREFIX}/settle"), post(settle))
+        .route(FACILITATOR_SUPPORTED_ROUTE, get(supported))
+        .route(FACILITATOR_VERIFY_ROUTE, post(verify))
+        .route(FACILITATOR_SETTLE_ROUTE, post(settle))
         .with_state(AppState { facilitator })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(from_fn_with_state(auth, require_secret))
@@ -244,7 +245,7 @@ mod tests {
             "paymentRequirements": {"scheme": "exact", "network": "solana:devnet-ish"},
         });
         for (path, field) in [("verify", "invalidReason"), ("settle", "errorReason")] {
-            let request = axum::http::Request::post(format!("{PREFIX}/{path}"))
+            let request = axum::http::Request::post(format!("/api/internal/facilitator/{path}"))
                 .header(SECRET_HEADER, "s3cret")
                 .header("content-type", "application/json")
                 .body(axum::body::Body::from(body.to_string()))
@@ -258,7 +259,7 @@ mod tests {
             assert_eq!(answer[field], "invalid_payload", "{path}: {answer}");
         }
         // Not even the envelope: an HTTP error.
-        let request = axum::http::Request::post(format!("{PREFIX}/verify"))
+        let request = axum::http::Request::post(FACILITATOR_VERIFY_ROUTE)
             .header(SECRET_HEADER, "s3cret")
             .header("content-type", "application/json")
             .body(axum::body::Body::from("[1]"))

@@ -25,8 +25,9 @@ use async_trait::async_trait;
 pub use error::FacilitatorError;
 
 use crate::config::EnvSource;
-use failover::{FailoverFacilitator, FailoverPolicy};
-use remote::{RemoteFacilitator, RemoteFacilitatorConfig};
+use crate::config::{FailoverPolicy, RemoteFacilitatorConfig};
+use failover::FailoverFacilitator;
+use remote::RemoteFacilitator;
 
 use crate::svm::DecodedTransaction;
 use crate::x402::{FacilitatorRequest, SettleResponse, SupportedResponse, VerifyResponse};

@@ -7,5 +7,4 @@ pub mod prometheus;
 mod tracing_init;
 
 pub use observe::observe;
-pub use prometheus::MetricsConfig;
 pub use tracing_init::init_tracing;

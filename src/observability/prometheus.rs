@@ -20,7 +20,6 @@ use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use parking_lot::Mutex;
-use serde::Deserialize;
 
 use crate::error::ApiError;
 
@@ -35,16 +34,6 @@ const BUCKETS: &[f64] = &[
 /// Distinct `reason` label values kept; later new ones become `other` (label cardinality must
 /// not grow with what a remote facilitator says).
 const MAX_REASONS: usize = 64;
-
-/// `[metrics]`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct MetricsConfig {
-    /// `true`: `/metrics` answers without the admin token (scraped on a private network).
-    /// `false` (default): it needs `Authorization: Bearer <ADMIN_TOKEN>`, and is not served
-    /// at all without `ADMIN_TOKEN`.
-    pub public: bool,
-}
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -163,7 +152,7 @@ pub(super) fn route_label(matched: Option<&str>) -> metrics::SharedString {
     let Some(path) = matched else {
         return metrics::SharedString::const_str("unmatched");
     };
-    match crate::router::ROUTES.iter().find(|r| **r == path) {
+    match crate::routes::ROUTES.iter().find(|r| **r == path) {
         Some(route) => metrics::SharedString::const_str(route),
         None => metrics::SharedString::from_owned(path.to_owned()),
     }

@@ -4,34 +4,9 @@
 use serde_json::{json, Map, Value};
 use url::Url;
 
-use crate::config::Surface;
+use crate::config::{AcceptConfig, Surface};
 use crate::priced::Discovery;
 use crate::x402::{PaymentRequired, PaymentRequirements, ResourceInfo, X402_VERSION};
-
-/// One way to pay that the gateway offers (`[[payment.accepts]]`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AcceptConfig {
-    /// CAIP-2 network.
-    pub network: String,
-    /// Mint of a 6-decimal USD stablecoin (prices are in its atomic units).
-    pub asset: String,
-    /// The mint's decimals, for local pre-verification (the facilitator checks the chain's).
-    #[serde(default = "default_decimals")]
-    pub decimals: u8,
-    /// The mint's token program, for local pre-verification (default SPL Token).
-    #[serde(default = "default_token_program")]
-    pub token_program: String,
-}
-
-fn default_decimals() -> u8 {
-    6
-}
-
-/// SPL Token program id.
-pub fn default_token_program() -> String {
-    "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA".into()
-}
 
 /// The terms of one `accepts` entry for a price.
 pub fn requirements(
@@ -151,6 +126,7 @@ pub fn bazaar_extension(route: &Discovery) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::default_token_program;
 
     #[test]
     fn requirements_carry_the_quote_and_the_fee_payer() {

@@ -18,7 +18,6 @@
 mod cache;
 pub mod challenge;
 pub mod claims;
-pub mod config;
 mod error;
 mod flow;
 mod layer;
@@ -33,9 +32,9 @@ use std::time::Duration;
 
 use parking_lot::RwLock;
 
-pub use config::PaymentConfig;
 pub use layer::paygate;
 
+use crate::config::PaymentConfig;
 use crate::facilitator::{Facilitator, FacilitatorError};
 use crate::ratelimit::RateLimits;
 use crate::store::Store;

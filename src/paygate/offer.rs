@@ -11,10 +11,11 @@ use solana_address::Address;
 
 use super::cache::Encoded;
 use super::challenge::{
-    bazaar_extension, payment_identifier_extension, payment_required, requirements, AcceptConfig,
+    bazaar_extension, payment_identifier_extension, payment_required, requirements,
 };
 use super::error::Refusal;
 use super::Paygate;
+use crate::config::AcceptConfig;
 use crate::priced::PricedRequest;
 use crate::store::PaymentKey;
 use crate::svm::{self, DecodedTransaction, ExactPolicy, MintInfo};

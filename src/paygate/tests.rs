@@ -18,14 +18,14 @@ use solana_signer::Signer;
 use tower::util::BoxCloneService;
 use tower::{Layer, Service, ServiceExt};
 
-use super::{paygate, Paygate, PaymentConfig};
+use super::{paygate, Paygate};
+use crate::config::{AcceptConfig, PaymentConfig, RateLimitsConfig};
 use crate::config::{Config, EMBEDDED_DEFAULT};
 use crate::exchange::{Exchange, PaymentOutcome, UpstreamOutcome};
 use crate::facilitator::{Facilitator, FacilitatorError, SETTLEMENT_PENDING};
-use crate::paygate::challenge::AcceptConfig;
 use crate::priced::{Charge, Discovery, PricedRequest, RouteId};
 use crate::pricing::Quote;
-use crate::ratelimit::{RateLimits, RateLimitsConfig};
+use crate::ratelimit::RateLimits;
 use crate::store::memory::MemoryStore;
 use crate::svm::testkit::PaymentFixture;
 use crate::upstream::Providers;

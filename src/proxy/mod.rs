@@ -22,8 +22,7 @@ pub use error::ProxyError;
 pub use forward::forward;
 pub use request::{parse_method_route, parse_standard_route, RouteKind, RpcRequest};
 
-use crate::config::{Config, GuardrailsConfig};
-use crate::pricing::PricingConfig;
+use crate::config::{Config, GuardrailsConfig, PricingConfig};
 use crate::upstream::{Providers, UpstreamClient};
 
 /// What the RPC routes need of the application, and nothing more.

@@ -16,7 +16,6 @@
 //! routes), with the JSON error envelope.
 
 pub mod client_ip;
-pub mod config;
 mod layer;
 
 use std::net::SocketAddr;
@@ -27,9 +26,9 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 pub use client_ip::{client_ip, ClientIp};
-pub use config::{LimitSpec, RateLimitsConfig};
 pub use layer::{rate_limit, LimitGate};
 
+use crate::config::{LimitSpec, RateLimitsConfig};
 use crate::error::ApiError;
 use crate::exchange::{Exchange, LimitScope};
 use crate::store::memory::MemoryStore;

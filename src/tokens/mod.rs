@@ -9,15 +9,13 @@
 //!   `content-type` and its body (capped) come back, and an upstream that refuses our key
 //!   (401/403) is a 502, not a sign-in failure.
 
-mod config;
 mod forward;
 
 use std::time::Duration;
 
-pub use config::TokensConfig;
 pub use forward::{forward_tokens, not_configured};
 
-use crate::config::Secret;
+use crate::config::{Secret, TokensConfig};
 
 /// The Tokens API client, built once from `[tokens]`.
 #[derive(Debug)]

@@ -20,57 +20,16 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 pub use day::Day;
 
-use crate::config::ConfigError;
+use crate::config::UsageConfig;
 use crate::exchange::{Exchange, PaymentOutcome, UpstreamOutcome};
 use crate::store::{Store, StoreResult, UsageDelta};
 
 /// Counters per store call when flushing (bounds one Redis pipeline).
 const FLUSH_CHUNK: usize = 500;
-
-/// `[usage]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct UsageConfig {
-    /// How often the in-process counters are written to the store.
-    pub flush_interval_ms: u64,
-    /// How long a day's counters are kept after their last update.
-    pub retention_days: u64,
-    /// Most distinct counters held in process while the store cannot be written.
-    pub max_unflushed: usize,
-}
-
-impl Default for UsageConfig {
-    fn default() -> Self {
-        Self {
-            flush_interval_ms: 10_000,
-            retention_days: 90,
-            max_unflushed: 100_000,
-        }
-    }
-}
-
-impl UsageConfig {
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |field: &str, message: &str| ConfigError::Invalid {
-            field: format!("usage.{field}"),
-            message: message.into(),
-        };
-        if self.flush_interval_ms == 0 {
-            return Err(invalid("flush_interval_ms", "must be positive"));
-        }
-        if !(1..=3660).contains(&self.retention_days) {
-            return Err(invalid("retention_days", "must be between 1 and 3660"));
-        }
-        if self.max_unflushed == 0 {
-            return Err(invalid("max_unflushed", "must be positive"));
-        }
-        Ok(())
-    }
-}
 
 /// What one request counts under.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

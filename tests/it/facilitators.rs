@@ -12,8 +12,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
-use x402_gateway::facilitator::failover::{FailoverFacilitator, FailoverPolicy};
-use x402_gateway::facilitator::remote::{RemoteFacilitator, RemoteFacilitatorConfig};
+use x402_gateway::config::{FailoverPolicy, RemoteFacilitatorConfig};
+use x402_gateway::facilitator::failover::FailoverFacilitator;
+use x402_gateway::facilitator::remote::RemoteFacilitator;
 use x402_gateway::facilitator::{Facilitator, FacilitatorError};
 use x402_gateway::x402::FacilitatorRequest;
 

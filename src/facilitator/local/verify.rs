@@ -7,9 +7,9 @@ use serde_json::{json, Value};
 use solana_address::Address;
 use solana_hash::Hash;
 
-use super::config::BLOCKHASH_LIFETIME_BLOCKS;
 use super::reasons::*;
 use super::request::{parse, Payment};
+use super::BLOCKHASH_LIFETIME_BLOCKS;
 use super::{Failure, Inner, NetworkState, Rejection};
 use crate::solana_rpc::{MintError, RpcError, NODE_UNHEALTHY};
 use crate::svm::{
