@@ -49,6 +49,15 @@ pub struct App {
 /// Shared handle given to handlers through axum's `State`.
 pub type AppState = Arc<App>;
 
+impl axum::extract::FromRef<AppState> for crate::usage::admin::UsageReport {
+    fn from_ref(app: &AppState) -> Self {
+        Self {
+            usage: app.usage.clone(),
+            store: app.store.clone(),
+        }
+    }
+}
+
 /// Why the application could not be built from a valid config.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -133,7 +142,7 @@ impl App {
             store.clone(),
         ));
         let tokens = match &config.tokens {
-            Some(t) => Some(Arc::new(TokensApi::new(t)?)),
+            Some(t) => Some(Arc::new(TokensApi::new(t, config.server.max_body_bytes)?)),
             None => None,
         };
         let usage = Arc::new(crate::usage::Usage::new(&config.usage));

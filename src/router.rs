@@ -39,16 +39,18 @@ pub fn router(app: AppState) -> Router {
     }
     // Auth-only routes: a wallet sign-in instead of a payment. Without `[tokens]` the path is
     // still served, with a 404 that says why, so the documented route never just vanishes.
-    let tokens_routes = match &app.config.tokens {
-        Some(config) => authgate::require(
-            Router::new().route(
-                TOKENS_ROUTE,
-                get(tokens::forward_tokens).post(tokens::forward_tokens),
-            ),
+    let tokens_routes = match (&app.config.tokens, &app.tokens) {
+        (Some(config), Some(api)) => authgate::require(
+            Router::new()
+                .route(
+                    TOKENS_ROUTE,
+                    get(tokens::forward_tokens).post(tokens::forward_tokens),
+                )
+                .with_state(api.clone()),
             config.auth,
             app.siwx.clone(),
         ),
-        None => Router::new().route(
+        _ => Router::new().route(
             TOKENS_ROUTE,
             get(tokens::not_configured).post(tokens::not_configured),
         ),

@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use super::offer::Offer;
+use super::offer::{Offer, Refusal};
 use crate::error::ApiError;
 use crate::exchange::PaymentOutcome;
 use crate::ratelimit::TooMany;
@@ -30,42 +30,6 @@ use crate::x402::SettleResponse;
 
 /// Seconds after which a 503 of the payment path may be retried.
 const RETRY_UNAVAILABLE_SECS: u64 = 2;
-
-/// Why a payment was refused by our checks: the challenge is sent again with the message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Refusal {
-    /// 400 for a payment we cannot read, 402 for one we will not take.
-    pub(crate) status: StatusCode,
-    /// Stable snake_case code for logs and metrics (`invalid_exact_svm_payload_amount`...).
-    pub(crate) code: Cow<'static, str>,
-    /// The challenge's `error`: the code, then what exactly was wrong.
-    pub(crate) message: String,
-}
-
-impl Refusal {
-    /// A 402 refusal: `code` alone, or `code: detail`.
-    pub(crate) fn payment(code: impl Into<Cow<'static, str>>, detail: Option<String>) -> Self {
-        let code = code.into();
-        let message = match detail {
-            Some(detail) => format!("{code}: {detail}"),
-            None => code.to_string(),
-        };
-        Self {
-            status: StatusCode::PAYMENT_REQUIRED,
-            code,
-            message,
-        }
-    }
-
-    /// A 400 refusal: the payment (or its id) could not be read at all.
-    pub(crate) fn malformed(code: &'static str, message: String) -> Self {
-        Self {
-            status: StatusCode::BAD_REQUEST,
-            code: Cow::Borrowed(code),
-            message,
-        }
-    }
-}
 
 /// What stopped a paid request before (or instead of) the upstream's answer.
 #[derive(Debug)]

@@ -18,8 +18,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use super::claims::{self, claim_ids, fingerprint};
-use super::error::{PaygateError, Refusal};
-use super::offer::{Checked, Offer};
+use super::error::PaygateError;
+use super::offer::{Checked, Offer, Refusal};
 use super::Paygate;
 use crate::exchange::{Exchange, LimitScope, PaymentOutcome, UpstreamOutcome};
 use crate::facilitator::{SettleOutcome, SETTLEMENT_PENDING};

@@ -1,6 +1,7 @@
 //! The offer made for one request: the resource, the requirements per accepted asset, the
 //! Bazaar and payment-identifier extensions; and the local checks a payment must pass against it.
 
+use std::borrow::Cow;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -13,7 +14,6 @@ use super::cache::Encoded;
 use super::challenge::{
     bazaar_extension, payment_identifier_extension, payment_required, requirements,
 };
-use super::error::Refusal;
 use super::Paygate;
 use crate::config::AcceptConfig;
 use crate::priced::PricedRequest;
@@ -24,6 +24,42 @@ use crate::x402::{
     network, FacilitatorRequest, PaymentHeader, PaymentRequired, PaymentRequirements,
     PaymentRequirementsV1, ResourceInfo,
 };
+
+/// Why a payment was refused by our checks: the challenge is sent again with the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    /// 400 for a payment we cannot read, 402 for one we will not take.
+    pub(crate) status: StatusCode,
+    /// Stable snake_case code for logs and metrics (`invalid_exact_svm_payload_amount`...).
+    pub(crate) code: Cow<'static, str>,
+    /// The challenge's `error`: the code, then what exactly was wrong.
+    pub(crate) message: String,
+}
+
+impl Refusal {
+    /// A 402 refusal: `code` alone, or `code: detail`.
+    pub(crate) fn payment(code: impl Into<Cow<'static, str>>, detail: Option<String>) -> Self {
+        let code = code.into();
+        let message = match detail {
+            Some(detail) => format!("{code}: {detail}"),
+            None => code.to_string(),
+        };
+        Self {
+            status: StatusCode::PAYMENT_REQUIRED,
+            code,
+            message,
+        }
+    }
+
+    /// A 400 refusal: the payment (or its id) could not be read at all.
+    pub(crate) fn malformed(code: &'static str, message: String) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: Cow::Borrowed(code),
+            message,
+        }
+    }
+}
 
 /// The offer for this request: the resource, the requirements per accepted asset, the Bazaar
 /// extension.

@@ -1,5 +1,6 @@
 //! The integration test binary: the real router against real loopback servers.
 
+mod architecture;
 mod check_config;
 mod common;
 mod demo;
