@@ -69,7 +69,12 @@ pub(super) async fn serve(
                 return;
             }
             _ = draining.changed(), if !drain_started => {
-                // Finish what is in flight, take nothing new (HTTP/2: GOAWAY).
+                // Nothing in flight: close now (a half-sent head would otherwise hold the
+                // shutdown for a whole head timeout). Otherwise finish what is in flight and
+                // take nothing new (HTTP/2: GOAWAY).
+                if activity.try_close() {
+                    return;
+                }
                 drain_started = true;
                 conn.as_mut().graceful_shutdown();
             }

@@ -12,5 +12,6 @@ mod payments;
 mod proxy;
 mod shared_state;
 mod siwx;
+mod slow_clients;
 mod store;
 mod usage;
