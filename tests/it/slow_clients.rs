@@ -114,6 +114,41 @@ async fn until_closed(mut stream: impl AsyncRead + Unpin) -> Vec<u8> {
     seen
 }
 
+/// Idle and trickling connections, each watched until the server closes it.
+struct Attack {
+    /// One reader per connection, done when the server has closed it.
+    closed: FuturesUnordered<JoinHandle<Vec<u8>>>,
+    writers: Vec<JoinHandle<()>>,
+}
+
+impl Attack {
+    /// `idle` silent connections, then `trickling` ones.
+    async fn open(served: &Served, idle: usize, trickling: usize) -> Self {
+        let closed = FuturesUnordered::new();
+        let mut writers = Vec::new();
+        for _ in 0..idle {
+            closed.push(tokio::spawn(until_closed(served.idle().await)));
+        }
+        for _ in 0..trickling {
+            let (read, writer) = served.trickling().await;
+            closed.push(tokio::spawn(until_closed(read)));
+            writers.push(writer);
+        }
+        Self { closed, writers }
+    }
+
+    /// Waits (each read within the bound) until `count` connections were closed by the server.
+    async fn wait_closed(&mut self, count: usize) {
+        for closed in 0..count {
+            self.closed
+                .next()
+                .await
+                .unwrap_or_else(|| panic!("only {closed} connections were opened"))
+                .expect("reader task");
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_cap_full_of_idle_and_trickling_sockets_does_not_lock_out_a_fresh_client() {
     // Timeouts far beyond the bound of every wait here: only the cap's eviction can make room.
@@ -121,51 +156,24 @@ async fn a_cap_full_of_idle_and_trickling_sockets_does_not_lock_out_a_fresh_clie
         "max_connections = 20\nheader_read_timeout_ms = 60000\nidle_timeout_ms = 60000",
     )
     .await;
-    let mut open = FuturesUnordered::new();
-    let mut writers = Vec::new();
-    for _ in 0..20 {
-        open.push(tokio::spawn(until_closed(served.idle().await)));
-    }
-    for _ in 0..10 {
-        let (read, writer) = served.trickling().await;
-        open.push(tokio::spawn(until_closed(read)));
-        writers.push(writer);
-    }
-
+    let mut attack = Attack::open(&served, 20, 10).await;
     assert_eq!(served.healthz().await["status"], "ok");
-
     // 30 attackers and one client through a cap of 20: the 11 idle the longest gave way.
-    for closed in 0..11 {
-        open.next()
-            .await
-            .unwrap_or_else(|| panic!("only {closed} connections were closed"))
-            .expect("reader task");
-    }
-    writers.iter().for_each(JoinHandle::abort);
-    drop(open);
+    attack.wait_closed(11).await;
+    attack.writers.iter().for_each(JoinHandle::abort);
     served.stop().await;
 }
 
 #[tokio::test]
 async fn slow_and_idle_connections_are_closed_by_the_server() {
-    let served = Served::start(
-        "max_connections = 20\nheader_read_timeout_ms = 300\nidle_timeout_ms = 300",
-    )
-    .await;
-    let mut open = FuturesUnordered::new();
-    let mut writers = Vec::new();
-    for _ in 0..15 {
-        open.push(tokio::spawn(until_closed(served.idle().await)));
-        let (read, writer) = served.trickling().await;
-        open.push(tokio::spawn(until_closed(read)));
-        writers.push(writer);
-    }
+    let served =
+        Served::start("max_connections = 20\nheader_read_timeout_ms = 300\nidle_timeout_ms = 300")
+            .await;
+    let mut attack = Attack::open(&served, 15, 15).await;
     assert_eq!(served.healthz().await["status"], "ok");
     // Every one of them is closed: evicted at the cap, or timed out (head or idle).
-    while let Some(reader) = open.next().await {
-        reader.expect("reader task");
-    }
-    for writer in writers {
+    attack.wait_closed(30).await;
+    for writer in attack.writers {
         timeout(WAIT, writer)
             .await
             .expect("the trickling writer sees the close")
@@ -188,7 +196,10 @@ async fn slow_and_idle_connections_are_closed_by_the_server() {
         .await
         .unwrap();
     let frames = until_closed(h2).await;
-    assert!(!frames.is_empty(), "the server spoke h2 (its SETTINGS) before closing");
+    assert!(
+        !frames.is_empty(),
+        "the server spoke h2 (its SETTINGS) before closing"
+    );
 
     served.stop().await;
 }
