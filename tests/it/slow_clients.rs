@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
 use crate::common::app::providers_toml;
-use crate::common::{MockUpstream, TestApp};
+use crate::common::{MockUpstream, Mode, TestApp};
 
 /// The bound on every wait: generous, so a loaded machine passes; a server that never closes
 /// or never answers fails.
@@ -22,6 +22,7 @@ const WAIT: Duration = Duration::from_secs(10);
 /// The gateway served by `x402_gateway::serve` on 127.0.0.1.
 struct Served {
     addr: SocketAddr,
+    upstream: MockUpstream,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -42,6 +43,7 @@ impl Served {
         }));
         Self {
             addr,
+            upstream,
             stop: Some(stop),
             task,
         }
@@ -222,4 +224,39 @@ async fn a_body_that_stalls_is_answered_408_with_the_json_error() {
         .unwrap_or_else(|e| panic!("{e}: {answer}"));
     assert_eq!(body["error"]["code"], "request_timeout", "{answer}");
     served.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_still_drains_a_request_in_flight() {
+    let served = Served::start("").await;
+    // Slower than the shutdown below, within the upstream timeout (500 ms).
+    served
+        .upstream
+        .set_mode(Mode::Slow(Duration::from_millis(300)));
+    let client = reqwest::Client::builder().timeout(WAIT).build().unwrap();
+    let url = format!(
+        "http://{}/v1/x402/solana/mainnet/alchemy/rpc/getSlot",
+        served.addr
+    );
+    let request = tokio::spawn(
+        client
+            .post(url)
+            .header("content-type", "application/json")
+            .send(),
+    );
+    let upstream = served.upstream.clone();
+    timeout(WAIT, async {
+        while upstream.calls() == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the request reaches the upstream");
+    served.stop().await;
+    let response = timeout(WAIT, request)
+        .await
+        .expect("answered within the bound")
+        .unwrap()
+        .expect("the request in flight at shutdown is answered, not cut");
+    assert_eq!(response.status(), 200);
 }
