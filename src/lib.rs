@@ -12,6 +12,7 @@ pub mod config;
 #[cfg(feature = "localnet")]
 pub mod embedded;
 pub mod error;
+pub mod exchange;
 pub mod facilitator;
 pub mod guardrails;
 pub mod health;
@@ -22,6 +23,7 @@ pub mod localnet;
 pub mod observability;
 pub mod openapi;
 pub mod paygate;
+pub mod priced;
 pub mod pricing;
 pub mod proxy;
 pub mod ratelimit;

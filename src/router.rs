@@ -7,10 +7,11 @@ use axum::Router;
 
 use std::sync::Arc;
 
-use crate::app::AppState;
+use crate::app::{App, AppState};
 use crate::facilitator::http::facilitator_routes;
 use crate::facilitator::Facilitator;
-use crate::{admin, authgate, error, health, openapi, paygate, proxy, ratelimit, tokens, usage};
+use crate::ratelimit::LimitGate;
+use crate::{admin, authgate, error, health, openapi, paygate, proxy, ratelimit, tokens};
 
 /// Per-method route: the gateway builds the JSON-RPC envelope from `{"params": ...}`.
 pub const METHOD_ROUTE: &str = "/v1/x402/solana/{cluster}/{provider}/{surface}/{method}";
@@ -38,23 +39,7 @@ pub const ROUTES: &[&str] = &[
 
 /// Builds the router with its state (the global layers are added by [`crate::stack`]).
 pub fn router(app: AppState) -> Router {
-    // RPC routes: parsing runs as a route layer so that payment, replay and rate-limit layers
-    // can be added between it (outermost) and the forwarding handler without touching either.
-    let rpc_routes = Router::new()
-        .route(
-            METHOD_ROUTE,
-            post(proxy::forward).get(proxy::describe_method),
-        )
-        .route(STANDARD_ROUTE, post(proxy::forward))
-        // Inner: the paid part (a pass-through when payments are off).
-        .route_layer(from_fn_with_state(app.clone(), paygate::paygate))
-        // Unpaid requests per client IP, and the provider budget when payments are off (paid
-        // requests pass: the paygate checks payer and provider in its reservation).
-        .route_layer(from_fn_with_state(app.clone(), ratelimit::rate_limit))
-        // Counts every answer given below (challenges, 429s, paid, failures) per day.
-        .route_layer(from_fn_with_state(app.clone(), usage::record_usage))
-        // Outer: parse and validate once; nothing unpriceable reaches the paygate.
-        .route_layer(from_fn_with_state(app.clone(), proxy::parse_rpc_request));
+    let rpc_routes = rpc_routes(&app);
 
     let free: [(&str, MethodRouter<AppState>); 4] = [
         ("/healthz", get(health::get_healthz)),
@@ -97,4 +82,39 @@ pub fn router(app: AppState) -> Router {
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(app)
+}
+
+/// The RPC routes. Each request meets, outermost first:
+/// 1. its route's parser (one per route): nothing unparsed or unpriced goes further;
+/// 2. either the paygate (payments on: the per-IP challenge limit, the payment, the payer and
+///    provider limits in its claim) or the free-route limits (payments off: per IP and the
+///    provider budget), decided here once, not inside the layers;
+/// 3. the forwarding handler.
+fn rpc_routes(app: &App) -> Router<AppState> {
+    let rpc = app.rpc.clone();
+    let method = Router::new().route(
+        METHOD_ROUTE,
+        post(proxy::forward).get(proxy::describe_method),
+    );
+    let standard = Router::new().route(STANDARD_ROUTE, post(proxy::forward));
+    let method =
+        gated(app, method).route_layer(from_fn_with_state(rpc.clone(), proxy::parse_method_route));
+    let standard = gated(app, standard)
+        .route_layer(from_fn_with_state(rpc.clone(), proxy::parse_standard_route));
+    method.merge(standard).with_state(rpc)
+}
+
+/// Step 2 above: the layer between parsing and the handler.
+fn gated<S: Clone + Send + Sync + 'static>(app: &App, routes: Router<S>) -> Router<S> {
+    if let Some(gate) = &app.paygate {
+        return routes.route_layer(from_fn_with_state(gate.clone(), paygate::paygate));
+    }
+    if app.limits.enabled() {
+        let gate = LimitGate {
+            limits: app.limits.clone(),
+            store: app.store.clone(),
+        };
+        return routes.route_layer(from_fn_with_state(gate, ratelimit::rate_limit));
+    }
+    routes
 }

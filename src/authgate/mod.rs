@@ -23,7 +23,7 @@ use axum::middleware::from_fn_with_state;
 use axum::Router;
 use serde::Deserialize;
 
-pub use layer::{require_siwx, AuthSummary, SignedIn};
+pub use layer::{require_siwx, SignedIn};
 
 use crate::siwx::{NonceKey, PublicOrigin, SiwxConfig, SiwxError, SiwxProof, Verified, Verifier};
 use crate::store::{LimitCheck, LimitVerdict, Store};

@@ -5,6 +5,7 @@ use serde_json::{json, Map, Value};
 use url::Url;
 
 use crate::config::Surface;
+use crate::priced::Discovery;
 use crate::x402::{PaymentRequired, PaymentRequirements, ResourceInfo, X402_VERSION};
 
 /// One way to pay that the gateway offers (`[[payment.accepts]]`).
@@ -75,20 +76,6 @@ pub fn payment_required(
     }
 }
 
-/// What a route sells, for its Bazaar entry.
-#[derive(Debug, Clone, Copy)]
-pub enum BazaarRoute<'a> {
-    /// A method route: body `{"params": ...}`.
-    Method {
-        /// The surface (decides the params shape).
-        surface: Surface,
-        /// The method.
-        method: &'a str,
-    },
-    /// The standard JSON-RPC endpoint.
-    Standard,
-}
-
 /// The `payment-identifier` extension: the client may (or must) echo it with an `info.id` of
 /// 16-128 characters of `[A-Za-z0-9_-]`; a retry with the same id and the same request gets the
 /// cached answer, the same id on another request a 409.
@@ -109,9 +96,9 @@ pub fn payment_identifier_extension(required: bool) -> Value {
 
 /// The `bazaar` extension: how to call the route (input) and what comes back (output), with a
 /// JSON Schema (draft 2020-12) that validates `info`.
-pub fn bazaar_extension(route: BazaarRoute<'_>) -> Value {
+pub fn bazaar_extension(route: &Discovery) -> Value {
     let (body, body_schema) = match route {
-        BazaarRoute::Method { surface, .. } => {
+        Discovery::Method { surface, .. } => {
             let (example, params_schema) = match surface {
                 Surface::Rpc => (json!({"params": []}), json!({"type": "array"})),
                 Surface::Das => (json!({"params": {}}), json!({"type": "object"})),
@@ -123,7 +110,7 @@ pub fn bazaar_extension(route: BazaarRoute<'_>) -> Value {
             });
             (example, schema)
         }
-        BazaarRoute::Standard => (
+        Discovery::Standard => (
             json!({"jsonrpc": "2.0", "id": 1, "method": "getSlot"}),
             json!({
                 "oneOf": [
@@ -196,9 +183,9 @@ mod tests {
 
     #[test]
     fn bazaar_input_matches_its_own_schema_shape() {
-        let ext = bazaar_extension(BazaarRoute::Method {
+        let ext = bazaar_extension(&Discovery::Method {
             surface: Surface::Das,
-            method: "getAsset",
+            method: "getAsset".into(),
         });
         assert_eq!(ext["info"]["input"]["method"], "POST");
         assert_eq!(ext["info"]["input"]["body"], json!({"params": {}}));

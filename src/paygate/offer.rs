@@ -10,12 +10,11 @@ use solana_address::Address;
 
 use super::cache::Encoded;
 use super::challenge::{
-    bazaar_extension, payment_identifier_extension, payment_required, requirements, resource_url,
-    AcceptConfig, BazaarRoute,
+    bazaar_extension, payment_identifier_extension, payment_required, requirements, AcceptConfig,
 };
+use super::error::Refusal;
 use super::Paygate;
-use crate::app::AppState;
-use crate::proxy::{RouteKind, RpcRequest};
+use crate::priced::PricedRequest;
 use crate::store::PaymentKey;
 use crate::svm::{self, ExactPolicy, ExactRequirements, MintInfo};
 use crate::x402::{
@@ -25,13 +24,15 @@ use crate::x402::{
 
 /// The offer for this request: the resource, the requirements per accepted asset, the Bazaar
 /// extension.
-pub(super) struct Offer {
+#[derive(Debug)]
+pub(crate) struct Offer {
     resource: ResourceInfo,
     pub(super) accepts: Vec<(PaymentRequirements, AcceptConfig)>,
     extensions: Map<String, Value>,
 }
 
 /// A payment that passed the local checks.
+#[derive(Debug)]
 pub(super) struct Checked {
     pub(super) request: FacilitatorRequest,
     pub(super) key: PaymentKey,
@@ -40,15 +41,9 @@ pub(super) struct Checked {
 }
 
 impl Offer {
-    pub(super) fn new(
-        app: &AppState,
-        gate: &Paygate,
-        rpc: &RpcRequest,
-        path: &str,
-        amount: u64,
-    ) -> Self {
+    pub(super) fn new(gate: &Paygate, priced: &PricedRequest, amount: u64) -> Self {
         let resource = ResourceInfo {
-            url: resource_url(&app.config.server.public_base_url, path),
+            url: priced.resource.clone(),
             description: gate.config.description.clone(),
             mime_type: "application/json".into(),
         };
@@ -68,15 +63,8 @@ impl Offer {
                 Some((r, accept.clone()))
             })
             .collect();
-        let route = match &rpc.route {
-            RouteKind::Method { surface, method } => BazaarRoute::Method {
-                surface: *surface,
-                method,
-            },
-            RouteKind::Standard => BazaarRoute::Standard,
-        };
         let mut extensions = Map::new();
-        extensions.insert("bazaar".into(), bazaar_extension(route));
+        extensions.insert("bazaar".into(), bazaar_extension(&priced.discovery));
         extensions.insert(
             "payment-identifier".into(),
             payment_identifier_extension(gate.config.require_payment_identifier),
@@ -111,47 +99,58 @@ impl Offer {
 
     /// Matches the payment to our requirement and runs the strict SVM checks locally, so a
     /// forged or mismatched payment costs no facilitator and no upstream call.
-    pub(super) fn check(&self, payment: &PaymentHeader) -> Result<Checked, (StatusCode, String)> {
-        let refuse = |reason: String| (StatusCode::PAYMENT_REQUIRED, reason);
+    pub(super) fn check(&self, payment: &PaymentHeader) -> Result<Checked, Refusal> {
         let network = match payment {
             PaymentHeader::V2(p) => p.accepted.network.clone(),
             PaymentHeader::V1(p) => network::from_v1_name(&p.network)
-                .ok_or_else(|| refuse(format!("invalid_network: {}", p.network)))?
+                .ok_or_else(|| Refusal::payment("invalid_network", Some(p.network.clone())))?
                 .to_string(),
         };
         let (required, accept) = self
             .accepts
             .iter()
             .find(|(r, _)| r.network == network)
-            .ok_or_else(|| refuse(format!("invalid_network: {network} is not offered")))?;
+            .ok_or_else(|| {
+                Refusal::payment("invalid_network", Some(format!("{network} is not offered")))
+            })?;
         let scheme = match payment {
             PaymentHeader::V2(p) => &p.accepted.scheme,
             PaymentHeader::V1(p) => &p.scheme,
         };
         if scheme != "exact" {
-            return Err(refuse("unsupported_scheme".into()));
+            return Err(Refusal::payment("unsupported_scheme", None));
         }
         if let PaymentHeader::V2(p) = payment {
-            p.accepted
-                .matches(required)
-                .map_err(|m| refuse(format!("No matching payment requirements: {m}")))?;
+            p.accepted.matches(required).map_err(|m| Refusal {
+                status: StatusCode::PAYMENT_REQUIRED,
+                code: "payment_requirements_mismatch".into(),
+                message: format!("No matching payment requirements: {m}"),
+            })?;
         }
         let tx = payment.svm_transaction().ok_or_else(|| {
-            (
-                StatusCode::BAD_REQUEST,
+            Refusal::malformed(
+                "malformed_payment",
                 "payload.transaction is missing".to_string(),
             )
         })?;
-        let tx = svm::decode_transaction(tx).map_err(|e| refuse(format!("{}: {e}", e.reason())))?;
-        let address =
-            |s: &str| Address::from_str(s).map_err(|_| refuse(format!("invalid address {s}")));
+        let svm_refusal = |e: svm::VerifyError| Refusal::payment(e.reason(), Some(e.to_string()));
+        let tx = svm::decode_transaction(tx).map_err(svm_refusal)?;
+        // Our own requirements: a failure here is a bug in what we offered, said as such.
+        let address = |s: &str| {
+            Address::from_str(s).map_err(|_| Refusal {
+                status: StatusCode::PAYMENT_REQUIRED,
+                code: "invalid_requirements".into(),
+                message: format!("invalid address {s}"),
+            })
+        };
         let fee_payer = address(required.fee_payer().unwrap_or_default())?;
         let asset = address(&required.asset)?;
         let exact = ExactRequirements {
-            amount: required
-                .amount
-                .parse()
-                .map_err(|_| refuse("invalid amount".into()))?,
+            amount: required.amount.parse().map_err(|_| Refusal {
+                status: StatusCode::PAYMENT_REQUIRED,
+                code: "invalid_requirements".into(),
+                message: "invalid amount".into(),
+            })?,
             asset,
             pay_to: address(&required.pay_to)?,
             fee_payer,
@@ -168,7 +167,7 @@ impl Offer {
             &mint,
             &ExactPolicy::new(vec![fee_payer], vec![asset]),
         )
-        .map_err(|e| refuse(format!("{}: {e}", e.reason())))?;
+        .map_err(svm_refusal)?;
         let request = match payment {
             PaymentHeader::V2(p) => FacilitatorRequest {
                 x402_version: 2,

@@ -48,18 +48,23 @@ pub(crate) async fn limit_body_time(
         })
     });
     let response = next.run(request).await;
-    if expired.load(Ordering::Acquire) {
-        return ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "request_timeout",
-            format!(
-                "the request body did not arrive within {} ms",
-                limit.as_millis()
-            ),
-        )
-        .into_response();
+    if !expired.load(Ordering::Acquire) {
+        return response;
     }
-    response
+    let mut timed_out = ApiError::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "request_timeout",
+        format!(
+            "the request body did not arrive within {} ms",
+            limit.as_millis()
+        ),
+    )
+    .into_response();
+    // The layers inside may have recorded what they saw (the request record the observer
+    // reads is a response extension): only the status and body are replaced.
+    let (parts, _) = response.into_parts();
+    timed_out.extensions_mut().extend(parts.extensions);
+    timed_out
 }
 
 /// The body ended early because its deadline passed.

@@ -3,6 +3,7 @@
 
 pub mod header;
 pub mod network;
+pub mod receipt;
 mod types;
 
 pub use header::{decode_header, decode_header_bytes, encode_header, DecodeError};

@@ -35,8 +35,7 @@ pub const SIMULATION_FAILED: &str = "invalid_exact_svm_transaction_simulation_fa
 pub const TRANSACTION_FAILED: &str = "invalid_exact_svm_transaction_failed";
 /// Broadcast, and the blockhash expired without the transaction landing.
 pub const SETTLEMENT_EXPIRED: &str = "invalid_exact_svm_settlement_expired";
-/// The same payment message is being, or has been, settled.
-pub const DUPLICATE_SETTLEMENT: &str = "duplicate_settlement";
+pub use crate::facilitator::DUPLICATE_SETTLEMENT;
 /// Settlement could not start (Solana RPC or the lock store unreachable); nothing was sent.
 pub const UNEXPECTED_SETTLE_ERROR: &str = "unexpected_settle_error";
 
