@@ -19,6 +19,7 @@ use tower_http::timeout::TimeoutLayer;
 use crate::app::AppState;
 use crate::error::ApiError;
 use crate::observability::observe;
+use crate::server::body_deadline::{limit_body_time, BodyReadTimeout};
 
 /// Headers a browser client must be able to read on our responses.
 const EXPOSED_HEADERS: [&str; 9] = [
@@ -57,6 +58,11 @@ pub fn apply(router: Router, app: &AppState) -> Router {
         .layer(cors())
         // Oversized headers are refused before any handler reads them.
         .layer(from_fn_with_state(app.clone(), limit_headers))
+        // A body still arriving after body_read_timeout_ms is the client's fault: 408, not 504.
+        .layer(from_fn_with_state(
+            BodyReadTimeout(server.body_read_timeout()),
+            limit_body_time,
+        ))
         // Safety net: no request lives longer than this, whatever a dependency does.
         .layer(TimeoutLayer::with_status_code(
             StatusCode::GATEWAY_TIMEOUT,

@@ -110,6 +110,37 @@ fn zero_limits_are_rejected() {
 }
 
 #[test]
+fn connection_limits_are_bounded_and_named() {
+    for (text, field) in [
+        (
+            "header_read_timeout_ms = 0",
+            "server.header_read_timeout_ms",
+        ),
+        ("idle_timeout_ms = 0", "server.idle_timeout_ms"),
+        ("max_connections = 0", "server.max_connections"),
+        ("max_connections = 50000000", "server.max_connections"),
+        ("body_read_timeout_ms = 0", "server.body_read_timeout_ms"),
+        ("idle_timeout_ms = 86400000", "server.idle_timeout_ms"),
+        // A body timeout at or above the whole-request one could never answer 408.
+        (
+            "request_timeout_ms = 5000\nbody_read_timeout_ms = 5000",
+            "server.body_read_timeout_ms",
+        ),
+    ] {
+        let line = Config::from_toml(&format!("[server]\n{text}\n"), &env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(line.contains(field), "{text}: {line}");
+        assert_eq!(line.lines().count(), 1, "{line}");
+    }
+    let config = Config::from_toml(EMBEDDED_DEFAULT, &env(&[])).unwrap();
+    assert_eq!(config.server.header_read_timeout_ms, 5_000);
+    assert_eq!(config.server.idle_timeout_ms, 60_000);
+    assert_eq!(config.server.max_connections, 4_096);
+    assert_eq!(config.server.body_read_timeout_ms, 10_000);
+}
+
+#[test]
 fn duplicate_provider_names_are_rejected() {
     let text = format!("{}{}", provider_toml(""), provider_toml(""));
     let line = Config::from_toml(&text, &env(&[("ALCHEMY_API_KEY", "k")]))

@@ -14,5 +14,6 @@ mod payments;
 mod proxy;
 mod shared_state;
 mod siwx;
+mod slow_clients;
 mod store;
 mod usage;
