@@ -92,6 +92,10 @@ impl Paygate {
             }
         };
         trace.amount = Some(amount);
+        // Only payments on the called cluster's own network are taken.
+        if !self.sells(priced.network) {
+            return Err(PaygateError::NotSold(priced.network));
+        }
 
         let Some((payment, version)) = payment_header(request.headers()) else {
             let peer = request

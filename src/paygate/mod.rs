@@ -96,6 +96,11 @@ impl Paygate {
         Ok(gate)
     }
 
+    /// Whether payments on `network` are accepted (`[[payment.accepts]]`).
+    pub fn sells(&self, network: &str) -> bool {
+        self.config.accepts.iter().any(|a| a.network == network)
+    }
+
     /// Our fee payer for `network`, from the cached `/supported`.
     pub fn fee_payer(&self, network: &str) -> Option<String> {
         self.supported

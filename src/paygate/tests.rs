@@ -175,6 +175,7 @@ impl Harness {
                 units: 1,
             }),
             provider: self.provider.clone(),
+            network: SOLANA_DEVNET,
             calls: 1,
             discovery: Discovery::Standard,
             body: Bytes::from_static(body.as_bytes()),
@@ -386,4 +387,19 @@ async fn the_payers_limit_refuses_with_retry_after_before_any_facilitator_call()
     assert!(limited.headers().contains_key("retry-after"));
     assert_eq!(outcome(&limited), Some(PaymentOutcome::Limited));
     assert_eq!(h.stub.verifies.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_cluster_without_an_accepted_network_is_not_sold_for_another_networks_money() {
+    let h = Harness::new(unlimited()).await;
+    let payment = h.payment().await;
+    let mut mainnet = h.priced("{}");
+    mainnet.network = crate::x402::network::SOLANA_MAINNET;
+    for header in [None, Some(payment.as_str())] {
+        let response = h.send(Some(mainnet.clone()), header).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        assert!(!response.headers().contains_key("payment-required"));
+    }
+    assert_eq!(h.upstream_calls.load(Ordering::SeqCst), 0);
+    assert_eq!(h.stub.verifies.load(Ordering::SeqCst), 0);
 }

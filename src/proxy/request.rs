@@ -99,6 +99,7 @@ impl RpcRequest {
             resource: resource_url(&routes.public_base_url, path),
             charge,
             provider: self.provider.clone(),
+            network: self.cluster.caip2(),
             calls: self.calls().count(),
             discovery,
             body: self.raw.clone(),
