@@ -13,7 +13,7 @@
 //! | `FacilitatorUnavailable` | 503 | `payment_unavailable` | 2 | `unavailable` / `settle_failed` |
 //! | `UpstreamUnreadable` | 502 | `upstream_failed` | | `not_charged` |
 //! | `SettleRefused` | 402 | `{}` + receipt (why) | | `settle_failed` |
-//! | `SettlePending` | 504 | `{}` + receipt (`settlement_pending`) | | `settle_pending` |
+//! | `SettlePending` | 504 | `{}` + receipt (`settlement_pending`) | the reconciler's pace | `settle_pending` |
 
 use std::borrow::Cow;
 
@@ -83,6 +83,8 @@ pub(crate) enum PaygateError {
         receipt: Box<SettleResponse>,
         /// Which receipt header.
         version: PaymentVersion,
+        /// When the reconciler will have looked at it again: a retry then may get the answer.
+        retry_after_secs: u64,
     },
 }
 
@@ -195,8 +197,16 @@ impl IntoResponse for PaygateError {
             Self::SettleRefused { receipt, version } => {
                 withheld(StatusCode::PAYMENT_REQUIRED, &receipt, version)
             }
-            Self::SettlePending { receipt, version } => {
-                withheld(StatusCode::GATEWAY_TIMEOUT, &receipt, version)
+            Self::SettlePending {
+                receipt,
+                version,
+                retry_after_secs,
+            } => {
+                let mut response = withheld(StatusCode::GATEWAY_TIMEOUT, &receipt, version);
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, retry_after_secs.into());
+                response
             }
         }
     }

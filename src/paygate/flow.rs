@@ -352,6 +352,7 @@ impl Paid {
                         payer: Some(self.checked.payer.clone()),
                     }),
                     version: self.version,
+                    retry_after_secs: self.gate.pending_retry_after_secs(),
                 });
             }
         };
@@ -375,6 +376,7 @@ impl Paid {
                 Err(PaygateError::SettlePending {
                     receipt: Box::new(settled),
                     version: self.version,
+                    retry_after_secs: self.gate.pending_retry_after_secs(),
                 })
             }
             // A landed duplicate here is this very transaction landing earlier for a request

@@ -337,6 +337,7 @@ async fn an_unknown_settlement_withholds_the_answer_and_holds_the_payment() {
     let pending = h.send(Some(h.priced("{}")), Some(&payment)).await;
     assert_eq!(pending.status(), StatusCode::GATEWAY_TIMEOUT);
     assert!(pending.headers().contains_key("payment-response"));
+    assert_eq!(pending.headers()["retry-after"], "5", "one reconciler pass");
     let record = Exchange::get(&pending).unwrap().payment.clone().unwrap();
     assert_eq!(record.outcome, PaymentOutcome::SettlePending);
     assert_eq!(record.transaction.as_deref(), Some("5igSig"));
