@@ -197,6 +197,11 @@ impl Harness {
 
     /// A real signed payment of the challenge's offer.
     async fn payment(&self) -> String {
+        self.payment_by(&self.fx).await
+    }
+
+    /// A real signed payment of the challenge's offer, built from `fx`.
+    async fn payment_by(&self, fx: &PaymentFixture) -> String {
         let challenge = self.send(Some(self.priced("{}")), None).await;
         assert_eq!(challenge.status(), StatusCode::PAYMENT_REQUIRED);
         let required: PaymentRequired = decode_header(
@@ -208,7 +213,7 @@ impl Harness {
             x402_version: 2,
             resource: Some(required.resource.clone()),
             accepted: required.accepts[0].clone(),
-            payload: json!({"transaction": self.fx.honest_base64()}),
+            payload: json!({"transaction": fx.honest_base64()}),
             extensions: None,
         })
     }
@@ -368,21 +373,7 @@ async fn the_payers_limit_refuses_with_retry_after_before_any_facilitator_call()
     let mut other = PaymentFixture::new();
     other.amount = h.fx.amount;
     other.blockhash = solana_hash::Hash::new_from_array([0x77; 32]);
-    let second_payment = {
-        let challenge = h.send(Some(h.priced("{}")), None).await;
-        let required: PaymentRequired = decode_header(
-            challenge.headers()["payment-required"].as_bytes(),
-            16 * 1024,
-        )
-        .unwrap();
-        encode_header(&PaymentPayload {
-            x402_version: 2,
-            resource: Some(required.resource.clone()),
-            accepted: required.accepts[0].clone(),
-            payload: json!({"transaction": other.honest_base64()}),
-            extensions: None,
-        })
-    };
+    let second_payment = h.payment_by(&other).await;
     let limited = h.send(Some(h.priced("{}")), Some(&second_payment)).await;
     assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(limited.headers().contains_key("retry-after"));
