@@ -9,7 +9,7 @@ use x402_gateway::cli::{Cli, Command};
 use x402_gateway::config::{Config, ProcessEnv};
 use x402_gateway::jsonrpc::Call;
 use x402_gateway::pricing::quote;
-use x402_gateway::{observability, App};
+use x402_gateway::{init_tracing, App};
 
 /// mimalloc instead of the system allocator: a request allocates and frees many small objects
 /// across the runtime's threads, and glibc's malloc/free were ~30% of the CPU of a 402 challenge
@@ -81,7 +81,7 @@ async fn run(cli: Cli, config: Config) -> ExitCode {
 }
 
 async fn serve(config: Config) -> ExitCode {
-    observability::init_tracing(&config.log);
+    init_tracing(&config.log);
     let listen = config.server.listen;
     // The embedded cluster must outlive the server: keep its handle in this frame. What points
     // the gateway at it was derived while loading the config.
