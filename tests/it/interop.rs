@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use solana_signer::Signer;
-use x402_gateway::config::Config;
 use x402_gateway::localnet::{LocalCluster, LocalnetConfig};
 use x402_gateway::x402::network::SOLANA_DEVNET;
-use x402_gateway::App;
+
+use crate::common::gateway::PaidGateway;
 
 /// localnet: 1 unit × 1 atomic per unit × 1.2 → 2, + 600 surcharge → the 1000 floor.
 const PRICE: u64 = 1000;
@@ -127,53 +127,28 @@ fn npm_ci() -> Result<(), String> {
     }
 }
 
-/// The gateway with payments on, the in-process facilitator and the `localnet` provider, served
-/// on a real loopback listener. Returns its base URL; the server stops when `stop` is dropped.
-async fn serve_gateway(cluster: &LocalCluster) -> (String, tokio::sync::oneshot::Sender<()>) {
+/// The paid gateway (in-process facilitator, the `localnet` provider) on `cluster`, served on a
+/// real loopback listener. Returns it, its base URL and the sender that stops the server.
+async fn serve_gateway(
+    cluster: LocalCluster,
+    dir: tempfile::TempDir,
+) -> (PaidGateway, String, tokio::sync::oneshot::Sender<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let toml = format!(
-        r#"
-[server]
-public_base_url = "{base}"
-
-[payment]
-enabled = true
-pay_to = "{pay_to}"
-[[payment.accepts]]
-network = "{SOLANA_DEVNET}"
-asset = "{mint}"
-
-[facilitator]
-fee_payer_keypair = "{fee_payer}"
-confirm_poll_ms = 50
-[[facilitator.networks]]
-network = "{SOLANA_DEVNET}"
-rpc_urls = ["{rpc}"]
-allowed_mints = ["{mint}"]
-
-[[providers]]
-name = "localnet"
-key_placement = "none"
-atomic_per_million_units = 1000000
-[providers.clusters]
-devnet = "{rpc}"
-[providers.rpc]
-getBalance = 1
-"#,
-        pay_to = cluster.pay_to(),
-        mint = cluster.mint(),
-        fee_payer = cluster.fee_payers()[0].path.display(),
-        rpc = cluster.rpc_url(),
-    );
-    let config = Config::from_toml(&toml, &std::collections::HashMap::<String, String>::new())
-        .expect("interop config");
-    let app = App::build(config).await.expect("app builds");
+    let gateway = PaidGateway::builder()
+        .public_base_url(&base)
+        .with_cluster(cluster, dir)
+        .build()
+        .await;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(x402_gateway::serve(app, listener, async move {
-        let _ = stopped.await;
-    }));
-    (base, stop)
+    tokio::spawn(x402_gateway::serve(
+        gateway.app.app.clone(),
+        listener,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    (gateway, base, stop)
 }
 
 /// Runs the official client once; returns its JSON report.
@@ -208,10 +183,12 @@ async fn run_official_client(url: &str, keypair: &Path, rpc_url: &str, body: &st
 async fn official_typescript_client_pays_unmodified() {
     require_node();
     let dir = tempfile::tempdir().unwrap();
+    // The clock runs (no pause): the official client sees slots advance as on a real cluster.
     let cluster = LocalCluster::start(LocalnetConfig::for_tests(dir.path()))
         .await
         .unwrap();
-    let (base, _stop) = serve_gateway(&cluster).await;
+    let (gateway, base, _stop) = serve_gateway(cluster, dir).await;
+    let cluster = &gateway.cluster;
     let wallet = &cluster.wallets()[0];
     let client = wallet.keypair.pubkey();
     let lamports = cluster.sol_balance(&client);

@@ -1,4 +1,5 @@
-//! The integration test binary: the real router against real loopback servers.
+//! The one integration test binary: the real router against real loopback servers, the
+//! embedded local cluster, the in-process facilitator and the `exact` verifier.
 
 mod common;
 mod demo;
@@ -6,6 +7,8 @@ mod facilitators;
 mod health;
 mod interop;
 mod limits;
+mod local_facilitator;
+mod localnet;
 mod logs;
 mod openapi;
 mod payments;
@@ -13,4 +16,5 @@ mod proxy;
 mod shared_state;
 mod siwx;
 mod store;
+mod svm_verify;
 mod usage;
