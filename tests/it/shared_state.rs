@@ -5,9 +5,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::Request;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
@@ -16,7 +14,6 @@ use x402_gateway::facilitator::Facilitator;
 use x402_gateway::paygate::reconcile::{reconcile, Pass};
 use x402_gateway::x402::{decode_header, encode_header, FacilitatorRequest, SettleResponse};
 
-use crate::common::app::split;
 use crate::common::cluster::start_cluster;
 use crate::common::gateway::{
     facilitator_toml, PaidGateway, PaidGatewayBuilder, RedisStore, RemoteFacilitator,
@@ -48,13 +45,7 @@ async fn pay_on(
     header: &str,
     extra: &[(&str, &str)],
 ) -> (u16, Value, axum::http::Response<()>) {
-    let mut request = Request::post(path)
-        .header("content-type", "application/json")
-        .header("payment-signature", header);
-    for (name, value) in extra {
-        request = request.header(*name, *value);
-    }
-    split(app.send(request.body(Body::empty()).unwrap()).await).await
+    app.post_paid(path, header, "", extra).await
 }
 
 async fn many_requests_one_answer(env: &PaidGateway, instances: &[Arc<TestApp>], n: usize) {

@@ -6,8 +6,6 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use axum::body::Body;
-use axum::http::Request;
 use serde_json::{json, Value};
 use solana_keypair::Keypair;
 use solana_signer::Signer;
@@ -16,7 +14,6 @@ use x402_gateway::svm::testkit::PaymentFixture;
 use x402_gateway::x402::network::SOLANA_DEVNET;
 use x402_gateway::x402::{decode_header, encode_header, PaymentRequired};
 
-use super::app::split;
 use super::cluster::{payment_fixture, start_cluster};
 use super::{MockUpstream, TestApp};
 
@@ -294,18 +291,7 @@ impl PaidGateway {
         body: &str,
         headers: &[(&str, &str)],
     ) -> (u16, Value, axum::http::Response<()>) {
-        let mut request = Request::post(path)
-            .header("content-type", "application/json")
-            .header("payment-signature", header);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        split(
-            self.app
-                .send(request.body(Body::from(body.to_string())).unwrap())
-                .await,
-        )
-        .await
+        self.app.post_paid(path, header, body, headers).await
     }
 
     /// Token balances of (the client wallet, `pay_to`).
