@@ -9,11 +9,12 @@ use std::hint::black_box;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use x402_gateway::ratelimit::{ClientIp, RateLimits, RateLimitsConfig};
+use x402_gateway::config::{RateLimitsConfig, UsageConfig};
+use x402_gateway::ratelimit::{ClientIp, RateLimits};
 use x402_gateway::store::memory::MemoryStore;
 use x402_gateway::store::redis::RedisStore;
 use x402_gateway::store::Store;
-use x402_gateway::usage::{Day, Usage, UsageConfig, UsageKey};
+use x402_gateway::usage::{Day, Usage, UsageKey};
 
 struct Spawned(Option<Child>);
 

@@ -29,10 +29,9 @@ use solana_signer::Signer;
 use tower::ServiceExt;
 use x402_gateway::config::{Config, Surface};
 use x402_gateway::facilitator::{Facilitator, FacilitatorError};
-use x402_gateway::paygate::challenge::{
-    bazaar_extension, payment_required, requirements, BazaarRoute,
-};
+use x402_gateway::paygate::challenge::{bazaar_extension, payment_required, requirements};
 use x402_gateway::paygate::Paygate;
+use x402_gateway::priced::Discovery;
 use x402_gateway::svm::constants::SPL_TOKEN_PROGRAM;
 use x402_gateway::svm::testkit::PaymentFixture;
 use x402_gateway::x402::network::SOLANA_DEVNET;
@@ -199,15 +198,9 @@ async fn run(samples: usize) {
         fee_payer: fee_payer.pubkey().to_string(),
     });
     let mut app = Arc::try_unwrap(App::build(cfg).await.expect("paid app")).expect("sole owner");
-    let gate = Paygate::build(
-        &payment,
-        Some(facilitator),
-        app.store.clone(),
-        &HashMap::<String, String>::new(),
-    )
-    .await
-    .expect("paygate")
-    .expect("payments enabled");
+    let gate = Paygate::build(&payment, facilitator, app.store.clone(), app.limits.clone())
+        .await
+        .expect("paygate");
     app.paygate = Some(gate);
     let paid = build_router(Arc::new(app));
 
@@ -300,11 +293,11 @@ async fn run(samples: usize) {
     let build = || {
         let r = requirements(accept, amount, &pay_to_s, &fee_payer_s, 60);
         let mut extensions = Map::new();
-        let route = BazaarRoute::Method {
+        let route = Discovery::Method {
             surface: Surface::Rpc,
-            method: "getBalance",
+            method: "getBalance".into(),
         };
-        extensions.insert("bazaar".into(), bazaar_extension(route));
+        extensions.insert("bazaar".into(), bazaar_extension(&route));
         payment_required(
             required.resource.clone(),
             vec![r],

@@ -7,8 +7,9 @@ use std::time::Instant;
 
 use ed25519_dalek::{Signer, SigningKey};
 use url::Url;
+use x402_gateway::config::SiwxConfig;
 use x402_gateway::siwx::time::now_ms;
-use x402_gateway::siwx::{siws_message, NonceKey, PublicOrigin, SiwxConfig, SiwxProof, Verifier};
+use x402_gateway::siwx::{siws_message, NonceKey, PublicOrigin, SiwxProof, Verifier};
 
 const RESOURCE: &str = "https://gw.example/v1/x402/tokens/v1/tokens/abc";
 

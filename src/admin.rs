@@ -17,12 +17,8 @@ use crate::app::AppState;
 use crate::config::Secret;
 use crate::error::ApiError;
 use crate::observability::prometheus;
+use crate::routes::{METRICS_ROUTE, USAGE_ROUTE};
 use crate::usage;
-
-/// The usage report.
-pub const USAGE_ROUTE: &str = "/admin/usage";
-/// Prometheus text exposition.
-pub const METRICS_ROUTE: &str = "/metrics";
 
 /// The admin token, kept as a digest: comparing digests in constant time leaks neither the
 /// token's bytes nor its length.

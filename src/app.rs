@@ -8,6 +8,8 @@ use crate::config::Config;
 use crate::facilitator::local::LocalFacilitator;
 use crate::facilitator::Facilitator;
 use crate::paygate::Paygate;
+use crate::proxy::RpcRoutes;
+use crate::ratelimit::RateLimits;
 use crate::siwx::{NonceKey, PublicOrigin};
 use crate::store::memory::MemoryStore;
 use crate::store::redis::RedisStore;
@@ -21,7 +23,9 @@ pub struct App {
     /// The loaded configuration.
     pub config: Arc<Config>,
     /// Upstream providers and their endpoints.
-    pub providers: Providers,
+    pub providers: Arc<Providers>,
+    /// What the RPC routes need (providers, outbound client, limits, prices).
+    pub rpc: Arc<RpcRoutes>,
     /// The shared outbound client.
     pub upstream: UpstreamClient,
     /// The in-process facilitator, when configured.
@@ -35,7 +39,7 @@ pub struct App {
     /// The Tokens API client, when `[tokens]` is configured.
     pub tokens: Option<Arc<TokensApi>>,
     /// Rate limits (`[rate_limits]`); the paygate takes its payer/provider checks from here.
-    pub limits: crate::ratelimit::RateLimits,
+    pub limits: Arc<RateLimits>,
     /// Usage counters, flushed to `store` in the background.
     pub usage: Arc<crate::usage::Usage>,
     /// When the process started.
@@ -44,6 +48,15 @@ pub struct App {
 
 /// Shared handle given to handlers through axum's `State`.
 pub type AppState = Arc<App>;
+
+impl axum::extract::FromRef<AppState> for crate::usage::admin::UsageReport {
+    fn from_ref(app: &AppState) -> Self {
+        Self {
+            usage: app.usage.clone(),
+            store: app.store.clone(),
+        }
+    }
+}
 
 /// Why the application could not be built from a valid config.
 #[derive(Debug, thiserror::Error)]
@@ -66,10 +79,12 @@ pub enum BuildError {
 }
 
 impl App {
-    /// Builds every dependency. Connects nothing yet: readiness is reported by `/readyz`.
+    /// Builds every dependency. Connects nothing on the request path's behalf, but fetches the
+    /// facilitators' `/supported` once when payments are on and starts the background tasks
+    /// (usage flusher, `/supported` refresher, reconciler). Readiness is reported by `/readyz`.
     pub async fn build(config: Config) -> Result<AppState, BuildError> {
         let upstream = UpstreamClient::new(&config.upstream)?;
-        let providers = Providers::from_config(&config).map_err(BuildError::Provider)?;
+        let providers = Arc::new(Providers::from_config(&config).map_err(BuildError::Provider)?);
         let store: Arc<dyn Store> = match &config.redis {
             Some(redis) if redis.url.is_some() => {
                 let url = redis.url.as_ref().map(|u| u.expose()).unwrap_or_default();
@@ -89,14 +104,25 @@ impl App {
         let local = facilitator.clone().map(|f| f as Arc<dyn Facilitator>);
         // Before anything can emit a metric.
         crate::observability::prometheus::install();
-        let paygate = Paygate::build(
-            &config.payment,
-            local,
-            store.clone(),
-            &crate::config::ProcessEnv,
-        )
-        .await
-        .map_err(BuildError::Payment)?;
+        let limits = Arc::new(RateLimits::from_config(&config.rate_limits));
+        let paygate = if config.payment.enabled {
+            let payment = &config.payment;
+            let facilitator = crate::facilitator::from_config(
+                local,
+                &payment.remote_facilitators,
+                &payment.failover,
+                &crate::config::ProcessEnv,
+            )
+            .map_err(BuildError::Payment)?
+            .ok_or_else(|| BuildError::Payment("payment is enabled but no facilitator is configured ([facilitator] or payment.remote_facilitators)".into()))?;
+            Some(
+                Paygate::build(payment, facilitator, store.clone(), limits.clone())
+                    .await
+                    .map_err(BuildError::Payment)?,
+            )
+        } else {
+            None
+        };
         let nonce_key = match &config.siwx_secret {
             Some(secret) => NonceKey::from_secret(secret.expose()),
             None => {
@@ -116,15 +142,16 @@ impl App {
             store.clone(),
         ));
         let tokens = match &config.tokens {
-            Some(t) => Some(Arc::new(TokensApi::new(t)?)),
+            Some(t) => Some(Arc::new(TokensApi::new(t, config.server.max_body_bytes)?)),
             None => None,
         };
         let usage = Arc::new(crate::usage::Usage::new(&config.usage));
         crate::usage::Usage::spawn_flusher(&usage, &store);
-        let limits = crate::ratelimit::RateLimits::from_config(&config.rate_limits);
+        let rpc = Arc::new(RpcRoutes::new(&config, providers.clone(), upstream.clone()));
         Ok(Arc::new(App {
             config: Arc::new(config),
             providers,
+            rpc,
             upstream,
             facilitator,
             paygate,

@@ -9,23 +9,26 @@ pub mod app;
 pub mod authgate;
 pub mod cli;
 pub mod config;
-#[cfg(feature = "localnet")]
-pub mod embedded;
 pub mod error;
+pub mod exchange;
 pub mod facilitator;
 pub mod guardrails;
 pub mod health;
 pub mod http_client;
 pub mod jsonrpc;
+pub mod keyfile;
 #[cfg(feature = "localnet")]
 pub mod localnet;
 pub mod observability;
 pub mod openapi;
 pub mod paygate;
+pub mod priced;
 pub mod pricing;
 pub mod proxy;
 pub mod ratelimit;
 pub mod router;
+pub mod routes;
+mod server;
 pub mod siwx;
 pub mod solana_rpc;
 pub mod stack;
@@ -35,8 +38,6 @@ pub mod tokens;
 pub mod upstream;
 pub mod usage;
 pub mod x402;
-
-use std::net::SocketAddr;
 
 use axum::Router;
 use tokio::net::TcpListener;
@@ -49,23 +50,20 @@ pub fn build_router(app: AppState) -> Router {
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then drains in-flight requests.
+/// Slow and idle clients are shed per `[server]` (head, idle and body timeouts, a connection
+/// cap); handlers see the peer as `ConnectInfo<SocketAddr>`.
 pub async fn serve(
     app: AppState,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let router = build_router(app.clone());
-    let served = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    server::run(listener, router, &app.config.server, shutdown).await;
     // The last usage counts of this process (the periodic flush may not have run since).
     if let Err(e) = app.usage.flush(app.store.as_ref()).await {
         tracing::error!(error = %e, "usage counters not flushed at shutdown");
     }
-    served
+    Ok(())
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -7,6 +7,8 @@ use clap::Parser;
 use tokio::net::TcpListener;
 use x402_gateway::cli::{Cli, Command};
 use x402_gateway::config::{Config, ProcessEnv};
+use x402_gateway::jsonrpc::Call;
+use x402_gateway::pricing::quote;
 use x402_gateway::{observability, App};
 
 /// mimalloc instead of the system allocator: a request allocates and frees many small objects
@@ -60,6 +62,7 @@ async fn run(cli: Cli, config: Config) -> ExitCode {
                     p.das.len()
                 );
             }
+            print_prices(&config);
             ExitCode::SUCCESS
         }
         #[cfg(feature = "localnet")]
@@ -80,11 +83,10 @@ async fn run(cli: Cli, config: Config) -> ExitCode {
 async fn serve(config: Config) -> ExitCode {
     observability::init_tracing(&config.log);
     let listen = config.server.listen;
-    // The embedded cluster must outlive the server: keep its handle in this frame.
+    // The embedded cluster must outlive the server: keep its handle in this frame. What points
+    // the gateway at it was derived while loading the config.
     #[cfg(feature = "localnet")]
-    let mut config = config;
-    #[cfg(feature = "localnet")]
-    let _localnet = match x402_gateway::embedded::start_localnet(&mut config).await {
+    let _localnet = match x402_gateway::localnet::demo::start(&config).await {
         Ok(Some(cluster)) => {
             announce_localnet(&cluster, listen, config.payment.enabled);
             Some(cluster)
@@ -126,6 +128,53 @@ async fn serve(config: Config) -> ExitCode {
             eprintln!("x402-gateway: server error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// What a few representative calls cost on each enabled provider: one `getBalance` (or the
+/// provider's first method) and a full batch of it, so an operator sees the effect of
+/// `[pricing]` before serving.
+fn print_prices(config: &Config) {
+    let paid = if config.payment.enabled {
+        ""
+    } else {
+        " (payment disabled: calls are free)"
+    };
+    let batch = config.server.max_batch;
+    for p in config.enabled_providers() {
+        let method = if p.rpc.contains_key("getBalance") {
+            Some("getBalance")
+        } else {
+            p.rpc.keys().chain(p.das.keys()).next().map(String::as_str)
+        };
+        let Some(method) = method else { continue };
+        let call = |method: &str| Call {
+            id: None,
+            method: method.to_string(),
+            params: None,
+        };
+        let price = |method: &str, n: usize| {
+            let call = call(method);
+            match quote(&config.pricing, p, std::iter::repeat_n(&call, n)) {
+                Ok(Some(q)) => format!("{} atomic", q.amount),
+                Ok(None) => "nothing".to_string(),
+                Err(e) => format!("unpriced ({e})"),
+            }
+        };
+        // The method that costs the provider most, to show the top of the price range.
+        let dearest = p
+            .rpc
+            .iter()
+            .chain(p.das.iter())
+            .max_by_key(|(_, units)| **units)
+            .map_or(method, |(m, _)| m.as_str());
+        println!(
+            "price on {}: 1 {method} = {}, batch of {batch} {method} = {}, 1 {dearest} = {}{paid}",
+            p.name,
+            price(method, 1),
+            price(method, batch),
+            price(dearest, 1)
+        );
     }
 }
 

@@ -5,32 +5,8 @@
 //! cheaper than the floor. The same function prices the 402 challenge and re-prices the paid
 //! request, so a quote for a cheap body can never be spent on an expensive one.
 
-use serde::Deserialize;
-
-use crate::config::ProviderConfig;
+use crate::config::{PricingConfig, ProviderConfig};
 use crate::jsonrpc::Call;
-
-/// `[pricing]`: markup and fixed parts of every price, in atomic units (6-decimal USD).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct PricingConfig {
-    /// Margin over the provider's cost, in basis points (2000 = +20%).
-    pub markup_bps: u32,
-    /// Added once per payment: covers the on-chain settlement fee we sponsor.
-    pub settlement_surcharge: u64,
-    /// No payment is smaller than this.
-    pub floor: u64,
-}
-
-impl Default for PricingConfig {
-    fn default() -> Self {
-        Self {
-            markup_bps: 2000,
-            settlement_surcharge: 600,
-            floor: 1000,
-        }
-    }
-}
 
 /// A computed price.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,5 +1,5 @@
-//! Every route, in one place. Paths are listed once in [`ROUTES`]; the OpenAPI sync test checks
-//! that `openapi.yaml` documents exactly these.
+//! Every route, in one place. The paths themselves are constants in [`crate::routes`] (listed
+//! once in [`crate::routes::ROUTES`]); the OpenAPI sync test checks that `openapi.yaml` documents exactly these.
 
 use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post, MethodRouter};
@@ -7,60 +7,25 @@ use axum::Router;
 
 use std::sync::Arc;
 
-use crate::app::AppState;
+use crate::app::{App, AppState};
 use crate::facilitator::http::facilitator_routes;
 use crate::facilitator::Facilitator;
-use crate::{admin, authgate, error, health, openapi, paygate, proxy, ratelimit, tokens, usage};
-
-/// Per-method route: the gateway builds the JSON-RPC envelope from `{"params": ...}`.
-pub const METHOD_ROUTE: &str = "/v1/x402/solana/{cluster}/{provider}/{surface}/{method}";
-/// Standard JSON-RPC 2.0 endpoint (single or batch) for unmodified Solana clients.
-pub const STANDARD_ROUTE: &str = "/v1/x402/solana/{cluster}/rpc";
-
-/// The Tokens API behind wallet sign-in (auth-only, no payment).
-pub const TOKENS_ROUTE: &str = "/v1/x402/tokens/{*path}";
-
-/// Every path the router serves (the facilitator and admin ones only when configured, see below).
-pub const ROUTES: &[&str] = &[
-    "/healthz",
-    "/readyz",
-    "/status",
-    "/openapi.yaml",
-    METHOD_ROUTE,
-    STANDARD_ROUTE,
+use crate::ratelimit::LimitGate;
+use crate::routes::{
+    HEALTHZ_ROUTE, METHOD_ROUTE, OPENAPI_ROUTE, READYZ_ROUTE, STANDARD_ROUTE, STATUS_ROUTE,
     TOKENS_ROUTE,
-    "/api/internal/facilitator/supported",
-    "/api/internal/facilitator/verify",
-    "/api/internal/facilitator/settle",
-    admin::USAGE_ROUTE,
-    admin::METRICS_ROUTE,
-];
+};
+use crate::{admin, authgate, error, health, openapi, paygate, proxy, ratelimit, tokens};
 
 /// Builds the router with its state (the global layers are added by [`crate::stack`]).
 pub fn router(app: AppState) -> Router {
-    // RPC routes: parsing runs as a route layer so that payment, replay and rate-limit layers
-    // can be added between it (outermost) and the forwarding handler without touching either.
-    let rpc_routes = Router::new()
-        .route(
-            METHOD_ROUTE,
-            post(proxy::forward).get(proxy::describe_method),
-        )
-        .route(STANDARD_ROUTE, post(proxy::forward))
-        // Inner: the paid part (a pass-through when payments are off).
-        .route_layer(from_fn_with_state(app.clone(), paygate::paygate))
-        // Unpaid requests per client IP, and the provider budget when payments are off (paid
-        // requests pass: the paygate checks payer and provider in its reservation).
-        .route_layer(from_fn_with_state(app.clone(), ratelimit::rate_limit))
-        // Counts every answer given below (challenges, 429s, paid, failures) per day.
-        .route_layer(from_fn_with_state(app.clone(), usage::record_usage))
-        // Outer: parse and validate once; nothing unpriceable reaches the paygate.
-        .route_layer(from_fn_with_state(app.clone(), proxy::parse_rpc_request));
+    let rpc_routes = rpc_routes(&app);
 
     let free: [(&str, MethodRouter<AppState>); 4] = [
-        ("/healthz", get(health::get_healthz)),
-        ("/readyz", get(health::get_readyz)),
-        ("/status", get(health::get_status)),
-        ("/openapi.yaml", get(openapi::get_openapi)),
+        (HEALTHZ_ROUTE, get(health::get_healthz)),
+        (READYZ_ROUTE, get(health::get_readyz)),
+        (STATUS_ROUTE, get(health::get_status)),
+        (OPENAPI_ROUTE, get(openapi::get_openapi)),
     ];
     let mut router = Router::new();
     for (path, route) in free {
@@ -74,16 +39,18 @@ pub fn router(app: AppState) -> Router {
     }
     // Auth-only routes: a wallet sign-in instead of a payment. Without `[tokens]` the path is
     // still served, with a 404 that says why, so the documented route never just vanishes.
-    let tokens_routes = match &app.config.tokens {
-        Some(config) => authgate::require(
-            Router::new().route(
-                TOKENS_ROUTE,
-                get(tokens::forward_tokens).post(tokens::forward_tokens),
-            ),
+    let tokens_routes = match (&app.config.tokens, &app.tokens) {
+        (Some(config), Some(api)) => authgate::require(
+            Router::new()
+                .route(
+                    TOKENS_ROUTE,
+                    get(tokens::forward_tokens).post(tokens::forward_tokens),
+                )
+                .with_state(api.clone()),
             config.auth,
             app.siwx.clone(),
         ),
-        None => Router::new().route(
+        _ => Router::new().route(
             TOKENS_ROUTE,
             get(tokens::not_configured).post(tokens::not_configured),
         ),
@@ -97,4 +64,39 @@ pub fn router(app: AppState) -> Router {
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(app)
+}
+
+/// The RPC routes. Each request meets, outermost first:
+/// 1. its route's parser (one per route): nothing unparsed or unpriced goes further;
+/// 2. either the paygate (payments on: the per-IP challenge limit, the payment, the payer and
+///    provider limits in its claim) or the free-route limits (payments off: per IP and the
+///    provider budget), decided here once, not inside the layers;
+/// 3. the forwarding handler.
+fn rpc_routes(app: &App) -> Router<AppState> {
+    let rpc = app.rpc.clone();
+    let method = Router::new().route(
+        METHOD_ROUTE,
+        post(proxy::forward).get(proxy::describe_method),
+    );
+    let standard = Router::new().route(STANDARD_ROUTE, post(proxy::forward));
+    let method =
+        gated(app, method).route_layer(from_fn_with_state(rpc.clone(), proxy::parse_method_route));
+    let standard = gated(app, standard)
+        .route_layer(from_fn_with_state(rpc.clone(), proxy::parse_standard_route));
+    method.merge(standard).with_state(rpc)
+}
+
+/// Step 2 above: the layer between parsing and the handler.
+fn gated<S: Clone + Send + Sync + 'static>(app: &App, routes: Router<S>) -> Router<S> {
+    if let Some(gate) = &app.paygate {
+        return routes.route_layer(from_fn_with_state(gate.clone(), paygate::paygate));
+    }
+    if app.limits.enabled() {
+        let gate = LimitGate {
+            limits: app.limits.clone(),
+            store: app.store.clone(),
+        };
+        return routes.route_layer(from_fn_with_state(gate, ratelimit::rate_limit));
+    }
+    routes
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, Method, StatusCode};
-use axum::middleware::{from_fn, from_fn_with_state, Next};
+use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tower::ServiceBuilder;
@@ -18,7 +18,8 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::app::AppState;
 use crate::error::ApiError;
-use crate::observability::{request_log, track_metrics};
+use crate::observability::observe;
+use crate::server::body_deadline::{limit_body_time, BodyReadTimeout};
 
 /// Headers a browser client must be able to read on our responses.
 const EXPOSED_HEADERS: [&str; 9] = [
@@ -41,10 +42,9 @@ pub fn apply(router: Router, app: &AppState) -> Router {
         // (the client's own when it sent one, so traces join up across hops).
         .layer(SetRequestIdLayer::x_request_id(RandomRequestId))
         .layer(PropagateRequestIdLayer::x_request_id())
-        // One log line per request, after the id exists and around everything that can answer.
-        .layer(from_fn(request_log))
-        // Latency histogram and payment counters for /metrics.
-        .layer(from_fn(track_metrics))
+        // One observer per request, after the id exists and around everything that can answer:
+        // the log line, the metrics and the usage counters, all from the request record.
+        .layer(from_fn_with_state(app.usage.clone(), observe))
         // A panic becomes a 500 with our JSON envelope instead of a dropped connection.
         .layer(CatchPanicLayer::custom(|_| {
             ApiError::new(
@@ -58,6 +58,11 @@ pub fn apply(router: Router, app: &AppState) -> Router {
         .layer(cors())
         // Oversized headers are refused before any handler reads them.
         .layer(from_fn_with_state(app.clone(), limit_headers))
+        // A body still arriving after body_read_timeout_ms is the client's fault: 408, not 504.
+        .layer(from_fn_with_state(
+            BodyReadTimeout(server.body_read_timeout()),
+            limit_body_time,
+        ))
         // Safety net: no request lives longer than this, whatever a dependency does.
         .layer(TimeoutLayer::with_status_code(
             StatusCode::GATEWAY_TIMEOUT,

@@ -8,6 +8,7 @@ use axum::response::Response;
 
 use super::response::refusal;
 use super::SiwxGate;
+use crate::exchange::{AuthOutcome, AuthRecord, Exchange};
 use crate::siwx::time::now_ms;
 use crate::x402::header::SIGN_IN_WITH_X;
 
@@ -16,15 +17,6 @@ use crate::x402::header::SIGN_IN_WITH_X;
 pub struct SignedIn {
     /// Base58 address.
     pub wallet: String,
-}
-
-/// What the sign-in amounted to, in the response extensions for the request log.
-#[derive(Debug, Clone)]
-pub struct AuthSummary {
-    /// The wallet, when a proof got as far as naming a verified one.
-    pub wallet: Option<String>,
-    /// `signed_in`, or the refusal reason (`siwx_required`, `siwx_expired`...).
-    pub outcome: &'static str,
 }
 
 /// Route layer: the request passes only with a valid `SIGN-IN-WITH-X` proof for this route.
@@ -44,17 +36,17 @@ pub async fn require_siwx(
                 wallet: verified.address.clone(),
             });
             let mut response = next.run(request).await;
-            response.extensions_mut().insert(AuthSummary {
+            Exchange::of(&mut response).auth = Some(AuthRecord {
                 wallet: Some(verified.address),
-                outcome: "signed_in",
+                outcome: AuthOutcome::SignedIn,
             });
             response
         }
         Err(err) => {
             let mut response = refusal(&gate, &err, &resource_url, now);
-            response.extensions_mut().insert(AuthSummary {
+            Exchange::of(&mut response).auth = Some(AuthRecord {
                 wallet: None,
-                outcome: err.reason(),
+                outcome: AuthOutcome::Refused(err.reason()),
             });
             response
         }

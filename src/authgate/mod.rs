@@ -21,20 +21,12 @@ use std::time::Duration;
 
 use axum::middleware::from_fn_with_state;
 use axum::Router;
-use serde::Deserialize;
 
-pub use layer::{require_siwx, AuthSummary, SignedIn};
+pub use layer::{require_siwx, SignedIn};
 
-use crate::siwx::{NonceKey, PublicOrigin, SiwxConfig, SiwxError, SiwxProof, Verified, Verifier};
+use crate::config::{AuthMode, SiwxConfig};
+use crate::siwx::{NonceKey, PublicOrigin, SiwxError, SiwxProof, Verified, Verifier};
 use crate::store::{LimitCheck, LimitVerdict, Store};
-
-/// How a configured route is protected (`auth = "siwx"`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AuthMode {
-    /// A wallet sign-in per request (or per proof, in session mode); no payment.
-    Siwx,
-}
 
 /// Puts `mode` on every route of `router` (as a route layer: unmatched paths still 404).
 pub fn require<S: Clone + Send + Sync + 'static>(

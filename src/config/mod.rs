@@ -4,46 +4,49 @@
 //! Loading connects nothing. Every error names the field it is about in one line, so `main` can
 //! print it and exit non-zero; unknown keys are errors, never silently ignored.
 
+#[cfg(feature = "localnet")]
+pub mod demo;
+mod env;
+mod facilitator;
+#[cfg(feature = "localnet")]
+pub mod localnet;
+mod metrics;
+mod payment;
+mod pricing;
 mod providers;
+mod rate_limits;
 mod secret;
 mod sections;
+mod siwx;
+mod tokens;
+mod usage;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use env::{EnvSource, ProcessEnv};
+pub use facilitator::{
+    FailoverPolicy, LocalFacilitatorConfig, NetworkConfig, RemoteFacilitatorConfig,
+};
+#[cfg(feature = "localnet")]
+pub use localnet::LocalnetConfig;
+pub use metrics::MetricsConfig;
+pub use payment::{default_token_program, AcceptConfig, PaymentConfig};
+pub use pricing::PricingConfig;
 pub use providers::{Cluster, KeyPlacement, ProviderConfig, Surface};
+pub use rate_limits::{LimitSpec, RateLimitsConfig};
 pub use secret::Secret;
 pub use sections::{
     GuardrailsConfig, LogConfig, LogFormat, RedisConfig, ServerConfig, UpstreamConfig,
 };
+pub use siwx::SiwxConfig;
+pub use tokens::{AuthMode, TokensConfig};
+pub use usage::UsageConfig;
 
 /// The configuration the gateway runs with when no file is given.
 pub const EMBEDDED_DEFAULT: &str = include_str!("../../gateway.example.toml");
-
-/// Where environment variables come from; a map in tests, the process environment in `main`.
-pub trait EnvSource {
-    /// The value of `name`, if set and not empty.
-    fn var(&self, name: &str) -> Option<String>;
-}
-
-/// The real process environment.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ProcessEnv;
-
-impl EnvSource for ProcessEnv {
-    fn var(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-    }
-}
-
-impl EnvSource for HashMap<String, String> {
-    fn var(&self, name: &str) -> Option<String> {
-        self.get(name).cloned().filter(|v| !v.trim().is_empty())
-    }
-}
 
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -64,37 +67,37 @@ pub struct Config {
     /// The in-process x402 SVM facilitator; absent = none (the demo derives one from
     /// `[localnet]`). Its HTTP endpoints are served only when `FACILITATOR_SECRET` is set.
     #[serde(default)]
-    pub facilitator: Option<crate::facilitator::local::LocalFacilitatorConfig>,
+    pub facilitator: Option<LocalFacilitatorConfig>,
     /// Shared secret of the facilitator endpoints, from `FACILITATOR_SECRET` (never the file).
     #[serde(skip)]
     pub facilitator_secret: Option<Secret>,
     /// x402 payments on the RPC routes.
     #[serde(default)]
-    pub payment: crate::paygate::PaymentConfig,
+    pub payment: PaymentConfig,
     /// Prices (markup, settlement surcharge, floor).
     #[serde(default)]
-    pub pricing: crate::pricing::PricingConfig,
+    pub pricing: PricingConfig,
     /// Wallet sign-in (SIWX) for auth-only routes.
     #[serde(default)]
-    pub siwx: crate::siwx::SiwxConfig,
+    pub siwx: SiwxConfig,
     /// The nonce HMAC secret, from the variable `siwx.secret_env` names (never the file).
     #[serde(skip)]
     pub siwx_secret: Option<Secret>,
     /// The Tokens API behind `/v1/x402/tokens/{*path}` (auth-only); absent = not served.
     #[serde(default)]
-    pub tokens: Option<crate::tokens::TokensConfig>,
+    pub tokens: Option<TokensConfig>,
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
     /// Rate limits (per client IP, per payer, per provider budget).
     #[serde(default)]
-    pub rate_limits: crate::ratelimit::RateLimitsConfig,
+    pub rate_limits: RateLimitsConfig,
     /// Usage counters and their flushing to the store.
     #[serde(default)]
-    pub usage: crate::usage::UsageConfig,
+    pub usage: UsageConfig,
     /// `/metrics`.
     #[serde(default)]
-    pub metrics: crate::observability::MetricsConfig,
+    pub metrics: MetricsConfig,
     /// Bearer token of `/admin/usage` (and `/metrics` unless public), from `ADMIN_TOKEN`
     /// (never the file).
     #[serde(skip)]
@@ -105,7 +108,7 @@ pub struct Config {
     /// The embedded local Solana cluster for the offline demo; absent = not started.
     #[cfg(feature = "localnet")]
     #[serde(default)]
-    pub localnet: Option<crate::localnet::LocalnetConfig>,
+    pub localnet: Option<LocalnetConfig>,
     /// Without the `localnet` feature the section is accepted and ignored (with a warning), so
     /// one config file serves both builds.
     #[cfg(not(feature = "localnet"))]
@@ -143,17 +146,30 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+    /// A value that parses but is not acceptable, at `field` (dotted path).
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         ConfigError::Invalid {
             field: field.into(),
             message: message.into(),
         }
     }
+
+    /// The same problem, with its field path placed under `prefix` (`name` → `providers[2].name`).
+    pub fn at(self, prefix: &str) -> Self {
+        match self {
+            ConfigError::Invalid { field, message } => ConfigError::Invalid {
+                field: format!("{prefix}.{field}"),
+                message,
+            },
+            other => other,
+        }
+    }
 }
 
 impl Config {
-    /// Loads `path`, or the embedded default when `None`, then applies environment overrides and
-    /// validates.
+    /// Loads `path`, or the embedded default when `None`: parse, apply the environment, resolve
+    /// the derived settings (the demo's, from `[localnet]`), validate. `check-config` and
+    /// `serve` both call this, so they accept exactly the same configurations.
     pub fn load(path: Option<&Path>, env: &dyn EnvSource) -> Result<Self, ConfigError> {
         match path {
             Some(path) => {
@@ -167,7 +183,7 @@ impl Config {
         }
     }
 
-    /// Parses TOML text, applies environment overrides and validates.
+    /// Parses TOML text, applies environment overrides, resolves derived settings and validates.
     pub fn from_toml(text: &str, env: &dyn EnvSource) -> Result<Self, ConfigError> {
         let de = toml::Deserializer::new(text);
         let mut config: Config = serde_path_to_error::deserialize(de).map_err(|err| {
@@ -190,7 +206,9 @@ impl Config {
             }
         })?;
         config.apply_env(env);
+        config.resolve()?;
         config.validate()?;
+        config.check_env(env)?;
         config.resolve_providers()?;
         Ok(config)
     }
@@ -224,97 +242,69 @@ impl Config {
         self.upstream.validate()?;
         let mut seen = std::collections::HashSet::new();
         for (i, p) in self.providers.iter().enumerate() {
-            let at = |f: &str| format!("providers[{i}].{f}");
-            if p.name.is_empty()
-                || !p
-                    .name
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-            {
-                return Err(ConfigError::invalid(
-                    at("name"),
-                    format!("{:?} must be lowercase letters, digits, '-' or '_'", p.name),
-                ));
-            }
+            p.validate().map_err(|e| e.at(&format!("providers[{i}]")))?;
             if !seen.insert(p.name.as_str()) {
                 return Err(ConfigError::invalid(
-                    at("name"),
+                    format!("providers[{i}].name"),
                     format!("duplicate provider {:?}", p.name),
                 ));
-            }
-            if p.clusters.is_empty() {
-                return Err(ConfigError::invalid(
-                    at("clusters"),
-                    "at least one cluster URL is required",
-                ));
-            }
-            for (cluster, url) in &p.clusters {
-                if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-                    return Err(ConfigError::invalid(
-                        at(&format!("clusters.{cluster}")),
-                        format!("{url} is not an http(s) URL with a host"),
-                    ));
-                }
-                if url.query().is_some() && matches!(p.key_placement, KeyPlacement::Query { .. }) {
-                    return Err(ConfigError::invalid(
-                        at(&format!("clusters.{cluster}")),
-                        "the URL already has a query string; the key goes in it",
-                    ));
-                }
-            }
-            for (surface, table) in [("rpc", &p.rpc), ("das", &p.das)] {
-                if let Some(bad) = table.keys().find(|m| !valid_method_name(m)) {
-                    return Err(ConfigError::invalid(
-                        at(surface),
-                        format!("{bad:?} is not a JSON-RPC method name"),
-                    ));
-                }
-            }
-            if let Some(both) = p.rpc.keys().find(|m| p.das.contains_key(*m)) {
-                return Err(ConfigError::invalid(
-                    at("das"),
-                    format!("{both:?} is listed under both rpc and das"),
-                ));
-            }
-            match &p.key_placement {
-                KeyPlacement::Query { param } | KeyPlacement::Header { name: param }
-                    if param.is_empty() =>
-                {
-                    return Err(ConfigError::invalid(
-                        at("key_placement"),
-                        "the name must not be empty",
-                    ));
-                }
-                KeyPlacement::Header { name }
-                    if http::HeaderName::from_bytes(name.as_bytes()).is_err() =>
-                {
-                    return Err(ConfigError::invalid(
-                        at("key_placement.header.name"),
-                        format!("{name:?} is not a valid header name"),
-                    ));
-                }
-                _ => {}
             }
         }
         if let Some(redis) = &self.redis {
             redis.validate()?;
         }
-        self.siwx
-            .validate()
-            .map_err(|(field, message)| ConfigError::invalid(field, message))?;
+        self.siwx.validate()?;
         if let Some(tokens) = &self.tokens {
-            tokens
-                .validate()
-                .map_err(|(field, message)| ConfigError::invalid(field, message))?;
+            tokens.validate()?;
         }
+        self.rate_limits.validate()?;
         self.rate_limits
-            .validate(self.providers.iter().map(|p| p.name.as_str()))?;
+            .check_providers(self.providers.iter().map(|p| p.name.as_str()))?;
         self.usage.validate()?;
         if let Some(facilitator) = &self.facilitator {
-            facilitator
-                .validate()
-                .map_err(|e| ConfigError::invalid("facilitator", e.0))?;
+            facilitator.validate()?;
         }
+        self.pricing.validate()?;
+        self.payment.validate()?;
+        // Across sections: a paid route needs someone to verify and settle its payments.
+        if self.payment.enabled
+            && self.facilitator.is_none()
+            && self.payment.remote_facilitators.is_empty()
+        {
+            return Err(ConfigError::invalid(
+                "payment.enabled",
+                "payments are on but no facilitator is configured ([facilitator] or \
+                 payment.remote_facilitators; the demo derives one from [localnet])",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The environment variables the configuration names and needs at start: checked here so
+    /// that a missing one is refused at load, not when `serve` builds the client.
+    fn check_env(&self, env: &dyn EnvSource) -> Result<(), ConfigError> {
+        if !self.payment.enabled {
+            return Ok(());
+        }
+        for (i, remote) in self.payment.remote_facilitators.iter().enumerate() {
+            for (header, var) in &remote.headers_from_env {
+                if env.var(var).is_none() {
+                    return Err(ConfigError::invalid(
+                        format!("payment.remote_facilitators[{i}].headers_from_env.{header}"),
+                        format!("{var} is not set"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Derives the settings other sections imply, before anything is validated: with the
+    /// `localnet` feature and a `[localnet]` section, the demo's provider, facilitator, `pay_to`
+    /// and `accepts` (see [`demo`]). Without the feature the section is ignored.
+    fn resolve(&mut self) -> Result<(), ConfigError> {
+        #[cfg(feature = "localnet")]
+        demo::resolve(self)?;
         Ok(())
     }
 
@@ -355,10 +345,6 @@ impl Config {
         }
         self
     }
-}
-
-fn valid_method_name(m: &str) -> bool {
-    !m.is_empty() && m.len() <= 64 && m.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 #[cfg(test)]

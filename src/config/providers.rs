@@ -8,6 +8,8 @@ use serde::Deserialize;
 use url::Url;
 
 use super::secret::Secret;
+use super::ConfigError;
+use crate::x402::network::{SOLANA_DEVNET, SOLANA_MAINNET};
 
 /// A Solana cluster the gateway sells calls on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
@@ -34,6 +36,14 @@ impl Cluster {
     /// Parses a path segment.
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// The CAIP-2 id of the cluster.
+    pub fn caip2(self) -> &'static str {
+        match self {
+            Cluster::Mainnet => SOLANA_MAINNET,
+            Cluster::Devnet => SOLANA_DEVNET,
+        }
     }
 }
 
@@ -140,6 +150,79 @@ pub struct ProviderConfig {
 }
 
 impl ProviderConfig {
+    /// Checks one provider on its own; field paths are relative (`name`, `clusters.mainnet`),
+    /// the caller places them (`providers[2].name`). Names being unique is the caller's check.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.name.is_empty()
+            || !self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        {
+            return Err(ConfigError::invalid(
+                "name",
+                format!(
+                    "{:?} must be lowercase letters, digits, '-' or '_'",
+                    self.name
+                ),
+            ));
+        }
+        if self.clusters.is_empty() {
+            return Err(ConfigError::invalid(
+                "clusters",
+                "at least one cluster URL is required",
+            ));
+        }
+        for (cluster, url) in &self.clusters {
+            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+                return Err(ConfigError::invalid(
+                    format!("clusters.{cluster}"),
+                    format!("{url} is not an http(s) URL with a host"),
+                ));
+            }
+            if url.query().is_some() && matches!(self.key_placement, KeyPlacement::Query { .. }) {
+                return Err(ConfigError::invalid(
+                    format!("clusters.{cluster}"),
+                    "the URL already has a query string; the key goes in it",
+                ));
+            }
+        }
+        for (surface, table) in [("rpc", &self.rpc), ("das", &self.das)] {
+            if let Some(bad) = table.keys().find(|m| !valid_method_name(m)) {
+                return Err(ConfigError::invalid(
+                    surface,
+                    format!("{bad:?} is not a JSON-RPC method name"),
+                ));
+            }
+        }
+        if let Some(both) = self.rpc.keys().find(|m| self.das.contains_key(*m)) {
+            return Err(ConfigError::invalid(
+                "das",
+                format!("{both:?} is listed under both rpc and das"),
+            ));
+        }
+        match &self.key_placement {
+            KeyPlacement::Query { param } | KeyPlacement::Header { name: param }
+                if param.is_empty() =>
+            {
+                return Err(ConfigError::invalid(
+                    "key_placement",
+                    "the name must not be empty",
+                ));
+            }
+            KeyPlacement::Header { name }
+                if http::HeaderName::from_bytes(name.as_bytes()).is_err() =>
+            {
+                return Err(ConfigError::invalid(
+                    "key_placement.header.name",
+                    format!("{name:?} is not a valid header name"),
+                ));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
     /// Whether the provider serves traffic (decided while loading the config).
     pub fn is_enabled(&self) -> bool {
         self.enabled == Some(true)
@@ -163,4 +246,8 @@ impl ProviderConfig {
             None
         }
     }
+}
+
+fn valid_method_name(m: &str) -> bool {
+    !m.is_empty() && m.len() <= 64 && m.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }

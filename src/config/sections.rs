@@ -31,6 +31,20 @@ pub struct ServerConfig {
     /// Tokio worker threads; 0 = one per core. On a small shared box, fewer workers mean fewer
     /// cross-thread wake-ups (see BENCHMARKS.md).
     pub worker_threads: usize,
+    /// A request head must arrive whole within this: counted from the accept for a connection's
+    /// first request and, on HTTP/1, from the end of the previous response for the next ones
+    /// (hyper arms it as soon as a keep-alive connection waits for a head), so it also bounds
+    /// how long an HTTP/1 connection may idle.
+    pub header_read_timeout_ms: u64,
+    /// A connection with no request in flight is closed after this (HTTP/2 gets a GOAWAY).
+    pub idle_timeout_ms: u64,
+    /// Most connections open at once. At the cap, a new connection takes the place of the one
+    /// idle the longest; when every connection has a request in flight, accepting waits. Also
+    /// lowered at start-up to fit the process's open-file limit.
+    pub max_connections: usize,
+    /// A request body must arrive whole within this from its head, or the answer is 408. Below
+    /// `request_timeout_ms`, so a slow client is told apart from a slow upstream (504).
+    pub body_read_timeout_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -45,25 +59,17 @@ impl Default for ServerConfig {
             max_json_depth: 32,
             max_batch: 20,
             worker_threads: 0,
+            header_read_timeout_ms: 5_000,
+            idle_timeout_ms: 60_000,
+            max_connections: 4_096,
+            body_read_timeout_ms: 10_000,
         }
     }
 }
 
 impl ServerConfig {
-    pub(super) fn validate(&self) -> Result<(), ConfigError> {
-        let url = &self.public_base_url;
-        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-            return Err(ConfigError::invalid(
-                "server.public_base_url",
-                format!("{url} is not an http(s) URL with a host"),
-            ));
-        }
-        if url.query().is_some() || url.fragment().is_some() {
-            return Err(ConfigError::invalid(
-                "server.public_base_url",
-                "must not carry a query or fragment",
-            ));
-        }
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        base_url("server.public_base_url", &self.public_base_url)?;
         positive("server.request_timeout_ms", self.request_timeout_ms)?;
         positive("server.max_body_bytes", self.max_body_bytes as u64)?;
         positive("server.max_header_bytes", self.max_header_bytes as u64)?;
@@ -75,12 +81,49 @@ impl ServerConfig {
             ));
         }
         positive("server.max_batch", self.max_batch as u64)?;
+        at_most(
+            "server.header_read_timeout_ms",
+            self.header_read_timeout_ms,
+            300_000,
+        )?;
+        at_most("server.idle_timeout_ms", self.idle_timeout_ms, 3_600_000)?;
+        at_most(
+            "server.max_connections",
+            self.max_connections as u64,
+            1_000_000,
+        )?;
+        at_most(
+            "server.body_read_timeout_ms",
+            self.body_read_timeout_ms,
+            300_000,
+        )?;
+        if self.body_read_timeout_ms >= self.request_timeout_ms {
+            return Err(ConfigError::invalid(
+                "server.body_read_timeout_ms",
+                "must be less than server.request_timeout_ms, or a slow body is answered 504",
+            ));
+        }
         Ok(())
     }
 
     /// The whole-request timeout.
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// The request-head timeout.
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_read_timeout_ms)
+    }
+
+    /// The idle-connection timeout.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms)
+    }
+
+    /// The request-body timeout.
+    pub fn body_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_read_timeout_ms)
     }
 }
 
@@ -110,7 +153,7 @@ impl Default for UpstreamConfig {
 }
 
 impl UpstreamConfig {
-    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         positive("upstream.connect_timeout_ms", self.connect_timeout_ms)?;
         positive("upstream.timeout_ms", self.timeout_ms)?;
         positive(
@@ -193,7 +236,7 @@ pub struct RedisConfig {
 }
 
 impl RedisConfig {
-    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         if let Some(url) = &self.url {
             let parsed = Url::parse(url.expose()).map_err(|_| {
                 ConfigError::invalid("redis.url", "is not a URL (expected redis://host:port)")
@@ -247,6 +290,35 @@ pub enum LogFormat {
     Json,
     /// Human-readable.
     Pretty,
+}
+
+/// A base URL that paths are appended to: http(s), a host, no query or fragment.
+pub(super) fn base_url(field: &str, url: &Url) -> Result<(), ConfigError> {
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(ConfigError::invalid(
+            field,
+            format!("{url} is not an http(s) URL with a host"),
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::invalid(
+            field,
+            "must not carry a query or fragment",
+        ));
+    }
+    Ok(())
+}
+
+/// Between 1 and `max`: zero would refuse everything, a huge value protects nothing.
+fn at_most(field: &str, value: u64, max: u64) -> Result<(), ConfigError> {
+    positive(field, value)?;
+    if value > max {
+        return Err(ConfigError::invalid(
+            field,
+            format!("{value} is more than the allowed {max}"),
+        ));
+    }
+    Ok(())
 }
 
 fn positive(field: &str, value: u64) -> Result<(), ConfigError> {

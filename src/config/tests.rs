@@ -30,7 +30,12 @@ fn embedded_default_loads_without_any_key() {
     let config = Config::from_toml(EMBEDDED_DEFAULT, &env(&[])).expect("default config");
     assert_eq!(config.server.max_body_bytes, 50 * 1024);
     assert_eq!(config.server.max_batch, 20);
-    assert!(config.providers.iter().all(|p| !p.is_enabled()));
+    // Only the demo's derived provider runs: every keyed one waits for its key.
+    let enabled: Vec<_> = config
+        .enabled_providers()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(enabled, [demo::LOCALNET_PROVIDER]);
     let alchemy = &config.providers[0];
     assert_eq!(
         alchemy.disabled_reason.as_deref(),
@@ -45,7 +50,7 @@ fn a_key_in_the_environment_enables_its_provider() {
         .enabled_providers()
         .map(|p| p.name.as_str())
         .collect();
-    assert_eq!(names, ["helius"]);
+    assert_eq!(names, ["helius", demo::LOCALNET_PROVIDER]);
     assert_eq!(
         config.providers[1].api_key.as_ref().unwrap().expose(),
         "h-key"
@@ -105,6 +110,37 @@ fn zero_limits_are_rejected() {
 }
 
 #[test]
+fn connection_limits_are_bounded_and_named() {
+    for (text, field) in [
+        (
+            "header_read_timeout_ms = 0",
+            "server.header_read_timeout_ms",
+        ),
+        ("idle_timeout_ms = 0", "server.idle_timeout_ms"),
+        ("max_connections = 0", "server.max_connections"),
+        ("max_connections = 50000000", "server.max_connections"),
+        ("body_read_timeout_ms = 0", "server.body_read_timeout_ms"),
+        ("idle_timeout_ms = 86400000", "server.idle_timeout_ms"),
+        // A body timeout at or above the whole-request one could never answer 408.
+        (
+            "request_timeout_ms = 5000\nbody_read_timeout_ms = 5000",
+            "server.body_read_timeout_ms",
+        ),
+    ] {
+        let line = Config::from_toml(&format!("[server]\n{text}\n"), &env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(line.contains(field), "{text}: {line}");
+        assert_eq!(line.lines().count(), 1, "{line}");
+    }
+    let config = Config::from_toml(EMBEDDED_DEFAULT, &env(&[])).unwrap();
+    assert_eq!(config.server.header_read_timeout_ms, 5_000);
+    assert_eq!(config.server.idle_timeout_ms, 60_000);
+    assert_eq!(config.server.max_connections, 4_096);
+    assert_eq!(config.server.body_read_timeout_ms, 10_000);
+}
+
+#[test]
 fn duplicate_provider_names_are_rejected() {
     let text = format!("{}{}", provider_toml(""), provider_toml(""));
     let line = Config::from_toml(&text, &env(&[("ALCHEMY_API_KEY", "k")]))
@@ -137,4 +173,122 @@ fn listen_override_wins() {
         .unwrap()
         .with_listen(Some("127.0.0.1:9999".parse().unwrap()));
     assert_eq!(config.server.listen.port(), 9999);
+}
+
+/// A `[localnet]` section with its files under `dir` and any free port (what tests use).
+fn localnet_toml(dir: &std::path::Path) -> String {
+    format!(
+        "[localnet]\nlisten = \"127.0.0.1:0\"\nkeypair_dir = \"{d}\"\nfee_payers = [\"{d}/fee-payer.json\"]\nwallets = [{{ keypair = \"{d}/client.json\" }}]\n",
+        d = dir.display()
+    )
+}
+
+#[test]
+fn payment_without_pay_to_is_refused_at_load_naming_the_field() {
+    let line = Config::from_toml("[payment]\nenabled = true\n", &env(&[]))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        line,
+        "config payment.pay_to: is required when payment is enabled (or add [localnet] for the demo)"
+    );
+}
+
+#[test]
+fn payment_needs_accepts_and_a_facilitator() {
+    let text =
+        "[payment]\nenabled = true\npay_to = \"4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU\"\n";
+    let line = Config::from_toml(text, &env(&[])).unwrap_err().to_string();
+    assert!(line.contains("payment.accepts"), "{line}");
+    let text = format!(
+        "{text}[[payment.accepts]]\nnetwork = \"solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1\"\nasset = \"4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU\"\n"
+    );
+    let line = Config::from_toml(&text, &env(&[])).unwrap_err().to_string();
+    assert!(
+        line.contains("payment.enabled") && line.contains("facilitator"),
+        "{line}"
+    );
+    let bad = text.replace(
+        "pay_to = \"4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU\"",
+        "pay_to = \"nope\"",
+    );
+    let line = Config::from_toml(&bad, &env(&[])).unwrap_err().to_string();
+    assert!(
+        line.contains("payment.pay_to") && line.contains("base58"),
+        "{line}"
+    );
+}
+
+#[test]
+fn remote_facilitator_headers_must_be_in_the_environment_at_load() {
+    let text = r#"
+[payment]
+enabled = true
+pay_to = "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU"
+[[payment.accepts]]
+network = "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1"
+asset = "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU"
+[[payment.remote_facilitators]]
+name = "hosted"
+url = "https://facilitator.example/"
+headers_from_env = { authorization = "HOSTED_AUTH" }
+"#;
+    let line = Config::from_toml(text, &env(&[])).unwrap_err().to_string();
+    assert!(
+        line.contains("payment.remote_facilitators[0].headers_from_env.authorization")
+            && line.contains("HOSTED_AUTH"),
+        "{line}"
+    );
+    Config::from_toml(text, &env(&[("HOSTED_AUTH", "Bearer x")])).expect("set: accepted");
+}
+
+#[test]
+fn the_demo_is_derived_before_validation_from_localnet_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!("[payment]\nenabled = true\n{}", localnet_toml(dir.path()));
+    let config = Config::from_toml(&text, &env(&[])).expect("the demo derives what it needs");
+    let local = config.localnet.as_ref().unwrap();
+    assert_ne!(
+        local.listen.port(),
+        0,
+        "port 0 is pinned so the provider URL is known"
+    );
+    let provider = config
+        .providers
+        .iter()
+        .find(|p| p.name == demo::LOCALNET_PROVIDER)
+        .unwrap();
+    assert!(provider.is_enabled());
+    assert_eq!(
+        provider.clusters[&Cluster::Devnet].as_str(),
+        format!("http://{}/", local.listen)
+    );
+    // payTo is the owner of the keypair file genesis will read (generated now).
+    let pay_to = crate::keyfile::read_keypair_file(&local.pay_to_keypair_path()).unwrap();
+    use solana_signer::Signer;
+    assert_eq!(config.payment.pay_to, Some(pay_to.pubkey().to_string()));
+    assert_eq!(config.payment.accepts[0].asset, local.mint);
+    let facilitator = config.facilitator.as_ref().expect("derived facilitator");
+    assert_eq!(
+        facilitator.fee_payer_keypair.as_ref(),
+        local.fee_payers.first()
+    );
+    // Loading again derives the same payTo (the file is read, not regenerated).
+    let again = Config::from_toml(&text, &env(&[])).unwrap();
+    assert_eq!(again.payment.pay_to, config.payment.pay_to);
+}
+
+#[test]
+fn a_provider_named_localnet_conflicts_with_the_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{}{}",
+        provider_toml("").replace("name = \"alchemy\"", "name = \"localnet\""),
+        localnet_toml(dir.path())
+    );
+    let line = Config::from_toml(&text, &env(&[])).unwrap_err().to_string();
+    assert!(
+        line.starts_with("config localnet:") && line.contains("already named"),
+        "{line}"
+    );
 }

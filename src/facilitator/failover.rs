@@ -13,39 +13,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::Deserialize;
 use tokio::time::Instant;
 
 use super::{Facilitator, FacilitatorError};
+use crate::config::FailoverPolicy;
+use crate::svm::DecodedTransaction;
 use crate::x402::{FacilitatorRequest, SettleResponse, SupportedResponse, VerifyResponse};
-
-/// Backoff policy (`[payment.failover]`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct FailoverPolicy {
-    /// Rounds over all facilitators.
-    pub attempts: u32,
-    /// First wait between rounds.
-    pub base_ms: u64,
-    /// Longest wait between rounds.
-    pub cap_ms: u64,
-    /// Growth of the wait per round.
-    pub factor: u32,
-    /// Total time a call may take, waits included (keep it under `maxTimeoutSeconds`).
-    pub budget_ms: u64,
-}
-
-impl Default for FailoverPolicy {
-    fn default() -> Self {
-        Self {
-            attempts: 3,
-            base_ms: 1_000,
-            cap_ms: 10_000,
-            factor: 2,
-            budget_ms: 20_000,
-        }
-    }
-}
 
 impl FailoverPolicy {
     fn delay(&self, round: u32) -> Duration {
@@ -108,7 +81,17 @@ impl FailoverFacilitator {
                 tokio::time::sleep(wait).await;
             }
             for member in &self.members {
-                match op(member.as_ref()).await {
+                // Every member call is bounded by what is left of the budget, so a hanging
+                // facilitator cannot stretch the whole call past `budget_ms`.
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                let answer = match tokio::time::timeout(left, op(member.as_ref())).await {
+                    Ok(answer) => answer,
+                    Err(_) => Err(FacilitatorError::Timeout(left.as_millis() as u64)),
+                };
+                match answer {
                     Ok(answer) => return Ok(answer),
                     Err(err) if call.may_try_next(&err) => {
                         tracing::warn!(facilitator = member.name(), error = %err, "facilitator failed; trying the next");
@@ -145,6 +128,24 @@ impl Facilitator for FailoverFacilitator {
         request: &FacilitatorRequest,
     ) -> Result<SettleResponse, FacilitatorError> {
         self.run(Call::Settle, |f| Box::pin(f.settle(request)))
+            .await
+    }
+
+    async fn verify_decoded(
+        &self,
+        request: &FacilitatorRequest,
+        tx: &Arc<DecodedTransaction>,
+    ) -> Result<VerifyResponse, FacilitatorError> {
+        self.run(Call::Verify, |f| Box::pin(f.verify_decoded(request, tx)))
+            .await
+    }
+
+    async fn settle_decoded(
+        &self,
+        request: &FacilitatorRequest,
+        tx: &Arc<DecodedTransaction>,
+    ) -> Result<SettleResponse, FacilitatorError> {
+        self.run(Call::Settle, |f| Box::pin(f.settle_decoded(request, tx)))
             .await
     }
 }

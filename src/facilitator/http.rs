@@ -27,20 +27,24 @@ use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::{Facilitator, FacilitatorError};
 use crate::config::Secret;
 use crate::error::ApiError;
-use crate::x402::FacilitatorRequest;
+use crate::routes::{
+    FACILITATOR_SETTLE_ROUTE, FACILITATOR_SUPPORTED_ROUTE, FACILITATOR_VERIFY_ROUTE,
+};
+use crate::x402::{
+    FacilitatorRequest, RequestShapeError, SettleResponse, VerifyResponse, WireRequest,
+};
 
 /// Header carrying the shared secret.
 pub const SECRET_HEADER: &str = "x-facilitator-secret";
 /// Largest accepted request body (a payment is about 2 KiB).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-/// Route prefix.
-pub const PREFIX: &str = "/api/internal/facilitator";
 
 #[derive(Clone)]
 struct AppState {
@@ -58,9 +62,9 @@ pub fn facilitator_routes(facilitator: Arc<dyn Facilitator>, secret: Secret) -> 
         digest: (!secret.is_empty()).then(|| Sha256::digest(secret.expose().as_bytes()).into()),
     };
     Router::new()
-        .route(&format!("{PREFIX}/supported"), get(supported))
-        .route(&format!("{PREFIX}/verify"), post(verify))
-        .route(&format!("{PREFIX}/settle"), post(settle))
+        .route(FACILITATOR_SUPPORTED_ROUTE, get(supported))
+        .route(FACILITATOR_VERIFY_ROUTE, post(verify))
+        .route(FACILITATOR_SETTLE_ROUTE, post(settle))
         .with_state(AppState { facilitator })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(from_fn_with_state(auth, require_secret))
@@ -102,7 +106,12 @@ fn facilitator_error(e: FacilitatorError) -> Response {
     ApiError::new(status, code, e.to_string()).into_response()
 }
 
-fn parse_body(body: Result<Bytes, BytesRejection>) -> Result<FacilitatorRequest, ApiError> {
+/// A body that is a facilitator request in shape (else 400), typed; a payload or requirements
+/// of the wrong shape is a business refusal (`isValid: false` / `success: false` with its
+/// reason), as the official facilitators answer it, not an HTTP error.
+fn parse_body(
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Result<FacilitatorRequest, Refused>, ApiError> {
     let body = body.map_err(|r| {
         let code = if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
             "payload_too_large"
@@ -112,13 +121,26 @@ fn parse_body(body: Result<Bytes, BytesRejection>) -> Result<FacilitatorRequest,
         ApiError::new(r.status(), code, r.body_text())
     })?;
     let de = &mut serde_json::Deserializer::from_slice(&body);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let wire: WireRequest<Value, Value> = serde_path_to_error::deserialize(de).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_request",
             format!("body is not a facilitator request: {e}"),
         )
-    })
+    })?;
+    let network = wire
+        .payment_requirements
+        .get("network")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    Ok(FacilitatorRequest::from_wire(wire).map_err(|error| Refused { error, network }))
+}
+
+/// A request refused for its shape, with the network it named (for the settle answer).
+struct Refused {
+    error: RequestShapeError,
+    network: String,
 }
 
 async fn supported(State(s): State<AppState>) -> Response {
@@ -130,7 +152,16 @@ async fn supported(State(s): State<AppState>) -> Response {
 
 async fn verify(State(s): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
     let req = match parse_body(body) {
-        Ok(r) => r,
+        Ok(Ok(r)) => r,
+        Ok(Err(refused)) => {
+            return Json(VerifyResponse {
+                is_valid: false,
+                invalid_reason: Some(refused.error.reason.to_owned()),
+                invalid_message: Some(refused.error.message),
+                payer: None,
+            })
+            .into_response()
+        }
         Err(e) => return e.into_response(),
     };
     match s.facilitator.verify(&req).await {
@@ -141,7 +172,18 @@ async fn verify(State(s): State<AppState>, body: Result<Bytes, BytesRejection>) 
 
 async fn settle(State(s): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
     let req = match parse_body(body) {
-        Ok(r) => r,
+        Ok(Ok(r)) => r,
+        Ok(Err(refused)) => {
+            return Json(SettleResponse {
+                success: false,
+                error_reason: Some(refused.error.reason.to_owned()),
+                error_message: Some(refused.error.message),
+                transaction: String::new(),
+                network: refused.network,
+                payer: None,
+            })
+            .into_response()
+        }
         Err(e) => return e.into_response(),
     };
     let f = s.facilitator.clone();
@@ -171,5 +213,58 @@ mod tests {
         assert!(authorized(&auth, &h));
         let open = Auth { digest: None };
         assert!(!authorized(&open, &h), "an empty secret refuses everyone");
+    }
+
+    /// A facilitator that must never be reached.
+    #[derive(Debug)]
+    struct Unreachable;
+
+    #[async_trait::async_trait]
+    impl Facilitator for Unreachable {
+        fn name(&self) -> &str {
+            "unreachable"
+        }
+        async fn supported(&self) -> Result<crate::x402::SupportedResponse, FacilitatorError> {
+            unreachable!("a refused request reached the facilitator")
+        }
+        async fn verify(&self, _: &FacilitatorRequest) -> Result<VerifyResponse, FacilitatorError> {
+            unreachable!("a refused request reached the facilitator")
+        }
+        async fn settle(&self, _: &FacilitatorRequest) -> Result<SettleResponse, FacilitatorError> {
+            unreachable!("a refused request reached the facilitator")
+        }
+    }
+
+    #[tokio::test]
+    async fn a_payload_of_the_wrong_shape_is_a_refusal_not_an_error() {
+        use tower::ServiceExt;
+        let router = facilitator_routes(Arc::new(Unreachable), Secret::new("s3cret"));
+        let body = serde_json::json!({
+            "x402Version": 2,
+            "paymentPayload": {"x402Version": 2},
+            "paymentRequirements": {"scheme": "exact", "network": "solana:devnet-ish"},
+        });
+        for (path, field) in [("verify", "invalidReason"), ("settle", "errorReason")] {
+            let request = axum::http::Request::post(format!("/api/internal/facilitator/{path}"))
+                .header(SECRET_HEADER, "s3cret")
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(body.to_string()))
+                .unwrap();
+            let response = router.clone().oneshot(request).await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{path}");
+            let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+                .await
+                .unwrap();
+            let answer: Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(answer[field], "invalid_payload", "{path}: {answer}");
+        }
+        // Not even the envelope: an HTTP error.
+        let request = axum::http::Request::post(FACILITATOR_VERIFY_ROUTE)
+            .header(SECRET_HEADER, "s3cret")
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from("[1]"))
+            .unwrap();
+        let response = router.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     }
 }

@@ -18,14 +18,54 @@ pub mod keys;
 pub mod local;
 pub mod remote;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 pub use error::FacilitatorError;
 
+use crate::config::EnvSource;
+use crate::config::{FailoverPolicy, RemoteFacilitatorConfig};
+use failover::FailoverFacilitator;
+use remote::RemoteFacilitator;
+
+use crate::svm::DecodedTransaction;
 use crate::x402::{FacilitatorRequest, SettleResponse, SupportedResponse, VerifyResponse};
 
 /// `errorReason` of a settle whose outcome is not known yet (the transaction was broadcast).
 pub const SETTLEMENT_PENDING: &str = "settlement_pending";
+
+/// `errorReason` of a settle whose transaction is already on chain (with its signature when the
+/// facilitator knows it).
+pub const DUPLICATE_SETTLEMENT: &str = "duplicate_settlement";
+
+/// What a settle answer means for the payment, decided here once (the contract above).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettleOutcome {
+    /// On chain, confirmed by this settle.
+    Confirmed,
+    /// Already on chain: a duplicate of a transaction that landed earlier (the signature, when
+    /// the facilitator knows it, is in `transaction`).
+    Duplicate,
+    /// Broadcast (or possibly), not confirmed yet: unknown.
+    Pending,
+    /// Definitely not paid.
+    Refused,
+}
+
+impl SettleOutcome {
+    /// Classifies a settle answer.
+    pub fn of(settled: &SettleResponse) -> Self {
+        if settled.success {
+            return Self::Confirmed;
+        }
+        match settled.error_reason.as_deref() {
+            Some(SETTLEMENT_PENDING) => Self::Pending,
+            Some(DUPLICATE_SETTLEMENT) => Self::Duplicate,
+            _ => Self::Refused,
+        }
+    }
+}
 
 /// A facilitator for x402 payments.
 #[async_trait]
@@ -47,4 +87,50 @@ pub trait Facilitator: Send + Sync + std::fmt::Debug {
         &self,
         request: &FacilitatorRequest,
     ) -> Result<SettleResponse, FacilitatorError>;
+
+    /// [`Facilitator::verify`] of a payment whose transaction this process already decoded
+    /// and whose client signatures it already checked (the paygate's pre-verification, `tx`
+    /// decoded from the request's own `payload.transaction`). An in-process facilitator reuses
+    /// `tx`: no second decode, no second ed25519 check. Any other verifies the request in full.
+    async fn verify_decoded(
+        &self,
+        request: &FacilitatorRequest,
+        tx: &Arc<DecodedTransaction>,
+    ) -> Result<VerifyResponse, FacilitatorError> {
+        let _ = tx;
+        self.verify(request).await
+    }
+
+    /// [`Facilitator::settle`] with the transaction already decoded (see `verify_decoded`).
+    async fn settle_decoded(
+        &self,
+        request: &FacilitatorRequest,
+        tx: &Arc<DecodedTransaction>,
+    ) -> Result<SettleResponse, FacilitatorError> {
+        let _ = tx;
+        self.settle(request).await
+    }
+}
+
+/// The facilitator the paygate talks to, assembled in one place: the in-process one first (when
+/// configured), then the remote ones in config order, behind failover when there are several.
+/// `Ok(None)` when there is none at all.
+pub fn from_config(
+    local: Option<Arc<dyn Facilitator>>,
+    remotes: &[RemoteFacilitatorConfig],
+    failover: &FailoverPolicy,
+    env: &dyn EnvSource,
+) -> Result<Option<Arc<dyn Facilitator>>, String> {
+    let mut members: Vec<Arc<dyn Facilitator>> = local.into_iter().collect();
+    for remote in remotes {
+        members.push(Arc::new(RemoteFacilitator::new(remote, env)?));
+    }
+    Ok(match members.len() {
+        0 => None,
+        1 => members.pop(),
+        _ => Some(Arc::new(FailoverFacilitator::new(
+            members,
+            failover.clone(),
+        ))),
+    })
 }

@@ -1,49 +1,19 @@
 //! A client for the standard facilitator HTTP API (`/supported`, `/verify`, `/settle`), e.g. a
 //! hosted facilitator or another gateway's in-process one behind its shared secret.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
 use url::Url;
 
 use super::{Facilitator, FacilitatorError};
-use crate::config::{EnvSource, Secret};
+use crate::config::{EnvSource, RemoteFacilitatorConfig, Secret};
 use crate::x402::{FacilitatorRequest, SettleResponse, SupportedResponse, VerifyResponse};
 
 /// Largest facilitator answer accepted.
 const MAX_ANSWER_BYTES: usize = 256 * 1024;
-
-/// `[[payment.facilitators]]` entry of kind `remote`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RemoteFacilitatorConfig {
-    /// Name for logs.
-    pub name: String,
-    /// Base URL; `/supported`, `/verify`, `/settle` are appended.
-    pub url: Url,
-    /// Auth headers, each read from an environment variable: header name → variable name
-    /// (e.g. `{ authorization = "CDP_FACILITATOR_AUTH" }`, `{ x-facilitator-secret = "FACILITATOR_SECRET" }`).
-    #[serde(default)]
-    pub headers_from_env: BTreeMap<String, String>,
-    /// Connect timeout.
-    #[serde(default = "default_connect_ms")]
-    pub connect_timeout_ms: u64,
-    /// Whole-call timeout (a settle includes on-chain confirmation: keep it generous).
-    #[serde(default = "default_timeout_ms")]
-    pub timeout_ms: u64,
-}
-
-fn default_connect_ms() -> u64 {
-    1_000
-}
-
-fn default_timeout_ms() -> u64 {
-    30_000
-}
 
 /// The HTTP facilitator client.
 #[derive(Debug)]

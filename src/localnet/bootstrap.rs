@@ -4,10 +4,10 @@
 //! not produced by transactions; everything after genesis goes through real transactions.
 
 use super::chain::Chain;
-use super::config::{LocalnetConfig, TokenProgramKind};
 use super::error::LocalnetError;
 use super::keys::{self, FundedWallet};
 use super::tokens::{self, TransferFeeParams};
+use crate::config::localnet::{LocalnetConfig, TokenProgramKind};
 use solana_account::Account;
 use solana_address::Address;
 use solana_program_pack::Pack;
@@ -136,7 +136,7 @@ pub fn bootstrap(chain: &mut Chain, cfg: &LocalnetConfig) -> Result<Genesis, Loc
     let (pay_to, pay_to_keypair) = match &cfg.pay_to {
         Some(s) => (parse_address("pay_to", s)?, None),
         None => {
-            let w = keys::load_or_create(&cfg.keypair_dir.join("pay-to.json"))?;
+            let w = keys::load_or_create(&cfg.pay_to_keypair_path())?;
             (w.keypair.pubkey(), Some(w))
         }
     };

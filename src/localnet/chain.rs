@@ -231,7 +231,7 @@ impl Chain {
             .enumerate()
             .filter_map(|(i, k)| {
                 let acc = self.svm.get_account(k)?;
-                super::config::TokenProgramKind::from_program_id(&acc.owner)?;
+                crate::config::localnet::TokenProgramKind::from_program_id(&acc.owner)?;
                 let t = tokens::unpack_account(&acc.data)?;
                 Some(TokenBalance {
                     account_index: i,

@@ -23,19 +23,20 @@ mod bootstrap;
 mod chain;
 mod cli;
 mod clock;
-mod config;
+pub mod demo;
 mod error;
 mod fees;
 mod keys;
 mod rpc;
 mod tokens;
 
-pub use cli::run_cli;
-pub use config::{
+pub use crate::config::localnet::{
     LocalnetConfig, TokenProgramKind, WalletConfig, DEVNET_USDC_MINT, LAMPORTS_PER_SOL,
 };
+pub use crate::keyfile::{read_keypair_file, write_keypair_file};
+pub use cli::run_cli;
 pub use error::LocalnetError;
-pub use keys::{read_keypair_file, write_keypair_file, FundedWallet};
+pub use keys::FundedWallet;
 pub use tokens::TransferFeeParams;
 
 use chain::Chain;

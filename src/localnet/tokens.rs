@@ -4,7 +4,7 @@
 //! Token-2022's `StateWithExtensions` also parses plain SPL Token accounts (same base layout,
 //! no TLV tail), so every reader here goes through it for both programs.
 
-use super::config::TokenProgramKind;
+use crate::config::localnet::TokenProgramKind;
 use serde_json::{json, Value};
 use solana_address::Address;
 use solana_program_option::COption;

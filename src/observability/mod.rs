@@ -1,10 +1,10 @@
-//! Logs and metrics: tracing initialisation, the one structured line written per request, and
-//! the Prometheus recorder behind `/metrics`.
+//! Logs and metrics: tracing initialisation, the one observing layer (a structured line,
+//! metrics and usage counts per request, from the request record), and the Prometheus recorder
+//! behind `/metrics`.
 
+mod observe;
 pub mod prometheus;
-mod request_log;
 mod tracing_init;
 
-pub use prometheus::{track_metrics, MetricsConfig};
-pub use request_log::{request_log, RequestSummary};
+pub use observe::observe;
 pub use tracing_init::init_tracing;

@@ -3,8 +3,8 @@
 //!
 //! Families (all prefixed `x402_`):
 //! - `http_request_duration_seconds{route,method,status}` histogram, every request;
-//! - `payments_total{outcome,reason}` verify/settle outcomes from the paygate's
-//!   [`PaymentSummary`]; `payment_duplicates_total{reason}` (409 on a payment already in flight
+//! - `payments_total{outcome,reason}` verify/settle outcomes from the request record's
+//!   payment part; `payment_duplicates_total{reason}` (409 on a payment already in flight
 //!   or used); `revenue_atomic_total` settled amounts in atomic units;
 //! - `rate_limited_total{scope}` (429s: `ip`, `payer`, `provider`),
 //!   `rate_limit_store_errors_total`, `rate_limit_local_checks_total` (fail-open decisions);
@@ -14,18 +14,14 @@
 
 use std::collections::HashSet;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request};
 use axum::http::{header, HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use parking_lot::Mutex;
-use serde::Deserialize;
 
 use crate::error::ApiError;
-use crate::paygate::PaymentSummary;
 
 /// The latency histogram's name.
 pub const REQUEST_DURATION: &str = "x402_http_request_duration_seconds";
@@ -38,16 +34,6 @@ const BUCKETS: &[f64] = &[
 /// Distinct `reason` label values kept; later new ones become `other` (label cardinality must
 /// not grow with what a remote facilitator says).
 const MAX_REASONS: usize = 64;
-
-/// `[metrics]`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct MetricsConfig {
-    /// `true`: `/metrics` answers without the admin token (scraped on a private network).
-    /// `false` (default): it needs `Authorization: Bearer <ADMIN_TOKEN>`, and is not served
-    /// at all without `ADMIN_TOKEN`.
-    pub public: bool,
-}
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -160,45 +146,20 @@ pub async fn get_metrics() -> Response {
     }
 }
 
-/// Global middleware: the latency histogram, and the payment counters from the response.
-pub async fn track_metrics(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = method_label(request.method());
-    let route = route_label(request.extensions().get::<MatchedPath>());
-    let response = next.run(request).await;
-    let status = status_label(response.status());
-    metrics::histogram!(REQUEST_DURATION, "route" => route, "method" => method, "status" => status)
-        .record(started.elapsed().as_secs_f64());
-    if let Some(payment) = response.extensions().get::<PaymentSummary>() {
-        let reason = reason_label(payment.reason.as_deref());
-        metrics::counter!("x402_payments_total", "outcome" => payment.outcome, "reason" => reason.clone())
-            .increment(1);
-        match payment.outcome {
-            "duplicate" => {
-                metrics::counter!("x402_payment_duplicates_total", "reason" => reason).increment(1)
-            }
-            "settled" => metrics::counter!("x402_revenue_atomic_total").increment(payment.amount),
-            _ => {}
-        }
-    }
-    response
-}
-
 /// The route template as a label: our own route constants are `'static` (no copy per request);
 /// any other matched path (a route added by an embedding program) is copied.
-fn route_label(matched: Option<&MatchedPath>) -> metrics::SharedString {
-    let Some(matched) = matched else {
+pub(super) fn route_label(matched: Option<&str>) -> metrics::SharedString {
+    let Some(path) = matched else {
         return metrics::SharedString::const_str("unmatched");
     };
-    let path = matched.as_str();
-    match crate::router::ROUTES.iter().find(|r| **r == path) {
+    match crate::routes::ROUTES.iter().find(|r| **r == path) {
         Some(route) => metrics::SharedString::const_str(route),
         None => metrics::SharedString::from_owned(path.to_owned()),
     }
 }
 
 /// The status code as a label, without formatting the common ones per request.
-fn status_label(status: StatusCode) -> metrics::SharedString {
+pub(super) fn status_label(status: StatusCode) -> metrics::SharedString {
     let common = match status.as_u16() {
         200 => "200",
         400 => "400",
@@ -219,7 +180,7 @@ fn status_label(status: StatusCode) -> metrics::SharedString {
 }
 
 /// Known HTTP methods by name; anything else (clients may send any token) is `other`.
-fn method_label(method: &Method) -> &'static str {
+pub(super) fn method_label(method: &Method) -> &'static str {
     match *method {
         Method::GET => "GET",
         Method::HEAD => "HEAD",
@@ -234,7 +195,7 @@ fn method_label(method: &Method) -> &'static str {
 
 /// A reason as a bounded label: its leading snake_case code (`invalid_exact_svm_…: detail` →
 /// `invalid_exact_svm_…`), `none`, or `other`.
-fn reason_label(reason: Option<&str>) -> String {
+pub(super) fn reason_label(reason: Option<&str>) -> String {
     static SEEN: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
     let Some(reason) = reason else {
         return "none".into();

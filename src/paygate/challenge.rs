@@ -4,33 +4,9 @@
 use serde_json::{json, Map, Value};
 use url::Url;
 
-use crate::config::Surface;
+use crate::config::{AcceptConfig, Surface};
+use crate::priced::Discovery;
 use crate::x402::{PaymentRequired, PaymentRequirements, ResourceInfo, X402_VERSION};
-
-/// One way to pay that the gateway offers (`[[payment.accepts]]`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AcceptConfig {
-    /// CAIP-2 network.
-    pub network: String,
-    /// Mint of a 6-decimal USD stablecoin (prices are in its atomic units).
-    pub asset: String,
-    /// The mint's decimals, for local pre-verification (the facilitator checks the chain's).
-    #[serde(default = "default_decimals")]
-    pub decimals: u8,
-    /// The mint's token program, for local pre-verification (default SPL Token).
-    #[serde(default = "default_token_program")]
-    pub token_program: String,
-}
-
-fn default_decimals() -> u8 {
-    6
-}
-
-/// SPL Token program id.
-pub fn default_token_program() -> String {
-    "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA".into()
-}
 
 /// The terms of one `accepts` entry for a price.
 pub fn requirements(
@@ -75,20 +51,6 @@ pub fn payment_required(
     }
 }
 
-/// What a route sells, for its Bazaar entry.
-#[derive(Debug, Clone, Copy)]
-pub enum BazaarRoute<'a> {
-    /// A method route: body `{"params": ...}`.
-    Method {
-        /// The surface (decides the params shape).
-        surface: Surface,
-        /// The method.
-        method: &'a str,
-    },
-    /// The standard JSON-RPC endpoint.
-    Standard,
-}
-
 /// The `payment-identifier` extension: the client may (or must) echo it with an `info.id` of
 /// 16-128 characters of `[A-Za-z0-9_-]`; a retry with the same id and the same request gets the
 /// cached answer, the same id on another request a 409.
@@ -109,9 +71,9 @@ pub fn payment_identifier_extension(required: bool) -> Value {
 
 /// The `bazaar` extension: how to call the route (input) and what comes back (output), with a
 /// JSON Schema (draft 2020-12) that validates `info`.
-pub fn bazaar_extension(route: BazaarRoute<'_>) -> Value {
+pub fn bazaar_extension(route: &Discovery) -> Value {
     let (body, body_schema) = match route {
-        BazaarRoute::Method { surface, .. } => {
+        Discovery::Method { surface, .. } => {
             let (example, params_schema) = match surface {
                 Surface::Rpc => (json!({"params": []}), json!({"type": "array"})),
                 Surface::Das => (json!({"params": {}}), json!({"type": "object"})),
@@ -123,7 +85,7 @@ pub fn bazaar_extension(route: BazaarRoute<'_>) -> Value {
             });
             (example, schema)
         }
-        BazaarRoute::Standard => (
+        Discovery::Standard => (
             json!({"jsonrpc": "2.0", "id": 1, "method": "getSlot"}),
             json!({
                 "oneOf": [
@@ -164,6 +126,7 @@ pub fn bazaar_extension(route: BazaarRoute<'_>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::default_token_program;
 
     #[test]
     fn requirements_carry_the_quote_and_the_fee_payer() {
@@ -196,9 +159,9 @@ mod tests {
 
     #[test]
     fn bazaar_input_matches_its_own_schema_shape() {
-        let ext = bazaar_extension(BazaarRoute::Method {
+        let ext = bazaar_extension(&Discovery::Method {
             surface: Surface::Das,
-            method: "getAsset",
+            method: "getAsset".into(),
         });
         assert_eq!(ext["info"]["input"]["method"], "POST");
         assert_eq!(ext["info"]["input"]["body"], json!({"params": {}}));

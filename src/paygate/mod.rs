@@ -1,4 +1,10 @@
-//! x402 payments on the paid RPC routes.
+//! x402 payments on priced routes.
+//!
+//! Read in this order: [`layer`] (the route layer: thin glue that records the outcome),
+//! `flow` (one paid request top to bottom, written with `?`), `error` (every answer that is not
+//! the upstream's, mapped to HTTP in one place), then the parts: `offer` (what we ask for and
+//! the local checks), `claims` (what a payment claims in the store), `cache` (encoded
+//! challenges), `reconcile` (settlements whose outcome was unknown).
 //!
 //! Invariants:
 //! - The price and the requirements are computed on the server from the request body; the
@@ -12,10 +18,13 @@
 mod cache;
 pub mod challenge;
 pub mod claims;
-pub mod config;
+mod error;
+mod flow;
 mod layer;
 mod offer;
 pub mod reconcile;
+#[cfg(test)]
+mod tests;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -23,13 +32,11 @@ use std::time::Duration;
 
 use parking_lot::RwLock;
 
-pub use config::PaymentConfig;
-pub use layer::{paygate, PaymentSummary};
+pub use layer::paygate;
 
-use crate::config::EnvSource;
-use crate::facilitator::failover::FailoverFacilitator;
-use crate::facilitator::remote::RemoteFacilitator;
+use crate::config::PaymentConfig;
 use crate::facilitator::{Facilitator, FacilitatorError};
+use crate::ratelimit::RateLimits;
 use crate::store::Store;
 use crate::x402::SupportedResponse;
 
@@ -44,6 +51,8 @@ pub struct Paygate {
     pub facilitator: Arc<dyn Facilitator>,
     /// Claims on payments, limits (shared with the rest of the app).
     pub store: Arc<dyn Store>,
+    /// The per-IP challenge limit, the payer's limit and the provider budgets.
+    limits: Arc<RateLimits>,
     /// The facilitators' last `/supported` answer (our fee payer comes from it).
     supported: RwLock<Option<SupportedResponse>>,
     /// Bumped (under `supported`'s write lock) each time the `/supported` answer changes.
@@ -53,18 +62,15 @@ pub struct Paygate {
 }
 
 impl Paygate {
-    /// Builds the paygate when payments are enabled: the in-process facilitator first (if any),
-    /// then the remote ones, behind failover. Fetches `/supported` once; a background task
-    /// keeps it fresh (never on the request path).
+    /// Builds the paygate over `facilitator` (see `facilitator::from_config`). Fetches
+    /// `/supported` once; a background task keeps it fresh (never on the request path), and the
+    /// reconciler follows settlements whose outcome was unknown.
     pub async fn build(
         config: &PaymentConfig,
-        local: Option<Arc<dyn Facilitator>>,
+        facilitator: Arc<dyn Facilitator>,
         store: Arc<dyn Store>,
-        env: &dyn EnvSource,
-    ) -> Result<Option<Arc<Self>>, String> {
-        if !config.enabled {
-            return Ok(None);
-        }
+        limits: Arc<RateLimits>,
+    ) -> Result<Arc<Self>, String> {
         let pay_to = config
             .pay_to
             .clone()
@@ -72,23 +78,12 @@ impl Paygate {
         if config.accepts.is_empty() {
             return Err("payment.accepts needs at least one network and asset".into());
         }
-        let mut members: Vec<Arc<dyn Facilitator>> = local.into_iter().collect();
-        for remote in &config.remote_facilitators {
-            members.push(Arc::new(RemoteFacilitator::new(remote, env)?));
-        }
-        if members.is_empty() {
-            return Err("payment is enabled but no facilitator is configured ([facilitator] or payment.remote_facilitators)".into());
-        }
-        let facilitator: Arc<dyn Facilitator> = if members.len() == 1 {
-            members.remove(0)
-        } else {
-            Arc::new(FailoverFacilitator::new(members, config.failover.clone()))
-        };
         let gate = Arc::new(Self {
             config: config.clone(),
             pay_to,
             facilitator,
             store,
+            limits,
             supported: RwLock::new(None),
             generation: AtomicU64::new(0),
             challenges: cache::ChallengeCache::default(),
@@ -98,7 +93,7 @@ impl Paygate {
         }
         gate.spawn_refresher();
         reconcile::spawn(&gate);
-        Ok(Some(gate))
+        Ok(gate)
     }
 
     /// Our fee payer for `network`, from the cached `/supported`.

@@ -1,7 +1,9 @@
 //! The offer made for one request: the resource, the requirements per accepted asset, the
 //! Bazaar and payment-identifier extensions; and the local checks a payment must pass against it.
 
+use std::borrow::Cow;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -10,45 +12,80 @@ use solana_address::Address;
 
 use super::cache::Encoded;
 use super::challenge::{
-    bazaar_extension, payment_identifier_extension, payment_required, requirements, resource_url,
-    AcceptConfig, BazaarRoute,
+    bazaar_extension, payment_identifier_extension, payment_required, requirements,
 };
 use super::Paygate;
-use crate::app::AppState;
-use crate::proxy::{RouteKind, RpcRequest};
+use crate::config::AcceptConfig;
+use crate::priced::PricedRequest;
 use crate::store::PaymentKey;
-use crate::svm::{self, ExactPolicy, ExactRequirements, MintInfo};
+use crate::svm::{self, DecodedTransaction, ExactPolicy, MintInfo};
+use crate::x402::exact::normalize;
 use crate::x402::{
     network, FacilitatorRequest, PaymentHeader, PaymentRequired, PaymentRequirements,
     PaymentRequirementsV1, ResourceInfo,
 };
 
+/// Why a payment was refused by our checks: the challenge is sent again with the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Refusal {
+    /// 400 for a payment we cannot read, 402 for one we will not take.
+    pub(crate) status: StatusCode,
+    /// Stable snake_case code for logs and metrics (`invalid_exact_svm_payload_amount`...).
+    pub(crate) code: Cow<'static, str>,
+    /// The challenge's `error`: the code, then what exactly was wrong.
+    pub(crate) message: String,
+}
+
+impl Refusal {
+    /// A 402 refusal: `code` alone, or `code: detail`.
+    pub(crate) fn payment(code: impl Into<Cow<'static, str>>, detail: Option<String>) -> Self {
+        let code = code.into();
+        let message = match detail {
+            Some(detail) => format!("{code}: {detail}"),
+            None => code.to_string(),
+        };
+        Self {
+            status: StatusCode::PAYMENT_REQUIRED,
+            code,
+            message,
+        }
+    }
+
+    /// A 400 refusal: the payment (or its id) could not be read at all.
+    pub(crate) fn malformed(code: &'static str, message: String) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            code: Cow::Borrowed(code),
+            message,
+        }
+    }
+}
+
 /// The offer for this request: the resource, the requirements per accepted asset, the Bazaar
 /// extension.
-pub(super) struct Offer {
+#[derive(Debug)]
+pub(crate) struct Offer {
     resource: ResourceInfo,
     pub(super) accepts: Vec<(PaymentRequirements, AcceptConfig)>,
     extensions: Map<String, Value>,
 }
 
 /// A payment that passed the local checks.
+#[derive(Debug)]
 pub(super) struct Checked {
     pub(super) request: FacilitatorRequest,
+    /// Its transaction, decoded and with the client signatures verified: an in-process
+    /// facilitator reuses it.
+    pub(super) tx: Arc<DecodedTransaction>,
     pub(super) key: PaymentKey,
     pub(super) payer: String,
     pub(super) network: String,
 }
 
 impl Offer {
-    pub(super) fn new(
-        app: &AppState,
-        gate: &Paygate,
-        rpc: &RpcRequest,
-        path: &str,
-        amount: u64,
-    ) -> Self {
+    pub(super) fn new(gate: &Paygate, priced: &PricedRequest, amount: u64) -> Self {
         let resource = ResourceInfo {
-            url: resource_url(&app.config.server.public_base_url, path),
+            url: priced.resource.clone(),
             description: gate.config.description.clone(),
             mime_type: "application/json".into(),
         };
@@ -68,15 +105,8 @@ impl Offer {
                 Some((r, accept.clone()))
             })
             .collect();
-        let route = match &rpc.route {
-            RouteKind::Method { surface, method } => BazaarRoute::Method {
-                surface: *surface,
-                method,
-            },
-            RouteKind::Standard => BazaarRoute::Standard,
-        };
         let mut extensions = Map::new();
-        extensions.insert("bazaar".into(), bazaar_extension(route));
+        extensions.insert("bazaar".into(), bazaar_extension(&priced.discovery));
         extensions.insert(
             "payment-identifier".into(),
             payment_identifier_extension(gate.config.require_payment_identifier),
@@ -109,85 +139,65 @@ impl Offer {
         self.encoded(error).response(status)
     }
 
-    /// Matches the payment to our requirement and runs the strict SVM checks locally, so a
-    /// forged or mismatched payment costs no facilitator and no upstream call.
-    pub(super) fn check(&self, payment: &PaymentHeader) -> Result<Checked, (StatusCode, String)> {
-        let refuse = |reason: String| (StatusCode::PAYMENT_REQUIRED, reason);
+    /// Matches the payment to our requirement, reads its terms with the same normalisation
+    /// the facilitator uses, and runs the strict SVM checks locally, so a forged or mismatched
+    /// payment costs no facilitator and no upstream call.
+    pub(super) fn check(&self, payment: &PaymentHeader) -> Result<Checked, Refusal> {
         let network = match payment {
             PaymentHeader::V2(p) => p.accepted.network.clone(),
             PaymentHeader::V1(p) => network::from_v1_name(&p.network)
-                .ok_or_else(|| refuse(format!("invalid_network: {}", p.network)))?
+                .ok_or_else(|| Refusal::payment("invalid_network", Some(p.network.clone())))?
                 .to_string(),
         };
         let (required, accept) = self
             .accepts
             .iter()
             .find(|(r, _)| r.network == network)
-            .ok_or_else(|| refuse(format!("invalid_network: {network} is not offered")))?;
-        let scheme = match payment {
-            PaymentHeader::V2(p) => &p.accepted.scheme,
-            PaymentHeader::V1(p) => &p.scheme,
-        };
-        if scheme != "exact" {
-            return Err(refuse("unsupported_scheme".into()));
-        }
-        if let PaymentHeader::V2(p) = payment {
-            p.accepted
-                .matches(required)
-                .map_err(|m| refuse(format!("No matching payment requirements: {m}")))?;
-        }
-        let tx = payment.svm_transaction().ok_or_else(|| {
-            (
-                StatusCode::BAD_REQUEST,
+            .ok_or_else(|| {
+                Refusal::payment("invalid_network", Some(format!("{network} is not offered")))
+            })?;
+        if payment.svm_transaction().is_none() {
+            return Err(Refusal::malformed(
+                "malformed_payment",
                 "payload.transaction is missing".to_string(),
-            )
-        })?;
-        let tx = svm::decode_transaction(tx).map_err(|e| refuse(format!("{}: {e}", e.reason())))?;
-        let address =
-            |s: &str| Address::from_str(s).map_err(|_| refuse(format!("invalid address {s}")));
-        let fee_payer = address(required.fee_payer().unwrap_or_default())?;
-        let asset = address(&required.asset)?;
-        let exact = ExactRequirements {
-            amount: required
-                .amount
-                .parse()
-                .map_err(|_| refuse("invalid amount".into()))?,
-            asset,
-            pay_to: address(&required.pay_to)?,
-            fee_payer,
-            memo: required.memo().map(String::from),
+            ));
+        }
+        // The request the facilitator will get: the client's payment against our own terms.
+        let request = match payment {
+            PaymentHeader::V2(p) => FacilitatorRequest::V2 {
+                payload: p.clone(),
+                requirements: Box::new(required.clone()),
+            },
+            PaymentHeader::V1(p) => FacilitatorRequest::V1 {
+                payload: Box::new(p.clone()),
+                requirements: Box::new(v1_requirements(required, &self.resource)),
+            },
         };
+        let terms = normalize(&request).map_err(|e| Refusal::payment(e.reason, Some(e.message)))?;
+        let svm_refusal = |e: svm::VerifyError| Refusal::payment(e.reason(), Some(e.to_string()));
+        let tx = svm::decode_transaction(&terms.transaction).map_err(svm_refusal)?;
+        let exact = &terms.requirements;
         let mint = MintInfo {
-            address: asset,
-            token_program: address(&accept.token_program)?,
+            address: exact.asset,
+            // Our own config, validated at load: a failure here is a bug in what we offered.
+            token_program: Address::from_str(&accept.token_program).map_err(|_| Refusal {
+                status: StatusCode::PAYMENT_REQUIRED,
+                code: "invalid_requirements".into(),
+                message: format!("invalid token program {}", accept.token_program),
+            })?,
             decimals: accept.decimals,
         };
         let verified = svm::verify_exact(
             &tx,
-            &exact,
+            exact,
             &mint,
-            &ExactPolicy::new(vec![fee_payer], vec![asset]),
+            &ExactPolicy::new(vec![exact.fee_payer], vec![exact.asset]),
         )
-        .map_err(|e| refuse(format!("{}: {e}", e.reason())))?;
-        let request = match payment {
-            PaymentHeader::V2(p) => FacilitatorRequest {
-                x402_version: 2,
-                payment_payload: serde_json::to_value(p).unwrap_or_default(),
-                payment_requirements: serde_json::to_value(required).unwrap_or_default(),
-            },
-            PaymentHeader::V1(p) => FacilitatorRequest {
-                x402_version: 1,
-                payment_payload: serde_json::to_value(p).unwrap_or_default(),
-                payment_requirements: serde_json::to_value(v1_requirements(
-                    required,
-                    &self.resource,
-                ))
-                .unwrap_or_default(),
-            },
-        };
+        .map_err(svm_refusal)?;
         Ok(Checked {
             request,
             key: PaymentKey(tx.message_hash()),
+            tx: Arc::new(tx),
             payer: verified.payer.to_string(),
             network,
         })

@@ -22,11 +22,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Paygate;
-use crate::facilitator::local::reasons::DUPLICATE_SETTLEMENT;
-use crate::facilitator::SETTLEMENT_PENDING;
+use crate::facilitator::SettleOutcome;
 use crate::store::{ClaimRecord, ClaimState, PaymentKey, StoreResult};
-use crate::x402::header::{PAYMENT_RESPONSE, X_PAYMENT_RESPONSE};
-use crate::x402::{encode_header, FacilitatorRequest, SettleResponse};
+use crate::x402::receipt::{add_receipt_to, PaymentVersion};
+use crate::x402::{FacilitatorRequest, SettleResponse};
 
 /// How long one instance holds a pending payment before another may look at it.
 const LEASE: Duration = Duration::from_secs(60);
@@ -64,9 +63,9 @@ pub async fn reconcile(gate: &Paygate) -> StoreResult<Pass> {
     let mut pass = Pass::default();
     for payment in due {
         match reconcile_one(gate, &payment).await {
-            Ok(Some(true)) => pass.settled += 1,
-            Ok(Some(false)) => pass.released += 1,
-            Ok(None) => pass.pending += 1,
+            Ok(Resolution::Settled) => pass.settled += 1,
+            Ok(Resolution::Released) => pass.released += 1,
+            Ok(Resolution::Pending) => pass.pending += 1,
             Err(e) => {
                 pass.pending += 1;
                 tracing::warn!(error = %e, ?payment, "reconciling a pending settlement failed");
@@ -79,15 +78,25 @@ pub async fn reconcile(gate: &Paygate) -> StoreResult<Pass> {
     Ok(pass)
 }
 
-/// `Some(true)` settled, `Some(false)` released, `None` still pending.
-async fn reconcile_one(gate: &Paygate, payment: &PaymentKey) -> StoreResult<Option<bool>> {
+/// What became of one pending payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resolution {
+    /// It landed: settled, the kept answer released with a success receipt.
+    Settled,
+    /// It did not land (or the claim is gone): nothing was charged.
+    Released,
+    /// Still unknown: looked at again later.
+    Pending,
+}
+
+async fn reconcile_one(gate: &Paygate, payment: &PaymentKey) -> StoreResult<Resolution> {
     let settled_ttl = Duration::from_secs(gate.config.settled_ttl_secs.max(1));
     let Some(record) = gate.store.claim(payment).await? else {
         // Expired meanwhile: drop it from the index.
         gate.store
             .resolve_pending(payment, None, settled_ttl)
             .await?;
-        return Ok(Some(false));
+        return Ok(Resolution::Released);
     };
     let ClaimState::Pending {
         response,
@@ -101,30 +110,30 @@ async fn reconcile_one(gate: &Paygate, payment: &PaymentKey) -> StoreResult<Opti
                 gate.store
                     .resolve_pending(payment, Some(&record), settled_ttl)
                     .await?;
-                Ok(Some(true))
+                Ok(Resolution::Settled)
             }
             // Re-claimed by a request in flight (the pending claim had expired): its own
             // finish updates the index; rewriting the record here would extend its lease.
-            _ => Ok(None),
+            _ => Ok(Resolution::Pending),
         };
     };
     let request: FacilitatorRequest = match serde_json::from_str(settle_request) {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %e, ?payment, "pending settlement unreadable; left for an operator");
-            return Ok(None);
+            return Ok(Resolution::Pending);
         }
     };
     let settled = match gate.facilitator.settle(&request).await {
         Ok(s) => s,
         Err(e) => {
             tracing::info!(error = %e, ?payment, "pending settlement: facilitator unreachable");
-            return Ok(None);
+            return Ok(Resolution::Pending);
         }
     };
-    let reason = settled.error_reason.as_deref();
-    let landed = settled.success
-        || (reason == Some(DUPLICATE_SETTLEMENT) && !settled.transaction.is_empty());
+    let outcome = SettleOutcome::of(&settled);
+    let landed = outcome == SettleOutcome::Confirmed
+        || (outcome == SettleOutcome::Duplicate && !settled.transaction.is_empty());
     if landed {
         // The receipt the client should have had: success, with the landed transaction.
         let receipt = SettleResponse {
@@ -134,7 +143,11 @@ async fn reconcile_one(gate: &Paygate, payment: &PaymentKey) -> StoreResult<Opti
             ..settled.clone()
         };
         let response = response.clone().map(|mut kept| {
-            add_receipt(&mut kept.headers, &receipt, request.x402_version);
+            add_receipt_to(
+                &mut kept.headers,
+                &receipt,
+                PaymentVersion::from_wire(request.x402_version()),
+            );
             kept
         });
         let record = ClaimRecord {
@@ -145,27 +158,16 @@ async fn reconcile_one(gate: &Paygate, payment: &PaymentKey) -> StoreResult<Opti
             .resolve_pending(payment, Some(&record), settled_ttl)
             .await?;
         tracing::info!(?payment, transaction = %settled.transaction, "pending settlement confirmed");
-        return Ok(Some(true));
+        return Ok(Resolution::Settled);
     }
-    if matches!(
-        reason,
-        Some(SETTLEMENT_PENDING) | Some(DUPLICATE_SETTLEMENT)
-    ) {
-        return Ok(None);
+    // Pending, or landed without a signature to name: look again later.
+    if matches!(outcome, SettleOutcome::Pending | SettleOutcome::Duplicate) {
+        return Ok(Resolution::Pending);
     }
+    let reason = settled.error_reason.as_deref();
     gate.store
         .resolve_pending(payment, None, settled_ttl)
         .await?;
     tracing::info!(?payment, reason = ?reason, "pending settlement did not land; released");
-    Ok(Some(false))
-}
-
-fn add_receipt(headers: &mut Vec<(String, String)>, settled: &SettleResponse, version: u8) {
-    let name = if version == 1 {
-        X_PAYMENT_RESPONSE
-    } else {
-        PAYMENT_RESPONSE
-    };
-    headers.retain(|(n, _)| n != name);
-    headers.push((name.to_string(), encode_header(settled)));
+    Ok(Resolution::Released)
 }

@@ -3,33 +3,29 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Extension, State};
+use axum::extract::Extension;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
 use super::{RouteKind, RpcRequest};
-use crate::app::AppState;
 use crate::config::Surface;
 
 /// Describes the method route the probe was sent to.
-pub async fn describe_method(
-    State(app): State<AppState>,
-    Extension(rpc): Extension<Arc<RpcRequest>>,
-) -> Response {
+pub async fn describe_method(Extension(rpc): Extension<Arc<RpcRequest>>) -> Response {
     let RouteKind::Method { surface, method } = &rpc.route else {
         return axum::http::StatusCode::METHOD_NOT_ALLOWED.into_response();
     };
-    let provider = app.providers.get(&rpc.provider);
-    let units = provider.and_then(|p| p.config.methods(*surface).get(method).copied());
-    let unit = provider.and_then(|p| p.config.unit.clone());
+    let provider = &rpc.provider.config;
+    let units = provider.methods(*surface).get(method).copied();
+    let unit = provider.unit.clone();
     let example_params = match surface {
         Surface::Rpc => json!([]),
         Surface::Das => json!({}),
     };
     Json(json!({
         "cluster": rpc.cluster.as_str(),
-        "provider": rpc.provider,
+        "provider": rpc.provider.name(),
         "surface": surface.as_str(),
         "method": method,
         "upstreamCost": { "units": units, "unit": unit },

@@ -14,25 +14,10 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use super::{ProxyError, RpcRequest};
-use crate::app::AppState;
+use super::{ProxyError, RpcRequest, RpcRoutes};
+use crate::exchange::{Exchange, UpstreamOutcome};
 use crate::jsonrpc::{codes, Body, Call, Element, ErrorObject};
-use crate::observability::RequestSummary;
 use crate::upstream::UpstreamError;
-
-/// What the upstream call amounted to, attached to the response for the layers above
-/// (payment settles only on `Success`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UpstreamOutcome {
-    /// HTTP 2xx and a JSON-RPC `result` (for a batch: at least one element with a `result`).
-    Success,
-    /// The provider answered, but only with JSON-RPC errors.
-    RpcError,
-    /// No usable answer (timeout, transport, HTTP error, malformed).
-    Failed,
-    /// Nothing was sent upstream (everything was refused, or only notifications).
-    NotCalled,
-}
 
 /// One element of a provider's answer, borrowed from its body.
 #[derive(Deserialize)]
@@ -47,7 +32,7 @@ struct Answer<'a> {
 
 /// Handler for both RPC routes.
 pub async fn forward(
-    State(app): State<AppState>,
+    State(app): State<Arc<RpcRoutes>>,
     Extension(rpc): Extension<Arc<RpcRequest>>,
 ) -> Response {
     let (mut response, outcome) = match &rpc.body {
@@ -62,18 +47,12 @@ pub async fn forward(
         ),
         Body::Batch(items) => forward_batch(&app, &rpc, items).await,
     };
-    response.extensions_mut().insert(RequestSummary {
-        rpc_method: rpc.log_method().to_string(),
-        provider: rpc.provider.clone(),
-        cluster: rpc.cluster.as_str(),
-        outcome: outcome.clone(),
-    });
-    response.extensions_mut().insert(outcome);
+    Exchange::of(&mut response).upstream = Some(outcome);
     response
 }
 
 async fn forward_single(
-    app: &AppState,
+    app: &RpcRoutes,
     rpc: &RpcRequest,
     call: &Call,
 ) -> (Response, UpstreamOutcome) {
@@ -102,7 +81,7 @@ async fn forward_single(
 }
 
 async fn forward_batch(
-    app: &AppState,
+    app: &RpcRoutes,
     rpc: &RpcRequest,
     items: &[Element],
 ) -> (Response, UpstreamOutcome) {

@@ -1,10 +1,11 @@
 //! The JSON-RPC proxy routes.
 //!
-//! A request goes through two steps so that payment, replay and rate-limit layers can sit
-//! between them without rewiring: [`parse_rpc_request`] (a route layer) reads and validates the
-//! body into an [`RpcRequest`] extension or answers the error itself; [`forward`] (the handler)
-//! calls the upstream with it. Nothing reaches a provider that did not pass parsing, the
-//! method allow-list and the guardrails.
+//! A request goes through two steps with the payment (or rate-limit) layer between them:
+//! [`parse_method_route`] / [`parse_standard_route`] (route layers, one per route) read and
+//! validate the body into an [`RpcRequest`] extension, price it into a
+//! [`crate::priced::PricedRequest`] extension, or answer the error themselves; [`forward`] (the
+//! handler) calls the upstream with it. Nothing reaches a provider that did not pass parsing,
+//! the method allow-list and the guardrails.
 
 mod body;
 mod describe;
@@ -12,7 +13,60 @@ mod error;
 mod forward;
 mod request;
 
+use std::sync::Arc;
+
+use url::Url;
+
 pub use describe::describe_method;
 pub use error::ProxyError;
-pub use forward::{forward, UpstreamOutcome};
-pub use request::{parse_rpc_request, RouteKind, RpcRequest};
+pub use forward::forward;
+pub use request::{parse_method_route, parse_standard_route, RouteKind, RpcRequest};
+
+use crate::config::{Config, GuardrailsConfig, PricingConfig};
+use crate::upstream::{Providers, UpstreamClient};
+
+/// What the RPC routes need of the application, and nothing more.
+#[derive(Debug)]
+pub struct RpcRoutes {
+    /// The providers, in routing order.
+    pub providers: Arc<Providers>,
+    /// The shared outbound client.
+    pub upstream: UpstreamClient,
+    /// Body and batch limits.
+    pub limits: BodyLimits,
+    /// Parameter guardrails.
+    pub guardrails: GuardrailsConfig,
+    /// Prices (every request is priced at parsing; the paygate only reads the quote).
+    pub pricing: PricingConfig,
+    /// Resource URLs are named under this, never under `Host`.
+    pub public_base_url: Url,
+}
+
+/// The request-size limits of `[server]` that parsing enforces.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    /// Largest body.
+    pub max_body_bytes: usize,
+    /// Deepest JSON nesting.
+    pub max_json_depth: usize,
+    /// Most elements in a batch.
+    pub max_batch: usize,
+}
+
+impl RpcRoutes {
+    /// From the config and the application's shared parts.
+    pub fn new(config: &Config, providers: Arc<Providers>, upstream: UpstreamClient) -> Self {
+        Self {
+            providers,
+            upstream,
+            limits: BodyLimits {
+                max_body_bytes: config.server.max_body_bytes,
+                max_json_depth: config.server.max_json_depth,
+                max_batch: config.server.max_batch,
+            },
+            guardrails: config.guardrails.clone(),
+            pricing: config.pricing.clone(),
+            public_base_url: config.server.public_base_url.clone(),
+        }
+    }
+}

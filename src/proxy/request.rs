@@ -1,6 +1,7 @@
-//! Parsing an RPC route's request into an [`RpcRequest`], once, before any other layer needs it.
+//! Parsing an RPC route's request into an [`RpcRequest`] and a [`PricedRequest`], once,
+//! before any other layer needs them. One route layer per route: the route decides the kind,
+//! the path parameters are parsed into types once.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, Request, State};
@@ -12,12 +13,15 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::body::read_json_body;
-use super::ProxyError;
-use crate::app::AppState;
+use super::{ProxyError, RpcRoutes};
 use crate::config::{Cluster, Surface};
+use crate::exchange::{Exchange, RpcCall};
 use crate::guardrails;
 use crate::jsonrpc::{self, Body, BodyError, Call, Element};
-use crate::upstream::Endpoint;
+use crate::paygate::challenge::resource_url;
+use crate::priced::{Charge, Discovery, PricedRequest, RouteId};
+use crate::pricing;
+use crate::upstream::{Endpoint, Provider};
 
 /// Which RPC route the request came in on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,8 +43,8 @@ pub enum RouteKind {
 pub struct RpcRequest {
     /// The cluster.
     pub cluster: Cluster,
-    /// The provider's name.
-    pub provider: String,
+    /// The provider (resolved once, at parsing).
+    pub provider: Arc<Provider>,
     /// The endpoint that will be called.
     pub endpoint: Endpoint,
     /// The route it came in on.
@@ -72,6 +76,49 @@ impl RpcRequest {
             Body::Batch(_) => "batch",
         }
     }
+
+    /// Prices the request for the payment layer.
+    fn priced(&self, routes: &RpcRoutes, path: &str) -> PricedRequest {
+        let charge = match pricing::quote(&routes.pricing, &self.provider.config, self.calls()) {
+            Ok(Some(quote)) => Charge::Quote(quote),
+            Ok(None) => Charge::Nothing,
+            Err(e) => Charge::Unpriced(e),
+        };
+        let (route, discovery) = match &self.route {
+            RouteKind::Method { surface, method } => (
+                RouteId::RpcMethod,
+                Discovery::Method {
+                    surface: *surface,
+                    method: method.clone(),
+                },
+            ),
+            RouteKind::Standard => (RouteId::RpcStandard, Discovery::Standard),
+        };
+        PricedRequest {
+            route,
+            resource: resource_url(&routes.public_base_url, path),
+            charge,
+            provider: self.provider.clone(),
+            calls: self.calls().count(),
+            discovery,
+            body: self.raw.clone(),
+        }
+    }
+}
+
+/// Path parameters of the method route.
+#[derive(Debug, Deserialize)]
+pub struct MethodPath {
+    cluster: String,
+    provider: String,
+    surface: String,
+    method: String,
+}
+
+/// Path parameters of the standard route.
+#[derive(Debug, Deserialize)]
+pub struct StandardPath {
+    cluster: String,
 }
 
 /// The body of a method route: `{"params": ...}`, nothing else.
@@ -82,74 +129,106 @@ struct MethodBody {
     params: Option<Value>,
 }
 
-/// Route layer: reads and validates the body into an [`RpcRequest`] extension, or answers the
-/// error itself. GET and HEAD are probes: they parse as an empty body.
-pub async fn parse_rpc_request(
-    State(app): State<AppState>,
-    Path(path): Path<HashMap<String, String>>,
+/// Route layer of the method route: reads and validates the body into an [`RpcRequest`] and a
+/// [`PricedRequest`] extension, or answers the error itself. GET and HEAD are probes: they parse
+/// as an empty body.
+pub async fn parse_method_route(
+    State(routes): State<Arc<RpcRoutes>>,
+    Path(path): Path<MethodPath>,
     request: Request,
     next: Next,
 ) -> Response {
+    parse(&routes, request, next, |routes, raw| {
+        parse_method(routes, &path, raw)
+    })
+    .await
+}
+
+/// Route layer of the standard JSON-RPC endpoint (single or batch).
+pub async fn parse_standard_route(
+    State(routes): State<Arc<RpcRoutes>>,
+    Path(path): Path<StandardPath>,
+    request: Request,
+    next: Next,
+) -> Response {
+    parse(&routes, request, next, |routes, raw| {
+        parse_standard(routes, &path, raw)
+    })
+    .await
+}
+
+async fn parse(
+    routes: &RpcRoutes,
+    request: Request,
+    next: Next,
+    parse_body: impl FnOnce(&RpcRoutes, Bytes) -> Result<RpcRequest, ProxyError>,
+) -> Response {
     let (mut parts, body) = request.into_parts();
-    let limits = &app.config.server;
     let raw = if parts.method == Method::GET || parts.method == Method::HEAD {
         Bytes::new()
     } else {
-        match read_json_body(&parts.headers, body, limits.max_body_bytes).await {
+        match read_json_body(&parts.headers, body, routes.limits.max_body_bytes).await {
             Ok(bytes) => bytes,
             Err(e) => return e.into_response(),
         }
     };
-    let parsed = match path.get("provider") {
-        Some(provider) => parse_method_route(&app, &path, provider, raw),
-        None => parse_standard_route(&app, &path, raw),
-    };
-    match parsed {
+    match parse_body(routes, raw) {
         Ok(rpc) => {
+            let priced = rpc.priced(routes, parts.uri.path());
+            let call = RpcCall {
+                method: rpc.log_method().to_string(),
+                provider: rpc.provider.name().to_string(),
+                cluster: rpc.cluster,
+            };
+            parts.extensions.insert(Arc::new(priced));
             parts.extensions.insert(Arc::new(rpc));
-            next.run(Request::from_parts(parts, axum::body::Body::empty()))
-                .await
+            let mut response = next
+                .run(Request::from_parts(parts, axum::body::Body::empty()))
+                .await;
+            Exchange::of(&mut response).rpc = Some(call);
+            response
         }
         Err(e) => e.into_response(),
     }
 }
 
-fn cluster_of(path: &HashMap<String, String>) -> Result<Cluster, ProxyError> {
-    let raw = path.get("cluster").map(String::as_str).unwrap_or("");
+fn cluster_of(raw: &str) -> Result<Cluster, ProxyError> {
     Cluster::parse(raw).ok_or_else(|| {
         ProxyError::NotFound(format!("unknown cluster {raw:?}: use mainnet or devnet"))
     })
 }
 
-fn parse_method_route(
-    app: &AppState,
-    path: &HashMap<String, String>,
-    provider_name: &str,
+fn parse_method(
+    routes: &RpcRoutes,
+    path: &MethodPath,
     raw: Bytes,
 ) -> Result<RpcRequest, ProxyError> {
-    let cluster = cluster_of(path)?;
-    let surface_raw = path.get("surface").map(String::as_str).unwrap_or("");
-    let surface = Surface::parse(surface_raw).ok_or_else(|| {
-        ProxyError::NotFound(format!("unknown surface {surface_raw:?}: use rpc or das"))
+    let cluster = cluster_of(&path.cluster)?;
+    let surface = Surface::parse(&path.surface).ok_or_else(|| {
+        ProxyError::NotFound(format!(
+            "unknown surface {:?}: use rpc or das",
+            path.surface
+        ))
     })?;
-    let method = path.get("method").cloned().unwrap_or_default();
-    let provider = app
+    let method = path.method.clone();
+    let provider = routes
         .providers
-        .get(provider_name)
-        .ok_or_else(|| ProxyError::NotFound(format!("unknown provider {provider_name:?}")))?;
+        .get(&path.provider)
+        .ok_or_else(|| ProxyError::NotFound(format!("unknown provider {:?}", path.provider)))?;
     if !provider.sells(surface, &method) {
         return Err(ProxyError::MethodNotFound {
             id: Value::Null,
             method,
         });
     }
-    let endpoint = endpoint_of(app, provider_name, cluster)?;
+    let endpoint = endpoint_of(provider, cluster)?;
+    let limits = &routes.limits;
 
     let params = if raw.is_empty() {
         None
     } else {
-        if jsonrpc::exceeds_depth(&raw, app.config.server.max_json_depth) {
-            return Err(BodyError::TooDeep(app.config.server.max_json_depth).into());
+        if jsonrpc::exceeds_depth(&raw, limits.max_json_depth) {
+            return Err(BodyError::TooDeep(limits.max_json_depth).into());
         }
         let value: Value =
             serde_json::from_slice(&raw).map_err(|e| BodyError::Parse(e.to_string()))?;
@@ -160,7 +239,7 @@ fn parse_method_route(
             })?;
         body.params
     };
-    guardrails::check(surface, &method, params.as_ref(), &app.config.guardrails).map_err(|v| {
+    guardrails::check(surface, &method, params.as_ref(), &routes.guardrails).map_err(|v| {
         ProxyError::InvalidParams {
             id: Value::Null,
             error: Box::new(v.to_error_object()),
@@ -168,7 +247,7 @@ fn parse_method_route(
     })?;
     Ok(RpcRequest {
         cluster,
-        provider: provider_name.to_string(),
+        provider: provider.clone(),
         endpoint,
         route: RouteKind::Method {
             surface,
@@ -183,16 +262,16 @@ fn parse_method_route(
     })
 }
 
-fn parse_standard_route(
-    app: &AppState,
-    path: &HashMap<String, String>,
+fn parse_standard(
+    routes: &RpcRoutes,
+    path: &StandardPath,
     raw: Bytes,
 ) -> Result<RpcRequest, ProxyError> {
-    let cluster = cluster_of(path)?;
-    let (provider, endpoint) = app.providers.first_for(cluster).ok_or_else(|| {
+    let cluster = cluster_of(&path.cluster)?;
+    let (provider, endpoint) = routes.providers.first_for(cluster).ok_or_else(|| {
         ProxyError::ProviderUnavailable(format!("no provider is enabled for {cluster}"))
     })?;
-    let limits = &app.config.server;
+    let limits = &routes.limits;
     let body = jsonrpc::parse_body(&raw, limits.max_json_depth, limits.max_batch)?;
     let check = |call: Call| -> Result<Call, ProxyError> {
         let id = call.id.clone().unwrap_or(Value::Null);
@@ -206,7 +285,7 @@ fn parse_standard_route(
             surface,
             &call.method,
             call.params.as_ref(),
-            &app.config.guardrails,
+            &routes.guardrails,
         )
         .map_err(|v| ProxyError::InvalidParams {
             id,
@@ -243,7 +322,7 @@ fn parse_standard_route(
     };
     Ok(RpcRequest {
         cluster,
-        provider: provider.name().to_string(),
+        provider: provider.clone(),
         endpoint: endpoint.clone(),
         route: RouteKind::Standard,
         body,
@@ -251,18 +330,21 @@ fn parse_standard_route(
     })
 }
 
-fn endpoint_of(app: &AppState, provider: &str, cluster: Cluster) -> Result<Endpoint, ProxyError> {
-    let p = app
-        .providers
-        .get(provider)
-        .ok_or_else(|| ProxyError::NotFound(format!("unknown provider {provider:?}")))?;
-    if !p.config.is_enabled() {
-        let why = p.config.disabled_reason.as_deref().unwrap_or("disabled");
+fn endpoint_of(provider: &Provider, cluster: Cluster) -> Result<Endpoint, ProxyError> {
+    let name = provider.name();
+    if !provider.config.is_enabled() {
+        let why = provider
+            .config
+            .disabled_reason
+            .as_deref()
+            .unwrap_or("disabled");
         return Err(ProxyError::ProviderUnavailable(format!(
-            "provider {provider:?} is not enabled ({why})"
+            "provider {name:?} is not enabled ({why})"
         )));
     }
-    p.endpoints.get(&cluster).cloned().ok_or_else(|| {
-        ProxyError::NotFound(format!("provider {provider:?} does not serve {cluster}"))
-    })
+    provider
+        .endpoints
+        .get(&cluster)
+        .cloned()
+        .ok_or_else(|| ProxyError::NotFound(format!("provider {name:?} does not serve {cluster}")))
 }

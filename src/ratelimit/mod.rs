@@ -16,7 +16,6 @@
 //! routes), with the JSON error envelope.
 
 pub mod client_ip;
-pub mod config;
 mod layer;
 
 use std::net::SocketAddr;
@@ -27,10 +26,11 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 pub use client_ip::{client_ip, ClientIp};
-pub use config::{LimitSpec, RateLimitsConfig};
-pub use layer::rate_limit;
+pub use layer::{rate_limit, LimitGate};
 
+use crate::config::{LimitSpec, RateLimitsConfig};
 use crate::error::ApiError;
+use crate::exchange::{Exchange, LimitScope};
 use crate::store::memory::MemoryStore;
 use crate::store::{LimitCheck, LimitVerdict, Store};
 
@@ -46,49 +46,80 @@ pub const RATELIMIT_POLICY: &str = "ratelimit-policy";
 /// Longest window a derived (batch) check may get: ten years.
 const MAX_PERIOD: Duration = Duration::from_secs(10 * 366 * 86_400);
 
-/// Which limit refused a request (attached to 429 responses for usage counters and metrics).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    /// Per client IP.
-    Ip,
-    /// Per payer wallet.
-    Payer,
-    /// A provider's upstream budget.
-    Provider,
-    /// A key this module did not build.
-    Other,
+/// The limit checks of one request, each with the scope that built it (so a refusal names its
+/// limit without parsing a key).
+#[derive(Debug, Clone, Default)]
+pub struct Checks {
+    checks: Vec<LimitCheck>,
+    scopes: Vec<LimitScope>,
 }
 
-impl Scope {
-    /// From a limit key (`rl:ip:…`, `rl:payer:…`, `rl:provider:…`).
-    pub fn of(key: &str) -> Self {
-        if key.starts_with("rl:ip:") {
-            Self::Ip
-        } else if key.starts_with("rl:payer:") {
-            Self::Payer
-        } else if key.starts_with("rl:provider:") {
-            Self::Provider
-        } else {
-            Self::Other
+impl Checks {
+    /// Adds `check` (when the limit is on) under `scope`.
+    pub fn push(&mut self, scope: LimitScope, check: Option<LimitCheck>) {
+        if let Some(check) = check {
+            self.checks.push(check);
+            self.scopes.push(scope);
         }
     }
 
-    /// Label value.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Self::Ip => "ip",
-            Self::Payer => "payer",
-            Self::Provider => "provider",
-            Self::Other => "other",
-        }
+    /// The checks, in order, as the store takes them.
+    pub fn as_slice(&self) -> &[LimitCheck] {
+        &self.checks
+    }
+
+    /// No limit applies.
+    pub fn is_empty(&self) -> bool {
+        self.checks.is_empty()
+    }
+
+    fn get(&self, index: usize) -> Option<(LimitScope, &LimitCheck)> {
+        Some((*self.scopes.get(index)?, self.checks.get(index)?))
     }
 }
 
-/// Response extension of a 429 built by [`RateLimits::too_many`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimited {
+/// A refusal by a limit: `429` with `Retry-After`, the `RateLimit-*` headers and the JSON
+/// envelope, and the refusing scope in the request record.
+#[derive(Debug, Clone)]
+pub struct TooMany {
+    scope: LimitScope,
+    wait_secs: u64,
+    limit: Option<LimitCheck>,
+}
+
+impl TooMany {
     /// The refusing limit.
-    pub scope: Scope,
+    pub fn scope(&self) -> LimitScope {
+        self.scope
+    }
+}
+
+impl IntoResponse for TooMany {
+    fn into_response(self) -> Response {
+        let wait = self.wait_secs;
+        let (code, message) = match self.scope {
+            LimitScope::Provider => (
+                "provider_budget_exhausted",
+                format!("the provider's request budget is used up; retry in {wait} s"),
+            ),
+            LimitScope::Payer => (
+                "rate_limited",
+                format!("too many paid calls from this wallet; retry in {wait} s"),
+            ),
+            LimitScope::Ip => (
+                "rate_limited",
+                format!("too many requests from this client; retry in {wait} s"),
+            ),
+        };
+        let mut response = ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, message)
+            .retry_after(wait)
+            .into_response();
+        if let Some(limit) = &self.limit {
+            set_headers(response.headers_mut(), limit, 0, wait);
+        }
+        Exchange::of(&mut response).limited = Some(self.scope);
+        response
+    }
 }
 
 /// The limits, built once from `[rate_limits]` (`app.limits`).
@@ -228,51 +259,33 @@ impl RateLimits {
         }
     }
 
-    /// The `429` for a refusal by `verdict` over `limits` (the checks it was computed on).
-    pub fn too_many(&self, verdict: &LimitVerdict, limits: &[LimitCheck]) -> Response {
+    /// The refusal by `verdict` over `checks` (the checks it was computed on).
+    pub fn too_many(&self, verdict: &LimitVerdict, checks: &Checks) -> TooMany {
         let (index, retry_after) = match verdict {
             LimitVerdict::Limited { index, retry_after } => (*index, *retry_after),
             // Not a refusal: answer one anyway rather than let a caller's slip through.
             LimitVerdict::Allowed { index, .. } => (*index, Duration::from_secs(1)),
         };
-        let limit = limits.get(index);
-        let scope = limit.map_or(Scope::Other, |l| Scope::of(&l.key));
-        metrics::counter!("x402_rate_limited_total", "scope" => scope.as_str()).increment(1);
-        let wait = whole_seconds(retry_after).max(1);
-        let (code, message) = match scope {
-            Scope::Provider => (
-                "provider_budget_exhausted",
-                format!("the provider's request budget is used up; retry in {wait} s"),
-            ),
-            Scope::Payer => (
-                "rate_limited",
-                format!("too many paid calls from this wallet; retry in {wait} s"),
-            ),
-            Scope::Ip | Scope::Other => (
-                "rate_limited",
-                format!("too many requests from this client; retry in {wait} s"),
-            ),
+        let (scope, limit) = match checks.get(index) {
+            Some((scope, limit)) => (scope, Some(limit.clone())),
+            None => (LimitScope::Ip, None),
         };
-        let mut response =
-            ApiError::new(StatusCode::TOO_MANY_REQUESTS, code, message).into_response();
-        let headers = response.headers_mut();
-        headers.insert(axum::http::header::RETRY_AFTER, HeaderValue::from(wait));
-        if let Some(limit) = limit {
-            set_headers(headers, limit, 0, wait);
+        TooMany {
+            scope,
+            wait_secs: whole_seconds(retry_after).max(1),
+            limit,
         }
-        response.extensions_mut().insert(RateLimited { scope });
-        response
     }
 
     /// Adds the `RateLimit-*` headers of an allowed `verdict` to a response.
-    pub fn annotate(&self, verdict: &LimitVerdict, limits: &[LimitCheck], headers: &mut HeaderMap) {
+    pub fn annotate(&self, verdict: &LimitVerdict, checks: &Checks, headers: &mut HeaderMap) {
         if let LimitVerdict::Allowed {
             index,
             remaining,
             reset,
         } = verdict
         {
-            if let Some(limit) = limits.get(*index) {
+            if let Some((_, limit)) = checks.get(*index) {
                 set_headers(headers, limit, *remaining, whole_seconds(*reset));
             }
         }
@@ -318,7 +331,6 @@ mod tests {
         assert_eq!(l.challenge(&ip).unwrap().key, "rl:ip:192.0.2.1");
         assert_eq!(l.payer("Wallet1").unwrap().key, "rl:payer:Wallet1");
         assert_eq!(l.provider("alchemy").unwrap().key, "rl:provider:alchemy");
-        assert_eq!(Scope::of("rl:payer:x"), Scope::Payer);
         let off = limits("enabled = false");
         assert!(off.challenge(&ip).is_none() && off.payer("w").is_none());
     }
@@ -357,16 +369,20 @@ mod tests {
     #[test]
     fn too_many_carries_retry_after_and_ratelimit_headers() {
         let l = limits("");
-        let checks = [LimitCheck {
-            key: "rl:ip:192.0.2.1".into(),
-            burst: 5,
-            period: Duration::from_secs(60),
-        }];
+        let mut checks = Checks::default();
+        checks.push(
+            LimitScope::Ip,
+            Some(LimitCheck {
+                key: "rl:ip:192.0.2.1".into(),
+                burst: 5,
+                period: Duration::from_secs(60),
+            }),
+        );
         let verdict = LimitVerdict::Limited {
             index: 0,
             retry_after: Duration::from_millis(11_200),
         };
-        let r = l.too_many(&verdict, &checks);
+        let r = l.too_many(&verdict, &checks).into_response();
         assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
         let h = r.headers();
         assert_eq!(h["retry-after"], "12");
@@ -375,8 +391,8 @@ mod tests {
         assert_eq!(h[RATELIMIT_RESET], "12");
         assert_eq!(h[RATELIMIT_POLICY], "5;w=60");
         assert_eq!(
-            r.extensions().get::<RateLimited>(),
-            Some(&RateLimited { scope: Scope::Ip })
+            Exchange::get(&r).and_then(|e| e.limited),
+            Some(LimitScope::Ip)
         );
         assert_eq!(whole_seconds(Duration::from_secs(3)), 3);
     }

@@ -44,7 +44,6 @@
 //! so nobody can exhaust another wallet's budget with forged proofs.
 
 mod challenge;
-mod config;
 mod error;
 pub mod message;
 pub mod nonce;
@@ -53,7 +52,6 @@ pub mod time;
 mod verify;
 
 pub use challenge::{proof_schema, ChallengeInfo, SiwxExtension, SupportedChain, EXTENSION_KEY};
-pub use config::SiwxConfig;
 pub use error::SiwxError;
 pub use message::siws_message;
 pub use nonce::NonceKey;

@@ -6,6 +6,7 @@ use url::Url;
 
 use super::time::{format_rfc3339_ms, parse_rfc3339_ms};
 use super::*;
+use crate::config::SiwxConfig;
 
 const NOW: i64 = 1_760_000_000_000;
 const RESOURCE: &str = "https://api.example.com/v1/x402/tokens/v1/tokens";

@@ -9,7 +9,8 @@ use url::Url;
 use super::message::siws_message;
 use super::nonce::NonceKey;
 use super::time::parse_rfc3339_ms;
-use super::{SiwxConfig, SiwxError, SiwxProof};
+use super::{SiwxError, SiwxProof};
+use crate::config::SiwxConfig;
 
 /// The configured public origin: what `domain` and `uri` must name, whatever the request's
 /// `Host` or `X-Forwarded-*` headers say.

@@ -10,7 +10,8 @@
 
 use super::error::RpcError;
 use super::types::{
-    AccountData, RpcAccount, RpcResponse, SignatureStatus, SimulationResult, WithContext,
+    decode_b58_32, AccountData, RpcAccount, RpcResponse, SignatureStatus, SimulationResult,
+    WithContext,
 };
 use base64::Engine as _;
 use serde::de::DeserializeOwned;
@@ -311,15 +312,4 @@ fn map_reqwest(e: reqwest::Error) -> RpcError {
     } else {
         RpcError::Transport(e.to_string())
     }
-}
-
-pub(crate) fn decode_b58_32(s: &str) -> Result<[u8; 32], RpcError> {
-    let mut out = [0u8; 32];
-    let n = bs58::decode(s)
-        .onto(&mut out)
-        .map_err(|e| RpcError::Decode(e.to_string()))?;
-    if n != 32 {
-        return Err(RpcError::Decode("expected 32 bytes".into()));
-    }
-    Ok(out)
 }

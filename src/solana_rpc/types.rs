@@ -1,6 +1,5 @@
 //! Wire types of the Solana JSON-RPC responses we use, and the typed results we return.
 
-use super::client::decode_b58_32;
 use super::error::RpcError;
 use base64::Engine as _;
 use serde::{Deserialize, Deserializer};
@@ -121,4 +120,16 @@ where
     T: Default + Deserialize<'de>,
 {
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// A base58 string that must decode to exactly 32 bytes (an address or a blockhash).
+pub(crate) fn decode_b58_32(s: &str) -> Result<[u8; 32], RpcError> {
+    let mut out = [0u8; 32];
+    let n = bs58::decode(s)
+        .onto(&mut out)
+        .map_err(|e| RpcError::Decode(e.to_string()))?;
+    if n != 32 {
+        return Err(RpcError::Decode("expected 32 bytes".into()));
+    }
+    Ok(out)
 }

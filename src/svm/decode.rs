@@ -34,15 +34,37 @@ use solana_signature::Signature;
 use solana_transaction::versioned::VersionedTransaction;
 
 /// A decoded, sanitized, canonical payment transaction (see the module doc for invariants).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Two are equal when their wire bytes are (everything else is derived from them).
+#[derive(Debug, Clone)]
 pub struct DecodedTransaction {
     tx: VersionedTransaction,
     message_offset: usize,
     wire: Vec<u8>,
     message_hash: [u8; 32],
+    /// Set once every client signature passed `verify_strict` over these very bytes (the
+    /// fields are private and never change after decoding), so a payment checked by the
+    /// paygate and then by the in-process facilitator pays for the ed25519 checks once.
+    client_signatures_verified: std::sync::OnceLock<()>,
 }
 
+impl PartialEq for DecodedTransaction {
+    fn eq(&self, other: &Self) -> bool {
+        self.wire == other.wire
+    }
+}
+
+impl Eq for DecodedTransaction {}
+
 impl DecodedTransaction {
+    /// Whether the client signatures were already verified on this decoded value.
+    pub(crate) fn client_signatures_verified(&self) -> bool {
+        self.client_signatures_verified.get().is_some()
+    }
+
+    pub(crate) fn mark_client_signatures_verified(&self) {
+        let _ = self.client_signatures_verified.set(());
+    }
+
     /// The deserialized transaction.
     pub fn transaction(&self) -> &VersionedTransaction {
         &self.tx
@@ -168,6 +190,7 @@ pub fn decode_transaction_bytes(bytes: Vec<u8>) -> Result<DecodedTransaction, Ve
         message_offset,
         wire: bytes,
         message_hash,
+        client_signatures_verified: std::sync::OnceLock::new(),
     })
 }
 

@@ -292,6 +292,9 @@ pub fn verify_exact(
 
 /// `verify_strict` every required signature except slot 0 (the fee payer's, filled at settle).
 fn verify_client_signatures(tx: &DecodedTransaction, required: usize) -> Result<(), VerifyError> {
+    if tx.client_signatures_verified() {
+        return Ok(());
+    }
     let message = tx.message_bytes();
     for index in 1..required {
         let invalid = VerifyError::SignatureInvalid { index };
@@ -301,6 +304,7 @@ fn verify_client_signatures(tx: &DecodedTransaction, required: usize) -> Result<
         let sig = DalekSignature::from_bytes(sig.as_array());
         vk.verify_strict(message, &sig).map_err(|_| invalid)?;
     }
+    tx.mark_client_signatures_verified();
     Ok(())
 }
 

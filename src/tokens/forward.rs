@@ -5,8 +5,9 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use std::sync::Arc;
+
 use super::TokensApi;
-use crate::app::AppState;
 use crate::error::ApiError;
 use crate::proxy::ProxyError;
 use crate::upstream::{read_capped, UpstreamError};
@@ -24,17 +25,14 @@ pub async fn not_configured() -> ApiError {
 }
 
 /// `GET`/`POST /v1/x402/tokens/{*path}` (behind the sign-in layer).
-pub async fn forward_tokens(State(app): State<AppState>, request: Request) -> Response {
-    let Some(api) = app.tokens.as_ref() else {
-        return not_configured().await.into_response();
-    };
+pub async fn forward_tokens(State(api): State<Arc<TokensApi>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     // The raw (still percent-encoded) path, so an encoded `..` is seen as what it is.
     let raw = parts.uri.path().strip_prefix(PREFIX).unwrap_or("");
     if let Err(message) = check_path(raw) {
         return ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", message).into_response();
     }
-    let max_body = app.config.server.max_body_bytes;
+    let max_body = api.max_body_bytes;
     let body = match to_bytes(body, max_body).await {
         Ok(bytes) => bytes,
         Err(_) => {

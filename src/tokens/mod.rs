@@ -9,15 +9,13 @@
 //!   `content-type` and its body (capped) come back, and an upstream that refuses our key
 //!   (401/403) is a 502, not a sign-in failure.
 
-mod config;
 mod forward;
 
 use std::time::Duration;
 
-pub use config::TokensConfig;
 pub use forward::{forward_tokens, not_configured};
 
-use crate::config::Secret;
+use crate::config::{Secret, TokensConfig};
 
 /// The Tokens API client, built once from `[tokens]`.
 #[derive(Debug)]
@@ -27,11 +25,13 @@ pub struct TokensApi {
     http: reqwest::Client,
     timeout: Duration,
     max_response_bytes: usize,
+    /// Largest request body relayed (`[server] max_body_bytes`).
+    max_body_bytes: usize,
 }
 
 impl TokensApi {
     /// Builds the client (no connection yet).
-    pub fn new(config: &TokensConfig) -> Result<Self, reqwest::Error> {
+    pub fn new(config: &TokensConfig, max_body_bytes: usize) -> Result<Self, reqwest::Error> {
         let timeout = Duration::from_millis(config.timeout_ms);
         let http =
             crate::http_client::hardened(Duration::from_millis(config.connect_timeout_ms), timeout)
@@ -43,6 +43,7 @@ impl TokensApi {
             http,
             timeout,
             max_response_bytes: config.max_response_bytes,
+            max_body_bytes,
         })
     }
 }

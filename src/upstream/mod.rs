@@ -17,4 +17,4 @@ pub use endpoint::Endpoint;
 pub use error::UpstreamError;
 pub use health::{EndpointHealth, HealthSnapshot};
 pub use read::{classify, read_capped};
-pub use registry::{ProviderStatus, Providers};
+pub use registry::{Provider, ProviderStatus, Providers};

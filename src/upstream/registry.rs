@@ -1,6 +1,7 @@
 //! The configured providers and their endpoints, looked up by name and cluster.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -31,7 +32,7 @@ impl Provider {
 /// All providers, in routing order.
 #[derive(Debug)]
 pub struct Providers {
-    list: Vec<Provider>,
+    list: Vec<Arc<Provider>>,
 }
 
 /// What `/status` shows about a provider: no URL, no key.
@@ -70,18 +71,18 @@ impl Providers {
             }
             let mut config = p.clone();
             config.api_key = None;
-            list.push(Provider { config, endpoints });
+            list.push(Arc::new(Provider { config, endpoints }));
         }
         Ok(Self { list })
     }
 
     /// The provider called `name`, enabled or not.
-    pub fn get(&self, name: &str) -> Option<&Provider> {
+    pub fn get(&self, name: &str) -> Option<&Arc<Provider>> {
         self.list.iter().find(|p| p.name() == name)
     }
 
     /// The first enabled provider that serves `cluster` (the standard endpoint's choice).
-    pub fn first_for(&self, cluster: Cluster) -> Option<(&Provider, &Endpoint)> {
+    pub fn first_for(&self, cluster: Cluster) -> Option<(&Arc<Provider>, &Endpoint)> {
         self.list
             .iter()
             .find_map(|p| p.endpoints.get(&cluster).map(|ep| (p, ep)))
@@ -89,7 +90,7 @@ impl Providers {
 
     /// All providers, in order.
     pub fn iter(&self) -> impl Iterator<Item = &Provider> {
-        self.list.iter()
+        self.list.iter().map(Arc::as_ref)
     }
 
     /// The `/status` view.

@@ -6,13 +6,24 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use super::Day;
-use crate::app::AppState;
+use std::sync::Arc;
+
+use super::{Day, Usage};
 use crate::error::ApiError;
+use crate::store::Store;
+
+/// What the report reads: the counters and the store they are flushed to.
+#[derive(Debug, Clone)]
+pub struct UsageReport {
+    /// This instance's counters.
+    pub usage: Arc<Usage>,
+    /// The shared store.
+    pub store: Arc<dyn Store>,
+}
 
 /// The day's counters as JSON rows, current to this request (this instance's unflushed counts
 /// included).
-pub async fn get_usage(State(app): State<AppState>, RawQuery(query): RawQuery) -> Response {
+pub async fn get_usage(State(app): State<UsageReport>, RawQuery(query): RawQuery) -> Response {
     let day = match parse_query(query.as_deref().unwrap_or("")) {
         Ok(day) => day,
         Err(message) => {

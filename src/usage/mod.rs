@@ -9,71 +9,27 @@
 //! dropped, counted in `x402_usage_dropped_total` and logged. Flushing is at-least-once: a
 //! flush that timed out after Redis applied it is applied again.
 //!
-//! Outcomes are read from what the layers attach to the response (see [`outcome`]).
+//! Outcomes are read from the request record the layers fill (see [`outcome`]); the observing
+//! layer (`observability::observe`) counts every RPC request through [`Usage::record`].
 
 pub mod admin;
 pub mod day;
-mod layer;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 pub use day::Day;
-pub use layer::record_usage;
 
-use crate::config::ConfigError;
-use crate::paygate::PaymentSummary;
-use crate::proxy::UpstreamOutcome;
-use crate::ratelimit::RateLimited;
+use crate::config::UsageConfig;
+use crate::exchange::{Exchange, PaymentOutcome, UpstreamOutcome};
 use crate::store::{Store, StoreResult, UsageDelta};
 
 /// Counters per store call when flushing (bounds one Redis pipeline).
 const FLUSH_CHUNK: usize = 500;
-
-/// `[usage]`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct UsageConfig {
-    /// How often the in-process counters are written to the store.
-    pub flush_interval_ms: u64,
-    /// How long a day's counters are kept after their last update.
-    pub retention_days: u64,
-    /// Most distinct counters held in process while the store cannot be written.
-    pub max_unflushed: usize,
-}
-
-impl Default for UsageConfig {
-    fn default() -> Self {
-        Self {
-            flush_interval_ms: 10_000,
-            retention_days: 90,
-            max_unflushed: 100_000,
-        }
-    }
-}
-
-impl UsageConfig {
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |field: &str, message: &str| ConfigError::Invalid {
-            field: format!("usage.{field}"),
-            message: message.into(),
-        };
-        if self.flush_interval_ms == 0 {
-            return Err(invalid("flush_interval_ms", "must be positive"));
-        }
-        if !(1..=3660).contains(&self.retention_days) {
-            return Err(invalid("retention_days", "must be between 1 and 3660"));
-        }
-        if self.max_unflushed == 0 {
-            return Err(invalid("max_unflushed", "must be positive"));
-        }
-        Ok(())
-    }
-}
 
 /// What one request counts under.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -119,41 +75,41 @@ pub struct UsageRow {
     pub revenue_atomic: i64,
 }
 
-/// What a request amounted to, from the response extensions:
-/// `limited` (429 from a rate limit), then with a payment summary `challenge`, `paid`,
+/// What a request amounted to, from its record:
+/// `limited` (429 from a rate limit), then with a payment `challenge`, `paid`,
 /// `upstream_failure` / `rpc_error` / `not_charged` (not charged), `settle_failure`,
 /// `settle_pending`, `refused`, `replayed`, `duplicate`, `limited`, `unavailable`; without
 /// one (payments off) `served`, `rpc_error`, `upstream_failure`, `not_called`, or `probe`.
-pub fn outcome(extensions: &axum::http::Extensions) -> &'static str {
-    if extensions.get::<RateLimited>().is_some() {
+pub fn outcome(record: &Exchange) -> &'static str {
+    if record.limited.is_some() {
         return "limited";
     }
-    let upstream = extensions.get::<UpstreamOutcome>();
-    let from_upstream = |none: &'static str| match upstream {
-        Some(UpstreamOutcome::Success) => "served",
-        Some(UpstreamOutcome::RpcError) => "rpc_error",
-        Some(UpstreamOutcome::Failed) => "upstream_failure",
-        Some(UpstreamOutcome::NotCalled) => "not_called",
-        None => none,
+    let upstream = match record.upstream {
+        Some(UpstreamOutcome::Success) => Some("served"),
+        Some(UpstreamOutcome::RpcError) => Some("rpc_error"),
+        Some(UpstreamOutcome::Failed) => Some("upstream_failure"),
+        Some(UpstreamOutcome::NotCalled) => Some("not_called"),
+        None => None,
     };
-    let Some(payment) = extensions.get::<PaymentSummary>() else {
-        return from_upstream("probe");
+    let Some(payment) = &record.payment else {
+        return upstream.unwrap_or("probe");
     };
     match payment.outcome {
-        "challenge" => "challenge",
-        "settled" => "paid",
-        "not_charged" => match from_upstream("not_charged") {
-            "served" | "not_called" => "not_charged",
-            other => other,
+        PaymentOutcome::Challenge => "challenge",
+        PaymentOutcome::Settled => "paid",
+        // Not charged: say why when the upstream is the reason.
+        PaymentOutcome::NotCharged => match record.upstream {
+            Some(UpstreamOutcome::RpcError) => "rpc_error",
+            Some(UpstreamOutcome::Failed) => "upstream_failure",
+            _ => "not_charged",
         },
-        "settle_failed" => "settle_failure",
-        "settle_pending" => "settle_pending",
-        "refused" => "refused",
-        "replayed" => "replayed",
-        "duplicate" => "duplicate",
-        "limited" => "limited",
-        "unavailable" => "unavailable",
-        _ => "other",
+        PaymentOutcome::SettleFailed => "settle_failure",
+        PaymentOutcome::SettlePending => "settle_pending",
+        PaymentOutcome::Refused => "refused",
+        PaymentOutcome::Replayed => "replayed",
+        PaymentOutcome::Duplicate => "duplicate",
+        PaymentOutcome::Limited => "limited",
+        PaymentOutcome::Unavailable => "unavailable",
     }
 }
 
@@ -502,25 +458,24 @@ mod tests {
     }
 
     #[test]
-    fn outcomes_come_from_the_response_extensions() {
-        let mut ext = axum::http::Extensions::new();
-        assert_eq!(outcome(&ext), "probe");
-        ext.insert(UpstreamOutcome::Failed);
-        assert_eq!(outcome(&ext), "upstream_failure");
-        let summary = |outcome| PaymentSummary {
+    fn outcomes_come_from_the_request_record() {
+        use crate::exchange::{LimitScope, PaymentRecord};
+        let mut record = Exchange::default();
+        assert_eq!(outcome(&record), "probe");
+        record.upstream = Some(UpstreamOutcome::Failed);
+        assert_eq!(outcome(&record), "upstream_failure");
+        let payment = |outcome| PaymentRecord {
             amount: 1000,
             payer: None,
             transaction: None,
             outcome,
             reason: None,
         };
-        ext.insert(summary("not_charged"));
-        assert_eq!(outcome(&ext), "upstream_failure");
-        ext.insert(summary("settled"));
-        assert_eq!(outcome(&ext), "paid");
-        ext.insert(RateLimited {
-            scope: crate::ratelimit::Scope::Ip,
-        });
-        assert_eq!(outcome(&ext), "limited");
+        record.payment = Some(payment(PaymentOutcome::NotCharged));
+        assert_eq!(outcome(&record), "upstream_failure");
+        record.payment = Some(payment(PaymentOutcome::Settled));
+        assert_eq!(outcome(&record), "paid");
+        record.limited = Some(LimitScope::Ip);
+        assert_eq!(outcome(&record), "limited");
     }
 }

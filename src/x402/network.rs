@@ -1,7 +1,5 @@
 //! CAIP-2 network ids for Solana and their v1 names.
 
-use crate::config::Cluster;
-
 /// Solana mainnet-beta (first 32 chars of the genesis hash).
 pub const SOLANA_MAINNET: &str = "solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp";
 /// Solana devnet.
@@ -10,14 +8,6 @@ pub const SOLANA_DEVNET: &str = "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1";
 pub const USDC_MAINNET: &str = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v";
 /// Devnet USDC mint.
 pub const USDC_DEVNET: &str = "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU";
-
-/// The CAIP-2 id of a cluster.
-pub fn caip2(cluster: Cluster) -> &'static str {
-    match cluster {
-        Cluster::Mainnet => SOLANA_MAINNET,
-        Cluster::Devnet => SOLANA_DEVNET,
-    }
-}
 
 /// v1 network name → CAIP-2 id.
 pub fn from_v1_name(name: &str) -> Option<&'static str> {

@@ -230,16 +230,136 @@ impl PaymentHeader {
     }
 }
 
-/// `POST /verify` and `POST /settle` body.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `POST /verify` and `POST /settle` body, typed by protocol generation. On the wire it is
+/// `{"x402Version", "paymentPayload", "paymentRequirements"}`; parsing it types both halves
+/// once (a payload or requirements of the wrong shape is refused with its reason), so nothing
+/// behind the facilitator boundary handles `serde_json::Value`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FacilitatorRequest {
+    /// A v2 payment against v2 requirements.
+    V2 {
+        /// The client's payment.
+        payload: Box<PaymentPayload>,
+        /// The server's own requirements.
+        requirements: Box<PaymentRequirements>,
+    },
+    /// A v1 payment against v1 requirements.
+    V1 {
+        /// The client's payment.
+        payload: Box<PaymentPayloadV1>,
+        /// The server's own requirements.
+        requirements: Box<PaymentRequirementsV1>,
+    },
+}
+
+/// The wire shape of [`FacilitatorRequest`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct FacilitatorRequest {
+pub struct WireRequest<P, R> {
     /// Mirrors the payload's version.
     pub x402_version: u8,
-    /// The client's payment (v2 or v1 shape).
-    pub payment_payload: Value,
-    /// The server's own requirements (v2 or v1 shape).
-    pub payment_requirements: Value,
+    /// The client's payment.
+    pub payment_payload: P,
+    /// The server's own requirements.
+    pub payment_requirements: R,
+}
+
+/// Why a facilitator request could not be typed: answered as a refusal with `reason`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}: {message}")]
+pub struct RequestShapeError {
+    /// `invalid_x402_version`, `invalid_payload` or `invalid_payment_requirements`.
+    pub reason: &'static str,
+    /// What exactly.
+    pub message: String,
+}
+
+impl FacilitatorRequest {
+    /// The protocol generation.
+    pub fn x402_version(&self) -> u8 {
+        match self {
+            Self::V2 { .. } => 2,
+            Self::V1 { .. } => 1,
+        }
+    }
+
+    /// Types a request read as loose JSON, with the refusal reason of whatever is off.
+    pub fn from_wire(wire: WireRequest<Value, Value>) -> Result<Self, RequestShapeError> {
+        use super::reasons::{INVALID_PAYLOAD, INVALID_PAYMENT_REQUIREMENTS, INVALID_X402_VERSION};
+        let refuse = |reason, message: String| RequestShapeError { reason, message };
+        let payload_version = wire
+            .payment_payload
+            .get("x402Version")
+            .and_then(Value::as_u64);
+        match wire.x402_version {
+            1 | 2 if payload_version.is_some_and(|v| v != u64::from(wire.x402_version)) => {
+                return Err(refuse(
+                    INVALID_X402_VERSION,
+                    "paymentPayload.x402Version differs from x402Version".into(),
+                ))
+            }
+            1 | 2 => {}
+            v => {
+                return Err(refuse(
+                    INVALID_X402_VERSION,
+                    format!("x402Version {v} is not supported (1 or 2)"),
+                ))
+            }
+        }
+        let payload =
+            |e: serde_json::Error| refuse(INVALID_PAYLOAD, format!("paymentPayload: {e}"));
+        let requirements = |e: serde_json::Error| {
+            refuse(
+                INVALID_PAYMENT_REQUIREMENTS,
+                format!("paymentRequirements: {e}"),
+            )
+        };
+        Ok(if wire.x402_version == 2 {
+            Self::V2 {
+                payload: serde_json::from_value(wire.payment_payload).map_err(payload)?,
+                requirements: serde_json::from_value(wire.payment_requirements)
+                    .map_err(requirements)?,
+            }
+        } else {
+            Self::V1 {
+                payload: serde_json::from_value(wire.payment_payload).map_err(payload)?,
+                requirements: serde_json::from_value(wire.payment_requirements)
+                    .map_err(requirements)?,
+            }
+        })
+    }
+}
+
+impl Serialize for FacilitatorRequest {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::V2 {
+                payload,
+                requirements,
+            } => WireRequest {
+                x402_version: 2,
+                payment_payload: payload,
+                payment_requirements: requirements,
+            }
+            .serialize(serializer),
+            Self::V1 {
+                payload,
+                requirements,
+            } => WireRequest {
+                x402_version: 1,
+                payment_payload: payload,
+                payment_requirements: requirements,
+            }
+            .serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for FacilitatorRequest {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let wire = WireRequest::<Value, Value>::deserialize(deserializer)?;
+        Self::from_wire(wire).map_err(serde::de::Error::custom)
+    }
 }
 
 /// `/verify` answer.

@@ -1,6 +1,7 @@
 //! The offline demo as `cargo run` starts it: the embedded default config (gateway.example.toml)
 //! charges for calls to the embedded cluster, and a payment signed by the funded wallet buys the
-//! answer. Only the cluster's port and key files are moved, so tests can run side by side.
+//! answer. Only the cluster's port and key files are moved (in the TOML text, so the demo's
+//! settings are derived from them while loading, as `serve` does), so tests can run side by side.
 
 use std::collections::HashMap;
 
@@ -10,8 +11,7 @@ use serde_json::json;
 use solana_signer::Signer;
 use tower::ServiceExt;
 use x402_gateway::config::{Config, EMBEDDED_DEFAULT};
-use x402_gateway::embedded::start_localnet;
-use x402_gateway::localnet::LocalnetConfig;
+use x402_gateway::localnet::demo;
 use x402_gateway::svm::testkit::PaymentFixture;
 use x402_gateway::x402::{decode_header, encode_header, PaymentRequired, SettleResponse};
 use x402_gateway::{build_router, App};
@@ -24,16 +24,13 @@ const PAID: &str = "/v1/x402/solana/devnet/localnet/rpc/getBalance";
 #[tokio::test]
 async fn embedded_default_charges_and_a_signed_payment_buys_the_answer() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::from_toml(EMBEDDED_DEFAULT, &HashMap::<String, String>::new())
-        .expect("embedded default");
+    let text = EMBEDDED_DEFAULT
+        .replace("127.0.0.1:8899", "127.0.0.1:0")
+        .replace("\".localnet", &format!("\"{}", dir.path().display()));
+    let config =
+        Config::from_toml(&text, &HashMap::<String, String>::new()).expect("embedded default");
     assert!(config.payment.enabled, "the demo charges");
-    let demo = config.localnet.clone().expect("the demo has [localnet]");
-    config.localnet = Some(LocalnetConfig {
-        mint: demo.mint.clone(),
-        slot_ms: demo.slot_ms,
-        ..LocalnetConfig::for_tests(dir.path())
-    });
-    let cluster = start_localnet(&mut config).await.unwrap().expect("cluster");
+    let cluster = demo::start(&config).await.unwrap().expect("cluster");
     cluster.pause_clock(true);
     let router = build_router(App::build(config).await.expect("app builds"));
     let wallet = cluster.wallets()[0].keypair.pubkey();

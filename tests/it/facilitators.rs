@@ -12,8 +12,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
-use x402_gateway::facilitator::failover::{FailoverFacilitator, FailoverPolicy};
-use x402_gateway::facilitator::remote::{RemoteFacilitator, RemoteFacilitatorConfig};
+use x402_gateway::config::{FailoverPolicy, RemoteFacilitatorConfig};
+use x402_gateway::facilitator::failover::FailoverFacilitator;
+use x402_gateway::facilitator::remote::RemoteFacilitator;
 use x402_gateway::facilitator::{Facilitator, FacilitatorError};
 use x402_gateway::x402::FacilitatorRequest;
 
@@ -122,11 +123,17 @@ fn fast_policy() -> FailoverPolicy {
 }
 
 fn request() -> FacilitatorRequest {
-    FacilitatorRequest {
-        x402_version: 2,
-        payment_payload: json!({"x402Version":2}),
-        payment_requirements: json!({"scheme":"exact"}),
-    }
+    let required = json!({
+        "scheme": "exact", "network": "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1", "amount": "1000",
+        "asset": "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU",
+        "payTo": "9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin", "maxTimeoutSeconds": 60
+    });
+    serde_json::from_value(json!({
+        "x402Version": 2,
+        "paymentPayload": {"x402Version": 2, "accepted": required, "payload": {"transaction": "AA=="}},
+        "paymentRequirements": required,
+    }))
+    .unwrap()
 }
 
 #[tokio::test]

@@ -114,11 +114,13 @@ async fn verify_refusals_carry_the_reason() {
         "invalid_exact_svm_payload_transaction_could_not_be_decoded",
     );
 
-    // A payload of the wrong shape is a business refusal, not an error.
+    // A payload of the wrong shape is a business refusal, not an error: typing the request
+    // refuses it with its reason (the HTTP endpoint answers that as `isValid: false`).
     let mut body = env.body(&fx);
     body["paymentPayload"] = json!({"x402Version": 2});
-    let v = env.facilitator.verify(&request_of(&body)).await.unwrap();
-    assert_invalid(&v, "invalid_payload");
+    let wire = serde_json::from_value(body).unwrap();
+    let refused = x402_gateway::x402::FacilitatorRequest::from_wire(wire).unwrap_err();
+    assert_eq!(refused.reason, "invalid_payload");
     assert_eq!(env.cluster.send_transaction_count(), 0);
 }
 

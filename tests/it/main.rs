@@ -1,6 +1,8 @@
 //! The one integration test binary: the real router against real loopback servers, the
 //! embedded local cluster, the in-process facilitator and the `exact` verifier.
 
+mod architecture;
+mod check_config;
 mod common;
 mod demo;
 mod facilitators;
@@ -15,6 +17,7 @@ mod payments;
 mod proxy;
 mod shared_state;
 mod siwx;
+mod slow_clients;
 mod store;
 mod svm_verify;
 mod usage;

@@ -6,7 +6,7 @@ use axum::body::Body;
 use axum::http::Request;
 use serde_yaml::Value;
 use x402_gateway::openapi::OPENAPI_YAML;
-use x402_gateway::router::ROUTES;
+use x402_gateway::routes::ROUTES;
 
 use crate::common::app::providers_toml;
 use crate::common::{MockUpstream, TestApp};

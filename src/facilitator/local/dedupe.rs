@@ -75,13 +75,37 @@ enum State {
     Settled(Signature),
 }
 
-/// Sweep expired entries when the map grows past this many.
+/// Expired entries are swept once the map holds more than this many...
 const SWEEP_AT: usize = 4096;
 
 /// In-process [`SettlementLocks`]: a mutex-guarded map, never held across an `.await`.
 #[derive(Debug, Default)]
 pub struct InMemoryLocks {
-    map: Mutex<HashMap<MessageHash, (Instant, State)>>,
+    map: Mutex<Entries>,
+}
+
+/// The map and when to sweep it next.
+#[derive(Debug, Default)]
+struct Entries {
+    map: HashMap<MessageHash, (Instant, State)>,
+    /// ...and after a sweep, only again once it holds twice what the sweep kept: with many
+    /// live entries (a busy minute of settlements) each claim would otherwise scan them all,
+    /// so a sweep's cost is paid by the claims that grew the map since the last one: O(1)
+    /// amortised per claim.
+    sweep_above: usize,
+    /// Entries looked at by sweeps so far (what the amortisation bounds).
+    swept: u64,
+}
+
+impl Entries {
+    fn sweep_if_due(&mut self, now: Instant) {
+        if self.map.len() <= self.sweep_above.max(SWEEP_AT) {
+            return;
+        }
+        self.swept += self.map.len() as u64;
+        self.map.retain(|_, (until, _)| *until > now);
+        self.sweep_above = self.map.len() * 2;
+    }
 }
 
 impl InMemoryLocks {
@@ -92,7 +116,7 @@ impl InMemoryLocks {
 
     /// Entries currently held (including expired ones not swept yet).
     pub fn len(&self) -> usize {
-        self.map.lock().len()
+        self.map.lock().map.len()
     }
 
     /// Whether no entry is held.
@@ -101,7 +125,10 @@ impl InMemoryLocks {
     }
 
     fn set(&self, key: &MessageHash, state: State, ttl: Duration) {
-        self.map.lock().insert(*key, (Instant::now() + ttl, state));
+        self.map
+            .lock()
+            .map
+            .insert(*key, (Instant::now() + ttl, state));
     }
 }
 
@@ -109,10 +136,9 @@ impl InMemoryLocks {
 impl SettlementLocks for InMemoryLocks {
     async fn claim(&self, key: &MessageHash, ttl: Duration) -> Result<Claim, LockError> {
         let now = Instant::now();
-        let mut map = self.map.lock();
-        if map.len() >= SWEEP_AT {
-            map.retain(|_, (until, _)| *until > now);
-        }
+        let mut entries = self.map.lock();
+        entries.sweep_if_due(now);
+        let map = &mut entries.map;
         let current = map.get(key).filter(|(until, _)| *until > now).map(|e| e.1);
         let claim = match current {
             None => Claim::Acquired,
@@ -145,7 +171,7 @@ impl SettlementLocks for InMemoryLocks {
     }
 
     async fn release(&self, key: &MessageHash) -> Result<(), LockError> {
-        self.map.lock().remove(key);
+        self.map.lock().map.remove(key);
         Ok(())
     }
 }
@@ -188,6 +214,38 @@ mod tests {
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
         assert_eq!(locks.claim(&k, TTL).await, Ok(Claim::Acquired));
+    }
+
+    #[tokio::test]
+    async fn sweeps_stay_amortised_with_many_live_entries() {
+        let locks = InMemoryLocks::new();
+        let claims = 50_000u32;
+        for i in 0..claims {
+            let mut key = [0u8; 32];
+            key[..4].copy_from_slice(&i.to_le_bytes());
+            assert_eq!(locks.claim(&key, TTL).await, Ok(Claim::Acquired));
+        }
+        let entries = locks.map.lock();
+        assert_eq!(entries.map.len(), claims as usize, "nothing expired");
+        // Sweeping every claim past SWEEP_AT would scan ~46k × 27k entries; doubling the
+        // threshold keeps the total under two scans per claim.
+        assert!(
+            entries.swept <= 2 * u64::from(claims),
+            "swept {} entries for {claims} claims",
+            entries.swept
+        );
+    }
+
+    #[tokio::test]
+    async fn expired_entries_are_still_swept() {
+        let locks = InMemoryLocks::new();
+        for i in 0..=(SWEEP_AT as u32) {
+            let mut key = [0u8; 32];
+            key[..4].copy_from_slice(&i.to_le_bytes());
+            locks.claim(&key, Duration::ZERO).await.unwrap();
+        }
+        locks.claim(&[0xff; 32], TTL).await.unwrap();
+        assert!(locks.len() <= 2, "{} left", locks.len());
     }
 
     #[tokio::test]

@@ -47,7 +47,6 @@
 //! message hash (hex).
 
 mod blockhash;
-pub mod config;
 pub mod dedupe;
 pub mod reasons;
 mod request;
@@ -67,15 +66,30 @@ use solana_signer::Signer;
 
 use super::keys::FeePayerKeys;
 use super::{Facilitator, FacilitatorError};
+use crate::config::{ConfigError, LocalFacilitatorConfig};
 use crate::solana_rpc::{MintCache, SolanaRpc};
-use crate::svm::VerifyError;
+use crate::svm::{DecodedTransaction, VerifyError};
 use crate::x402::network::to_v1_name;
 use crate::x402::{
     FacilitatorRequest, SettleResponse, SupportedKind, SupportedResponse, VerifyResponse,
 };
 use blockhash::BlockhashCache;
-pub use config::{ConfigError, LocalFacilitatorConfig, NetworkConfig};
 pub use dedupe::{Claim, InMemoryLocks, LockError, MessageHash, SettlementLocks};
+
+/// Blocks a blockhash stays valid for (agave `MAX_PROCESSING_AGE`).
+pub const BLOCKHASH_LIFETIME_BLOCKS: u64 = 150;
+
+/// Why the in-process facilitator cannot be built: its configuration is invalid, or a key or
+/// RPC client it names cannot be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("local facilitator: {0}")]
+pub struct LocalFacilitatorError(pub String);
+
+impl From<ConfigError> for LocalFacilitatorError {
+    fn from(e: ConfigError) -> Self {
+        Self(e.to_string())
+    }
+}
 
 /// A refusal with its reason string, a human message and the payer when known.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,17 +193,20 @@ pub struct LocalFacilitator {
 impl LocalFacilitator {
     /// Loads the fee-payer keys named by `config` (file, else environment) and builds the
     /// facilitator with in-process settlement locks.
-    pub fn from_config(config: &LocalFacilitatorConfig) -> Result<Self, ConfigError> {
+    pub fn from_config(config: &LocalFacilitatorConfig) -> Result<Self, LocalFacilitatorError> {
         let keys = FeePayerKeys::load(
             config.fee_payer_keypair.as_deref(),
             config.fee_payer_env.as_deref(),
         )
-        .map_err(|e| ConfigError(e.to_string()))?;
+        .map_err(|e| LocalFacilitatorError(e.to_string()))?;
         Self::new(config, keys)
     }
 
     /// A facilitator signing with `keys`, with in-process settlement locks.
-    pub fn new(config: &LocalFacilitatorConfig, keys: FeePayerKeys) -> Result<Self, ConfigError> {
+    pub fn new(
+        config: &LocalFacilitatorConfig,
+        keys: FeePayerKeys,
+    ) -> Result<Self, LocalFacilitatorError> {
         Self::with_locks(config, keys, Arc::new(InMemoryLocks::new()))
     }
 
@@ -198,20 +215,24 @@ impl LocalFacilitator {
         config: &LocalFacilitatorConfig,
         keys: FeePayerKeys,
         locks: Arc<dyn SettlementLocks>,
-    ) -> Result<Self, ConfigError> {
+    ) -> Result<Self, LocalFacilitatorError> {
         config.validate()?;
         let networks = config
             .networks
             .iter()
             .map(|n| {
-                let rpc = SolanaRpc::try_new(n.rpc_urls.clone(), config.rpc_timeout())
-                    .map_err(|e| ConfigError(format!("RPC client for {}: {e}", n.network)))?;
+                let rpc =
+                    SolanaRpc::try_new(n.rpc_urls.clone(), config.rpc_timeout()).map_err(|e| {
+                        LocalFacilitatorError(format!("RPC client for {}: {e}", n.network))
+                    })?;
                 let allowed_mints = n
                     .allowed_mints
                     .iter()
                     .map(|m| m.parse::<Address>())
                     .collect::<Result<Vec<_>, _>>()
-                    .map_err(|_| ConfigError(format!("bad allowed mint for {}", n.network)))?;
+                    .map_err(|_| {
+                        LocalFacilitatorError(format!("bad allowed mint for {}", n.network))
+                    })?;
                 Ok(NetworkState {
                     network: n.network.clone(),
                     rpc,
@@ -220,7 +241,7 @@ impl LocalFacilitator {
                     blockhashes: BlockhashCache::new(),
                 })
             })
-            .collect::<Result<Vec<_>, ConfigError>>()?;
+            .collect::<Result<Vec<_>, LocalFacilitatorError>>()?;
         let ms = Duration::from_millis;
         let settings = Settings {
             max_compute_unit_limit: config.max_compute_unit_limit,
@@ -310,7 +331,40 @@ impl Facilitator for LocalFacilitator {
         &self,
         request: &FacilitatorRequest,
     ) -> Result<VerifyResponse, FacilitatorError> {
-        match self.inner.verify(request).await {
+        self.verify_with(request, None).await
+    }
+
+    async fn settle(
+        &self,
+        request: &FacilitatorRequest,
+    ) -> Result<SettleResponse, FacilitatorError> {
+        self.settle_with(request, None).await
+    }
+
+    async fn verify_decoded(
+        &self,
+        request: &FacilitatorRequest,
+        tx: &Arc<DecodedTransaction>,
+    ) -> Result<VerifyResponse, FacilitatorError> {
+        self.verify_with(request, Some(tx)).await
+    }
+
+    async fn settle_decoded(
+        &self,
+        request: &FacilitatorRequest,
+        tx: &Arc<DecodedTransaction>,
+    ) -> Result<SettleResponse, FacilitatorError> {
+        self.settle_with(request, Some(tx)).await
+    }
+}
+
+impl LocalFacilitator {
+    async fn verify_with(
+        &self,
+        request: &FacilitatorRequest,
+        pre: Option<&Arc<DecodedTransaction>>,
+    ) -> Result<VerifyResponse, FacilitatorError> {
+        match self.inner.verify(request, pre).await {
             Ok(payer) => Ok(VerifyResponse {
                 is_valid: true,
                 invalid_reason: None,
@@ -322,13 +376,16 @@ impl Facilitator for LocalFacilitator {
         }
     }
 
-    async fn settle(
+    /// Settles on its own task: a caller that goes away never cuts a settlement short.
+    async fn settle_with(
         &self,
         request: &FacilitatorRequest,
+        pre: Option<&Arc<DecodedTransaction>>,
     ) -> Result<SettleResponse, FacilitatorError> {
         let inner = self.inner.clone();
         let request = request.clone();
-        tokio::spawn(async move { inner.settle(&request).await })
+        let pre = pre.cloned();
+        tokio::spawn(async move { inner.settle(&request, pre.as_ref()).await })
             .await
             .map_err(|e| FacilitatorError::Transport(format!("settlement task failed: {e}")))
     }

@@ -7,24 +7,7 @@
 
 pub use crate::facilitator::SETTLEMENT_PENDING;
 
-/// `x402Version` (top level or in the payload) is not 1 or 2, or they differ.
-pub const INVALID_X402_VERSION: &str = "invalid_x402_version";
-/// The network is not one we serve (or not a Solana v1 name).
-pub const INVALID_NETWORK: &str = "invalid_network";
-/// `paymentPayload` does not have the shape of its version.
-pub const INVALID_PAYLOAD: &str = "invalid_payload";
-/// `paymentRequirements` is malformed, or `accepted` differs from it.
-pub const INVALID_PAYMENT_REQUIREMENTS: &str = "invalid_payment_requirements";
-/// Scheme other than `exact`.
-pub const UNSUPPORTED_SCHEME: &str = "unsupported_scheme";
-/// `accepted.network` differs from the requirements' network.
-pub const NETWORK_MISMATCH: &str = "invalid_exact_svm_network_mismatch";
-/// `extra.feePayer` missing.
-pub const MISSING_FEE_PAYER: &str = "invalid_exact_svm_payload_missing_fee_payer";
-/// `extra.feePayer` is not one of our keys.
-pub const FEE_PAYER_NOT_MANAGED: &str = "invalid_exact_svm_fee_payer_not_managed_by_facilitator";
-/// `payload.transaction` missing or not a string.
-pub const INVALID_PAYLOAD_TRANSACTION: &str = "invalid_exact_svm_payload_transaction";
+pub use crate::x402::reasons::*;
 /// The payer's token account holds less than the amount (simulation or preflight said so).
 pub const INSUFFICIENT_FUNDS: &str = "insufficient_funds";
 /// The blockhash is expired or has too little life left (nothing was broadcast).
@@ -35,8 +18,7 @@ pub const SIMULATION_FAILED: &str = "invalid_exact_svm_transaction_simulation_fa
 pub const TRANSACTION_FAILED: &str = "invalid_exact_svm_transaction_failed";
 /// Broadcast, and the blockhash expired without the transaction landing.
 pub const SETTLEMENT_EXPIRED: &str = "invalid_exact_svm_settlement_expired";
-/// The same payment message is being, or has been, settled.
-pub const DUPLICATE_SETTLEMENT: &str = "duplicate_settlement";
+pub use crate::facilitator::DUPLICATE_SETTLEMENT;
 /// Settlement could not start (Solana RPC or the lock store unreachable); nothing was sent.
 pub const UNEXPECTED_SETTLE_ERROR: &str = "unexpected_settle_error";
 

@@ -1,6 +1,7 @@
 //! Settlement that always ends: the claim, the broadcast and the confirmation loop. The steps
 //! and the outcome table are in the module docs of [`super`].
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::Value;
@@ -14,7 +15,7 @@ use super::reasons::*;
 use super::verify::{simulation_rejection, Checked};
 use super::{Failure, Inner, Rejection};
 use crate::solana_rpc::{RpcError, SolanaRpc, NODE_UNHEALTHY};
-use crate::svm::sign_as_fee_payer;
+use crate::svm::{sign_as_fee_payer, DecodedTransaction};
 use crate::x402::{FacilitatorRequest, SettleResponse};
 
 /// JSON-RPC code of a failed `sendTransaction` preflight.
@@ -63,20 +64,24 @@ fn response(
     }
 }
 
-/// Best effort `network` label of a request that could not be parsed.
+/// The `network` label of a request that was refused before its terms were read.
 fn request_network(req: &FacilitatorRequest) -> String {
-    let from = |v: &Value| v.get("network").and_then(Value::as_str).map(str::to_owned);
-    from(&req.payment_requirements)
-        .or_else(|| from(&req.payment_payload))
-        .unwrap_or_default()
+    match req {
+        FacilitatorRequest::V2 { requirements, .. } => requirements.network.clone(),
+        FacilitatorRequest::V1 { requirements, .. } => requirements.network.clone(),
+    }
 }
 
 impl Inner {
     /// Settles `req`; see the module docs. Never returns before the outcome is decided and the
     /// claim updated, never later than the deadline.
-    pub(crate) async fn settle(&self, req: &FacilitatorRequest) -> SettleResponse {
+    pub(crate) async fn settle(
+        &self,
+        req: &FacilitatorRequest,
+        pre: Option<&Arc<DecodedTransaction>>,
+    ) -> SettleResponse {
         let deadline = Instant::now() + self.settings.settle_deadline;
-        let checked = match self.check_static(req).await {
+        let checked = match self.check_static(req, pre).await {
             Ok(c) => c,
             Err(Failure::Rejected(r)) => {
                 return response(

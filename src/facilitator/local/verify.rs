@@ -1,12 +1,15 @@
 //! Verification: the static checks (shared with settle) and the RPC-side checks.
 
+use std::sync::Arc;
+
+use base64::Engine as _;
 use serde_json::{json, Value};
 use solana_address::Address;
 use solana_hash::Hash;
 
-use super::config::BLOCKHASH_LIFETIME_BLOCKS;
 use super::reasons::*;
 use super::request::{parse, Payment};
+use super::BLOCKHASH_LIFETIME_BLOCKS;
 use super::{Failure, Inner, NetworkState, Rejection};
 use crate::solana_rpc::{MintError, RpcError, NODE_UNHEALTHY};
 use crate::svm::{
@@ -15,12 +18,19 @@ use crate::svm::{
 };
 use crate::x402::FacilitatorRequest;
 
+/// Whether `tx` is the decoding of the base64 `transaction`.
+fn same_transaction(tx: &DecodedTransaction, transaction: &str) -> bool {
+    base64::engine::general_purpose::STANDARD
+        .decode(transaction)
+        .is_ok_and(|bytes| bytes == tx.wire_bytes())
+}
+
 /// A payment that passed every check that needs no chain state beyond the mint.
 #[derive(Debug)]
 pub(crate) struct Checked<'a> {
     pub net: &'a NetworkState,
     pub payment: Payment,
-    pub tx: DecodedTransaction,
+    pub tx: Arc<DecodedTransaction>,
     pub verified: VerifiedPayment,
 }
 
@@ -47,9 +57,14 @@ pub(crate) fn simulation_rejection(err: &Value, logs: &[String]) -> Option<Rejec
 }
 
 impl Inner {
-    /// Full verification; the payer on success.
-    pub(crate) async fn verify(&self, req: &FacilitatorRequest) -> Result<Address, Failure> {
-        let checked = self.check_static(req).await?;
+    /// Full verification; the payer on success. `pre`: the request's transaction, already
+    /// decoded (and its client signatures checked) in this process.
+    pub(crate) async fn verify(
+        &self,
+        req: &FacilitatorRequest,
+        pre: Option<&Arc<DecodedTransaction>>,
+    ) -> Result<Address, Failure> {
+        let checked = self.check_static(req, pre).await?;
         let payer = checked.verified.payer;
         self.check_chain(&checked).await.map_err(|f| match f {
             Failure::Rejected(r) => Failure::Rejected(r.with_payer(payer)),
@@ -62,6 +77,7 @@ impl Inner {
     pub(crate) async fn check_static(
         &self,
         req: &FacilitatorRequest,
+        pre: Option<&Arc<DecodedTransaction>>,
     ) -> Result<Checked<'_>, Failure> {
         let payment = parse(req, &self.keys, |n| self.network(n).is_some())?;
         let net = self
@@ -71,8 +87,13 @@ impl Inner {
         if !net.allowed_mints.contains(&asset) {
             return Err(VerifyError::MintNotAllowed(asset).into());
         }
-        // Decode before any RPC call: garbage costs no round trip.
-        let tx = decode_transaction(&payment.transaction)?;
+        // Decode before any RPC call: garbage costs no round trip. A transaction this process
+        // already decoded is reused when it is the request's own (same wire bytes): the strict
+        // checks below still run, only the decode and the ed25519 checks are not repeated.
+        let tx = match pre.filter(|tx| same_transaction(tx, &payment.transaction)) {
+            Some(tx) => tx.clone(),
+            None => Arc::new(decode_transaction(&payment.transaction)?),
+        };
         let mint = match net.mints.get(&net.rpc, &asset).await {
             Ok(m) => m,
             Err(MintError::Rpc(e)) => return Err(rpc_failure("getAccountInfo(mint)", &e)),

@@ -2,9 +2,10 @@
 //! Transaction methods live in `tx.rs`.
 
 use super::encoding::{self, DataSlice};
+use super::params::{optional, required, with_context, CommitmentConfig};
 use super::{tx, RpcError, RpcState, API_VERSION};
+use crate::config::localnet::TokenProgramKind;
 use crate::localnet::chain::{Chain, MAX_PROCESSING_AGE};
-use crate::localnet::config::TokenProgramKind;
 use crate::localnet::tokens;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -212,27 +213,6 @@ pub fn dispatch(state: &RpcState, method: &str, params: &Value) -> Result<Value,
     }
 }
 
-/// `{"context": {"apiVersion", "slot"}, "value": ...}`.
-pub fn with_context(ch: &Chain, value: Value) -> Value {
-    json!({"context": {"apiVersion": API_VERSION, "slot": ch.slot}, "value": value})
-}
-
-/// Positional param `i`, absent or `null` → `None`.
-pub fn optional<T: DeserializeOwned>(params: &Value, i: usize) -> Result<Option<T>, RpcError> {
-    match params.get(i) {
-        None | Some(Value::Null) => Ok(None),
-        Some(v) => serde_json::from_value(v.clone())
-            .map(Some)
-            .map_err(RpcError::invalid_params),
-    }
-}
-
-/// Positional param `i`, which must be present.
-pub fn required<T: DeserializeOwned>(params: &Value, i: usize) -> Result<T, RpcError> {
-    optional(params, i)?
-        .ok_or_else(|| RpcError::invalid_params("invalid length 0, expected at least 1 param"))
-}
-
 fn with_config<C: DeserializeOwned + Default>(
     params: &Value,
     i: usize,
@@ -242,48 +222,6 @@ fn with_config<C: DeserializeOwned + Default>(
     let cfg: C = optional(params, i)?.unwrap_or_default();
     let ch = chain.lock();
     f(cfg, &ch)
-}
-
-/// `commitment` / `minContextSlot`. Commitment is accepted and ignored: a single-node ledger
-/// has one state, and transactions are reported `confirmed` as soon as they land.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CommitmentConfig {
-    #[serde(default)]
-    pub commitment: Option<String>,
-    #[serde(default)]
-    pub min_context_slot: Option<u64>,
-}
-
-impl CommitmentConfig {
-    pub fn check(&self, ch: &Chain) -> Result<(), RpcError> {
-        if let Some(c) = &self.commitment {
-            if !matches!(
-                c.as_str(),
-                "processed"
-                    | "confirmed"
-                    | "finalized"
-                    | "recent"
-                    | "single"
-                    | "singleGossip"
-                    | "root"
-                    | "max"
-            ) {
-                return Err(RpcError::invalid_params(format!("unknown variant `{c}`")));
-            }
-        }
-        match self.min_context_slot {
-            Some(min) if min > ch.slot => {
-                let mut e = RpcError::new(
-                    super::MIN_CONTEXT_SLOT_NOT_REACHED,
-                    "Minimum context slot has not been reached",
-                );
-                e.data = Some(json!({"contextSlot": ch.slot}));
-                Err(e)
-            }
-            _ => Ok(()),
-        }
-    }
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -8,6 +8,7 @@
 
 mod encoding;
 mod methods;
+mod params;
 mod tx;
 
 use super::chain::Chain;

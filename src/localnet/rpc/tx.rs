@@ -6,7 +6,7 @@
 //! [`FINALIZED_DEPTH`] slots have passed; until then `confirmations` counts slots since.
 
 use super::encoding::{self, decode_transaction};
-use super::methods::{optional, required, with_context, CommitmentConfig};
+use super::params::{optional, required, with_context, CommitmentConfig};
 use super::{RpcError, RpcState};
 use crate::localnet::chain::{first_signature, FINALIZED_DEPTH};
 use crate::localnet::fees;

@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 
+use super::ConfigError;
 use crate::x402::network::{SOLANA_DEVNET, SOLANA_MAINNET};
 
 /// Sign-in settings (every field has a default; the section may be omitted).
@@ -48,8 +49,8 @@ impl Default for SiwxConfig {
 
 impl SiwxConfig {
     /// One-line problems, naming the field.
-    pub fn validate(&self) -> Result<(), (String, String)> {
-        let bad = |f: &str, m: &str| Err((format!("siwx.{f}"), m.to_string()));
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |f: &str, m: &str| Err(ConfigError::invalid(format!("siwx.{f}"), m));
         if self.statement.chars().any(char::is_control) {
             return bad("statement", "must be one line");
         }
@@ -71,8 +72,8 @@ impl SiwxConfig {
                 || reference.len() > 32
                 || bs58::decode(reference).into_vec().is_err()
         }) {
-            return Err((
-                "siwx.chains".into(),
+            return Err(ConfigError::invalid(
+                "siwx.chains",
                 format!("{c:?} is not a Solana CAIP-2 id (solana:<genesis hash prefix>)"),
             ));
         }

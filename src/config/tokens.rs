@@ -3,8 +3,15 @@
 use serde::Deserialize;
 use url::Url;
 
-use crate::authgate::AuthMode;
-use crate::config::Secret;
+use super::{ConfigError, Secret};
+
+/// How a configured route is protected (`auth = "siwx"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// A wallet sign-in per request (or per proof, in session mode); no payment.
+    Siwx,
+}
 
 /// Where the Tokens API is and how it is reached. Absent = the route answers 404
 /// `tokens_not_configured`.
@@ -48,23 +55,11 @@ fn default_max_response_bytes() -> usize {
 
 impl TokensConfig {
     /// One-line problems, naming the field. Runs after the environment was read.
-    pub fn validate(&self) -> Result<(), (String, String)> {
-        let url = &self.base_url;
-        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-            return Err((
-                "tokens.base_url".into(),
-                format!("{url} is not an http(s) URL with a host"),
-            ));
-        }
-        if url.query().is_some() || url.fragment().is_some() {
-            return Err((
-                "tokens.base_url".into(),
-                "must not carry a query or fragment".into(),
-            ));
-        }
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        super::sections::base_url("tokens.base_url", &self.base_url)?;
         if self.api_key.as_ref().is_none_or(Secret::is_empty) {
-            return Err((
-                "tokens.api_key_env".into(),
+            return Err(ConfigError::invalid(
+                "tokens.api_key_env",
                 format!("[tokens] is configured but {} is not set", self.api_key_env),
             ));
         }
@@ -74,7 +69,10 @@ impl TokensConfig {
             ("max_response_bytes", self.max_response_bytes as u64),
         ] {
             if value == 0 {
-                return Err((format!("tokens.{field}"), "must be greater than 0".into()));
+                return Err(ConfigError::invalid(
+                    format!("tokens.{field}"),
+                    "must be greater than 0",
+                ));
             }
         }
         Ok(())

@@ -7,7 +7,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use serde::Deserialize;
 
-use crate::config::ConfigError;
+use super::ConfigError;
 
 /// One GCRA limit as written in the config.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -77,11 +77,8 @@ impl Default for RateLimitsConfig {
 }
 
 impl RateLimitsConfig {
-    /// Checks every limit and that `providers` names configured providers only.
-    pub(crate) fn validate<'a>(
-        &self,
-        provider_names: impl Iterator<Item = &'a str> + Clone,
-    ) -> Result<(), ConfigError> {
+    /// Checks every limit.
+    pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |field: String, message: String| ConfigError::Invalid {
             field: format!("rate_limits.{field}"),
             message,
@@ -120,17 +117,26 @@ impl RateLimitsConfig {
                 ));
             }
         }
-        if let Some(unknown) = self
+        Ok(())
+    }
+
+    /// Checks that `providers` names configured providers only (a check across sections, so it
+    /// takes the provider names; [`Self::validate`] checks the section alone).
+    pub fn check_providers<'a>(
+        &self,
+        provider_names: impl Iterator<Item = &'a str> + Clone,
+    ) -> Result<(), ConfigError> {
+        match self
             .providers
             .keys()
             .find(|name| !provider_names.clone().any(|p| p == name.as_str()))
         {
-            return Err(invalid(
-                format!("providers.{unknown}"),
+            Some(unknown) => Err(ConfigError::invalid(
+                format!("rate_limits.providers.{unknown}"),
                 format!("{unknown:?} is not a configured provider"),
-            ));
+            )),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -150,16 +156,17 @@ mod tests {
             c.challenge_per_ip.active(),
             Some((120, Duration::from_secs(60)))
         );
-        assert!(c.validate(["alchemy"].into_iter()).is_ok());
+        assert!(c.validate().is_ok());
+        assert!(c.check_providers(["alchemy"].into_iter()).is_ok());
     }
 
     #[test]
     fn a_zero_burst_turns_a_limit_off_and_a_zero_period_is_refused() {
         let c = parse("calls_per_ip = { burst = 0, period_secs = 0 }");
         assert_eq!(c.calls_per_ip.active(), None);
-        assert!(c.validate([].into_iter()).is_ok());
+        assert!(c.validate().is_ok());
         let c = parse("challenge_per_ip = { burst = 5, period_secs = 0 }");
-        let e = c.validate([].into_iter()).unwrap_err().to_string();
+        let e = c.validate().unwrap_err().to_string();
         assert!(
             e.contains("rate_limits.challenge_per_ip.period_secs"),
             "{e}"
@@ -169,8 +176,11 @@ mod tests {
     #[test]
     fn provider_budgets_must_name_configured_providers() {
         let c = parse("providers.alchemy = { burst = 25, period_secs = 1 }");
-        assert!(c.validate(["alchemy", "helius"].into_iter()).is_ok());
-        let e = c.validate(["helius"].into_iter()).unwrap_err().to_string();
+        assert!(c.check_providers(["alchemy", "helius"].into_iter()).is_ok());
+        let e = c
+            .check_providers(["helius"].into_iter())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("rate_limits.providers.alchemy"), "{e}");
     }
 

@@ -1,8 +1,11 @@
-//! Configuration of the in-process `exact` SVM facilitator. Every field has a default except
-//! the networks; [`LocalFacilitatorConfig::validate`] checks the combination.
+//! `[facilitator]` (the in-process `exact` SVM facilitator), `[[payment.remote_facilitators]]`
+//! and `[payment.failover]`: every facilitator setting. Every field of the local one has a
+//! default except the networks; [`LocalFacilitatorConfig::validate`] checks the combination.
 
 use std::path::PathBuf;
 use std::time::Duration;
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use solana_address::Address;
@@ -11,8 +14,7 @@ use url::Url;
 use crate::svm::constants::{DEFAULT_MAX_COMPUTE_UNIT_LIMIT, DEFAULT_MAX_COMPUTE_UNIT_PRICE};
 use crate::svm::constants::{SPEC_MAX_COMPUTE_UNIT_LIMIT, SPEC_MAX_COMPUTE_UNIT_PRICE};
 
-/// Blocks a blockhash stays valid for (agave `MAX_PROCESSING_AGE`).
-pub const BLOCKHASH_LIFETIME_BLOCKS: u64 = 150;
+use super::ConfigError;
 
 /// One Solana network the facilitator serves.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,7 +30,7 @@ pub struct NetworkConfig {
     pub allowed_mints: Vec<String>,
 }
 
-/// `[facilitator.local]`-style configuration of [`super::LocalFacilitator`].
+/// `[facilitator]`: configuration of the in-process facilitator (`facilitator::local`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LocalFacilitatorConfig {
@@ -86,11 +88,6 @@ impl Default for LocalFacilitatorConfig {
     }
 }
 
-/// A configuration the facilitator cannot run with.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid local facilitator configuration: {0}")]
-pub struct ConfigError(pub String);
-
 impl LocalFacilitatorConfig {
     /// A configuration serving one network with defaults everywhere else.
     pub fn single(network: &str, rpc_urls: Vec<Url>, allowed_mints: Vec<String>) -> Self {
@@ -106,69 +103,98 @@ impl LocalFacilitatorConfig {
 
     /// Checks every rule stated on the fields.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let fail = |m: String| Err(ConfigError(m));
+        let fail =
+            |field: &str, m: String| Err(ConfigError::invalid(format!("facilitator.{field}"), m));
         if self.networks.is_empty() {
-            return fail("at least one network is required".into());
+            return fail("networks", "at least one network is required".into());
         }
         for (i, n) in self.networks.iter().enumerate() {
             if !n.network.starts_with("solana:") || n.network.len() <= "solana:".len() {
-                return fail(format!("networks[{i}].network must be a solana: CAIP-2 id"));
+                return fail(
+                    &format!("networks[{i}].network"),
+                    "must be a solana: CAIP-2 id".into(),
+                );
             }
             if self.networks[..i].iter().any(|o| o.network == n.network) {
-                return fail(format!("network {} is listed twice", n.network));
+                return fail(
+                    &format!("networks[{i}].network"),
+                    format!("{} is listed twice", n.network),
+                );
             }
             if n.rpc_urls.is_empty() {
-                return fail(format!("network {} has no rpc_urls", n.network));
+                return fail(
+                    &format!("networks[{i}].rpc_urls"),
+                    "at least one URL is required".into(),
+                );
             }
             if let Some(u) = n
                 .rpc_urls
                 .iter()
                 .find(|u| !matches!(u.scheme(), "http" | "https"))
             {
-                return fail(format!("rpc url scheme {} is not http(s)", u.scheme()));
+                return fail(
+                    &format!("networks[{i}].rpc_urls"),
+                    format!("{u} is not an http(s) URL"),
+                );
             }
             if n.allowed_mints.is_empty() {
-                return fail(format!("network {} has no allowed_mints", n.network));
+                return fail(
+                    &format!("networks[{i}].allowed_mints"),
+                    "at least one mint is required".into(),
+                );
             }
             if let Some(m) = n
                 .allowed_mints
                 .iter()
                 .find(|m| m.parse::<Address>().is_err())
             {
-                return fail(format!("allowed mint {m} is not a base58 address"));
+                return fail(
+                    &format!("networks[{i}].allowed_mints"),
+                    format!("{m} is not a base58 address"),
+                );
             }
         }
         if self.max_compute_unit_limit == 0
             || self.max_compute_unit_limit > SPEC_MAX_COMPUTE_UNIT_LIMIT
         {
-            return fail(format!(
-                "max_compute_unit_limit must be in 1..={SPEC_MAX_COMPUTE_UNIT_LIMIT}"
-            ));
+            return fail(
+                "max_compute_unit_limit",
+                format!("must be in 1..={SPEC_MAX_COMPUTE_UNIT_LIMIT}"),
+            );
         }
         if self.max_compute_unit_price > SPEC_MAX_COMPUTE_UNIT_PRICE {
-            return fail(format!(
-                "max_compute_unit_price must be at most {SPEC_MAX_COMPUTE_UNIT_PRICE}"
-            ));
+            return fail(
+                "max_compute_unit_price",
+                format!("must be at most {SPEC_MAX_COMPUTE_UNIT_PRICE}"),
+            );
         }
         if self.rpc_timeout_ms == 0 || self.rpc_timeout_ms > 60_000 {
-            return fail("rpc_timeout_ms must be in 1..=60000".into());
+            return fail("rpc_timeout_ms", "must be in 1..=60000".into());
         }
         if self.min_blockhash_life_ms >= 60_000 {
             return fail(
-                "min_blockhash_life_ms must be below 60000 (a blockhash lives ~60 s)".into(),
+                "min_blockhash_life_ms",
+                "must be below 60000 (a blockhash lives ~60 s)".into(),
             );
         }
         if self.confirm_poll_ms == 0 || self.confirm_poll_ms > self.rebroadcast_ms {
-            return fail("confirm_poll_ms must be positive and at most rebroadcast_ms".into());
+            return fail(
+                "confirm_poll_ms",
+                "must be positive and at most rebroadcast_ms".into(),
+            );
         }
         if self.rebroadcast_ms > self.settle_deadline_ms {
-            return fail("rebroadcast_ms must be at most settle_deadline_ms".into());
+            return fail(
+                "rebroadcast_ms",
+                "must be at most settle_deadline_ms".into(),
+            );
         }
         if self.dedupe_ttl_secs < 90
             || self.dedupe_ttl_secs.saturating_mul(1000) <= self.settle_deadline_ms
         {
             return fail(
-                "dedupe_ttl_secs must be at least 90 and longer than settle_deadline_ms".into(),
+                "dedupe_ttl_secs",
+                "must be at least 90 and longer than settle_deadline_ms".into(),
             );
         }
         Ok(())
@@ -177,6 +203,62 @@ impl LocalFacilitatorConfig {
     /// `rpc_timeout_ms` as a duration.
     pub fn rpc_timeout(&self) -> Duration {
         Duration::from_millis(self.rpc_timeout_ms)
+    }
+}
+
+/// One `[[payment.remote_facilitators]]` entry: a facilitator over HTTP.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteFacilitatorConfig {
+    /// Name for logs.
+    pub name: String,
+    /// Base URL; `/supported`, `/verify`, `/settle` are appended.
+    pub url: Url,
+    /// Auth headers, each read from an environment variable: header name → variable name
+    /// (e.g. `{ authorization = "CDP_FACILITATOR_AUTH" }`, `{ x-facilitator-secret = "FACILITATOR_SECRET" }`).
+    #[serde(default)]
+    pub headers_from_env: BTreeMap<String, String>,
+    /// Connect timeout.
+    #[serde(default = "default_connect_ms")]
+    pub connect_timeout_ms: u64,
+    /// Whole-call timeout (a settle includes on-chain confirmation: keep it generous).
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_connect_ms() -> u64 {
+    1_000
+}
+
+fn default_timeout_ms() -> u64 {
+    30_000
+}
+
+/// Backoff policy (`[payment.failover]`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FailoverPolicy {
+    /// Rounds over all facilitators.
+    pub attempts: u32,
+    /// First wait between rounds.
+    pub base_ms: u64,
+    /// Longest wait between rounds.
+    pub cap_ms: u64,
+    /// Growth of the wait per round.
+    pub factor: u32,
+    /// Total time a call may take, waits included (keep it under `maxTimeoutSeconds`).
+    pub budget_ms: u64,
+}
+
+impl Default for FailoverPolicy {
+    fn default() -> Self {
+        Self {
+            attempts: 3,
+            base_ms: 1_000,
+            cap_ms: 10_000,
+            factor: 2,
+            budget_ms: 20_000,
+        }
     }
 }
 

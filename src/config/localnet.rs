@@ -1,4 +1,4 @@
-//! Configuration of the embedded cluster. Every field has a default so an empty `[localnet]`
+//! `[localnet]`: configuration of the embedded cluster (`crate::localnet`). Every field has a default so an empty `[localnet]`
 //! section (or `LocalnetConfig::default()`) gives a working cluster.
 
 use serde::{Deserialize, Serialize};
@@ -138,6 +138,12 @@ impl Default for LocalnetConfig {
 }
 
 impl LocalnetConfig {
+    /// The generated `payTo` keypair used when `pay_to` is not configured. The config's demo
+    /// derivation and the cluster's genesis both read it here, so they agree on `payTo`.
+    pub fn pay_to_keypair_path(&self) -> PathBuf {
+        self.keypair_dir.join("pay-to.json")
+    }
+
     /// Defaults with every generated file placed under `dir` and port 0: what tests want.
     pub fn for_tests(dir: impl Into<PathBuf>) -> Self {
         let dir = dir.into();

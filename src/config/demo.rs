@@ -1,0 +1,155 @@
+//! The offline demo's derived settings: with a `[localnet]` section the gateway sells calls to
+//! the embedded LiteSVM cluster as the keyless provider `localnet` on `devnet`, so a fresh
+//! clone can make real (paid) calls with no key and no network.
+//!
+//! Everything is derived here, while loading and before validation, from the `[localnet]`
+//! values alone: the cluster's URL (its pinned listen address), its mint and token program,
+//! its `payTo` (the configured one, or the keypair file genesis uses, generated here if
+//! missing) and its first fee payer's keypair file. So `check-config` validates exactly the
+//! configuration `serve` runs with, and `serve` then starts the cluster from the same values
+//! (`localnet::demo::start`).
+
+use std::net::{SocketAddr, TcpListener};
+
+use solana_signer::Signer;
+use url::Url;
+
+use super::localnet::LocalnetConfig;
+use super::{
+    AcceptConfig, Cluster, Config, ConfigError, KeyPlacement, LocalFacilitatorConfig,
+    ProviderConfig,
+};
+use crate::keyfile;
+use crate::x402::network::SOLANA_DEVNET;
+
+/// Name of the provider added for the embedded cluster.
+pub const LOCALNET_PROVIDER: &str = "localnet";
+
+/// Methods the embedded cluster answers, sold at one unit each.
+const LOCALNET_METHODS: &[&str] = &[
+    "getAccountInfo",
+    "getBalance",
+    "getBlockHeight",
+    "getEpochInfo",
+    "getFeeForMessage",
+    "getGenesisHash",
+    "getHealth",
+    "getLatestBlockhash",
+    "getMinimumBalanceForRentExemption",
+    "getMultipleAccounts",
+    "getRecentPrioritizationFees",
+    "getSignatureStatuses",
+    "getSlot",
+    "getTokenAccountBalance",
+    "getTokenAccountsByOwner",
+    "getTransaction",
+    "getVersion",
+    "isBlockhashValid",
+    "sendTransaction",
+    "simulateTransaction",
+];
+
+/// Appends the `localnet` provider and fills `[facilitator]`, `payment.pay_to` and
+/// `payment.accepts` where the file left them out. Does nothing without `[localnet]`.
+pub(super) fn resolve(config: &mut Config) -> Result<(), ConfigError> {
+    let Some(local) = config.localnet.as_mut() else {
+        return Ok(());
+    };
+    if config.providers.iter().any(|p| p.name == LOCALNET_PROVIDER) {
+        return Err(ConfigError::invalid(
+            "localnet",
+            format!(
+                "a provider is already named {LOCALNET_PROVIDER:?}; rename it or remove [localnet]"
+            ),
+        ));
+    }
+    local.listen = pin_port(local.listen)?;
+    let local = local.clone();
+    let url = cluster_url(&local)?;
+    config.providers.push(provider(url.clone()));
+    if config.facilitator.is_none() {
+        config.facilitator = Some(facilitator(&local, url)?);
+    }
+    // Payments (when enabled) go to the cluster's payTo, in its USDC-like mint.
+    if config.payment.pay_to.is_none() {
+        config.payment.pay_to = Some(pay_to(&local)?);
+    }
+    if config.payment.accepts.is_empty() {
+        config.payment.accepts.push(AcceptConfig {
+            network: SOLANA_DEVNET.into(),
+            asset: local.mint.clone(),
+            decimals: local.decimals,
+            token_program: local.token_program.program_id().to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// The listen address with a concrete port: the provider URL must be known before the cluster
+/// binds, so port 0 ("any free port", what tests use) is chosen here. The port is free when
+/// chosen and the cluster binds it moments later.
+fn pin_port(listen: SocketAddr) -> Result<SocketAddr, ConfigError> {
+    if !listen.ip().is_loopback() {
+        return Err(ConfigError::invalid(
+            "localnet.listen",
+            format!("{listen} is not loopback; the local cluster has no authentication"),
+        ));
+    }
+    if listen.port() != 0 {
+        return Ok(listen);
+    }
+    TcpListener::bind(listen)
+        .and_then(|l| l.local_addr())
+        .map_err(|e| ConfigError::invalid("localnet.listen", format!("no free port: {e}")))
+}
+
+fn cluster_url(local: &LocalnetConfig) -> Result<Url, ConfigError> {
+    Url::parse(&format!("http://{}", local.listen))
+        .map_err(|e| ConfigError::invalid("localnet.listen", e.to_string()))
+}
+
+/// The configured `pay_to`, or the owner of the keypair file genesis will use (generated now
+/// if it does not exist yet, so genesis finds the same key).
+fn pay_to(local: &LocalnetConfig) -> Result<String, ConfigError> {
+    if let Some(pay_to) = &local.pay_to {
+        return Ok(pay_to.clone());
+    }
+    keyfile::load_or_create(&local.pay_to_keypair_path())
+        .map(|k| k.pubkey().to_string())
+        .map_err(|e| ConfigError::invalid("localnet.keypair_dir", e.to_string()))
+}
+
+/// A facilitator settling on the embedded cluster with its first funded fee payer.
+fn facilitator(local: &LocalnetConfig, url: Url) -> Result<LocalFacilitatorConfig, ConfigError> {
+    let fee_payer = local.fee_payers.first().ok_or_else(|| {
+        ConfigError::invalid(
+            "localnet.fee_payers",
+            "needs a fee payer for the derived facilitator (or configure [facilitator])",
+        )
+    })?;
+    let mut config =
+        LocalFacilitatorConfig::single(SOLANA_DEVNET, vec![url], vec![local.mint.clone()]);
+    config.fee_payer_keypair = Some(fee_payer.clone());
+    Ok(config)
+}
+
+fn provider(url: Url) -> ProviderConfig {
+    ProviderConfig {
+        name: LOCALNET_PROVIDER.into(),
+        enabled: Some(true),
+        key_placement: KeyPlacement::None,
+        key_env: None,
+        api_key: None,
+        clusters: [(Cluster::Devnet, url)].into(),
+        unit: Some("requests".into()),
+        verified_at: None,
+        // One atomic USDC unit per call: the demo chain costs us nothing.
+        atomic_per_million_units: Some(1_000_000),
+        rpc: LOCALNET_METHODS
+            .iter()
+            .map(|m| (m.to_string(), 1))
+            .collect(),
+        das: Default::default(),
+        disabled_reason: None,
+    }
+}

@@ -1,0 +1,444 @@
+//! One paid request, top to bottom: price (from the parsed request) → challenge, or decode →
+//! match → local pre-verify → claim (with the payer's and provider's limits: one store round
+//! trip) → facilitator verify → upstream → settle only on success → keep the answer with the
+//! claim (second round trip) → release it with the receipt.
+//!
+//! The claim comes before the facilitator's verify so that a duplicate or a replay is answered
+//! from the store without a facilitator call; a payment the facilitator refuses has its claim
+//! released at once. Every early answer is a [`PaygateError`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use super::claims::{self, claim_ids, fingerprint};
+use super::error::PaygateError;
+use super::offer::{Checked, Offer, Refusal};
+use super::Paygate;
+use crate::exchange::{Exchange, LimitScope, PaymentOutcome, UpstreamOutcome};
+use crate::facilitator::{SettleOutcome, SETTLEMENT_PENDING};
+use crate::priced::{Charge, PricedRequest};
+use crate::ratelimit::{Checks, ClientIp};
+use crate::store::{CachedResponse, ClaimIds, ClaimRecord, ClaimState, Reservation};
+use crate::x402::header::{MAX_PAYMENT_HEADER_BYTES, PAYMENT_SIGNATURE, X_PAYMENT};
+use crate::x402::receipt::{add_receipt, PaymentVersion};
+use crate::x402::{decode_header_bytes, PaymentHeader, SettleResponse};
+
+/// The challenge's `error` for a request that carried no payment.
+const PAYMENT_REQUIRED: &str = "Payment required";
+
+/// What the flow learnt about the payment as it went, for the request record.
+#[derive(Debug, Default)]
+pub(super) struct Trace {
+    /// The price asked (none when the request sells nothing).
+    pub(super) amount: Option<u64>,
+    /// The payer, once a payment named a verified one.
+    pub(super) payer: Option<String>,
+}
+
+/// An answer the flow gives as intended (not a refusal).
+pub(super) struct Answer {
+    pub(super) response: Response,
+    /// `None` when there was nothing to sell (the route answered by itself).
+    pub(super) outcome: Option<PaymentOutcome>,
+    /// The settlement's transaction, when settled.
+    pub(super) transaction: Option<String>,
+}
+
+impl Answer {
+    fn new(response: Response, outcome: PaymentOutcome) -> Self {
+        Self {
+            response,
+            outcome: Some(outcome),
+            transaction: None,
+        }
+    }
+}
+
+impl Paygate {
+    /// The whole paid-route decision for one request.
+    pub(super) async fn handle(
+        self: &Arc<Self>,
+        request: Request,
+        next: Next,
+        trace: &mut Trace,
+    ) -> Result<Answer, PaygateError> {
+        // Route parsing inserts the priced request; a priced route without it is a wiring bug,
+        // refused rather than served unpaid.
+        let priced = request
+            .extensions()
+            .get::<Arc<PricedRequest>>()
+            .cloned()
+            .ok_or(PaygateError::Internal("no priced request on a paid route"))?;
+        let amount = match &priced.charge {
+            Charge::Quote(quote) => quote.amount,
+            Charge::Nothing => {
+                // Nothing reaches the provider (every element refused): nothing to sell.
+                return Ok(Answer {
+                    response: next.run(request).await,
+                    outcome: None,
+                    transaction: None,
+                });
+            }
+            Charge::Unpriced(e) => {
+                trace.amount = Some(0);
+                return Err(PaygateError::Unpriced(e.to_string()));
+            }
+        };
+        trace.amount = Some(amount);
+
+        let Some((payment, version)) = payment_header(request.headers()) else {
+            let peer = request
+                .extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0);
+            let client = self.limits.client_ip(peer, request.headers());
+            return self
+                .challenge(client, request.uri().path(), &priced, amount)
+                .await;
+        };
+        let offer = Offer::new(self, &priced, amount);
+        if offer.accepts.is_empty() {
+            return Err(PaygateError::NoFeePayer);
+        }
+        let refused = |offer, refusal| PaygateError::Refused {
+            offer: Box::new(offer),
+            refusal,
+        };
+        let payment = match payment {
+            Ok(payment) => payment,
+            Err(message) => {
+                return Err(refused(
+                    offer,
+                    Refusal::malformed("malformed_payment", message),
+                ))
+            }
+        };
+        let checked = match offer.check(&payment) {
+            Ok(checked) => checked,
+            Err(refusal) => return Err(refused(offer, refusal)),
+        };
+        trace.payer = Some(checked.payer.clone());
+        let ids = match claim_ids(
+            checked.key,
+            &checked.payer,
+            &payment,
+            request.headers(),
+            self.config.require_payment_identifier,
+        ) {
+            Ok(ids) => ids,
+            Err(message) => {
+                return Err(refused(
+                    offer,
+                    Refusal::malformed("invalid_idempotency_id", message),
+                ))
+            }
+        };
+        let fingerprint = fingerprint(
+            request.method().as_str(),
+            request.uri().path(),
+            &priced.body,
+        );
+        let mut limits = Checks::default();
+        limits.push(LimitScope::Payer, self.limits.payer(&checked.payer));
+        limits.push(
+            LimitScope::Provider,
+            self.limits
+                .provider_calls(priced.provider.name(), priced.calls),
+        );
+
+        // One payment, one answer: claim it (and check the payer's and provider's limits) in one
+        // atomic store step, before anything is spent on it.
+        let ttl = Duration::from_secs(self.config.claim_ttl_secs.max(1));
+        let token = match self
+            .store
+            .reserve(&ids, &fingerprint, limits.as_slice(), ttl)
+            .await
+        {
+            Ok(Reservation::Reserved { token }) => token,
+            Ok(Reservation::Limited(verdict)) => {
+                return Err(PaygateError::Limited(
+                    self.limits.too_many(&verdict, &limits),
+                ))
+            }
+            Ok(Reservation::Existing(record)) => return existing(&record, &fingerprint),
+            Err(e) => {
+                // Fail closed: without the store we cannot promise one answer per payment.
+                tracing::warn!(error = %e, "payment store unavailable");
+                return Err(PaygateError::StoreUnavailable);
+            }
+        };
+
+        // From here the claim is ours. The rest runs on its own task: a client that hangs up, or
+        // the global request timeout, must never leave a claimed (maybe settled) payment
+        // unrecorded.
+        let paid = Paid {
+            gate: self.clone(),
+            offer,
+            checked,
+            ids,
+            token,
+            fingerprint,
+            version,
+        };
+        match tokio::spawn(paid.run(request, next)).await {
+            Ok(answer) => answer,
+            Err(e) => {
+                tracing::error!(error = %e, "paid request task failed");
+                Err(PaygateError::Internal("paid request task failed"))
+            }
+        }
+    }
+
+    /// The answer to a request without payment: the per-IP challenge limit, then the challenge
+    /// for this route and price, built once and then served from the cache.
+    async fn challenge(
+        &self,
+        client: ClientIp,
+        path: &str,
+        priced: &PricedRequest,
+        amount: u64,
+    ) -> Result<Answer, PaygateError> {
+        let mut checks = Checks::default();
+        checks.push(LimitScope::Ip, self.limits.challenge(&client));
+        let verdict = self
+            .limits
+            .decide(self.store.as_ref(), checks.as_slice())
+            .await;
+        if !verdict.is_allowed() {
+            return Err(PaygateError::Limited(
+                self.limits.too_many(&verdict, &checks),
+            ));
+        }
+        let generation = self.generation();
+        let encoded = match self.challenges.get(generation, path, amount) {
+            Some(encoded) => encoded,
+            None => {
+                let offer = Offer::new(self, priced, amount);
+                if offer.accepts.is_empty() {
+                    return Err(PaygateError::NoFeePayer);
+                }
+                let encoded = offer.encoded(PAYMENT_REQUIRED);
+                self.challenges
+                    .put(generation, path, amount, encoded.clone());
+                encoded
+            }
+        };
+        let mut response = encoded.response(StatusCode::PAYMENT_REQUIRED);
+        if !checks.is_empty() {
+            self.limits
+                .annotate(&verdict, &checks, response.headers_mut());
+        }
+        Ok(Answer::new(response, PaymentOutcome::Challenge))
+    }
+}
+
+/// The answer to a payment that already has a record: its kept answer for the same request,
+/// else a 409 saying why.
+fn existing(record: &ClaimRecord, fingerprint: &str) -> Result<Answer, PaygateError> {
+    let conflict = |code, message| Err(PaygateError::Conflict { code, message });
+    match &record.state {
+        ClaimState::InFlight { .. } => {
+            conflict("payment_in_progress", "this payment is being processed")
+        }
+        ClaimState::Pending { .. } => conflict(
+            "payment_in_progress",
+            "this payment's settlement is being confirmed; retry later",
+        ),
+        ClaimState::Settled { response } if record.fingerprint == fingerprint => match response {
+            Some(kept) => Ok(Answer::new(claims::replay(kept), PaymentOutcome::Replayed)),
+            None => conflict("payment_already_used", "this payment was already used"),
+        },
+        ClaimState::Settled { .. } => conflict(
+            "payment_already_used",
+            "this payment (or its idempotency id) was already used for another request",
+        ),
+    }
+}
+
+/// A claimed payment, carried through verify, upstream and settlement.
+struct Paid {
+    gate: Arc<Paygate>,
+    offer: Offer,
+    checked: Checked,
+    ids: ClaimIds,
+    token: String,
+    fingerprint: String,
+    version: PaymentVersion,
+}
+
+impl Paid {
+    /// Verify, call the upstream, settle. Whatever it returns, the claim has been released
+    /// (nothing charged) or finished (settled or pending) before it returns.
+    async fn run(self, request: Request, next: Next) -> Result<Answer, PaygateError> {
+        // The facilitator's verdict (a definitive "no" is a 402; an unreachable one is a 503).
+        match self
+            .gate
+            .facilitator
+            .verify_decoded(&self.checked.request, &self.checked.tx)
+            .await
+        {
+            Ok(v) if v.is_valid => {}
+            Ok(v) => {
+                self.release().await;
+                let reason = v.invalid_reason.unwrap_or_else(|| "invalid_payment".into());
+                return Err(PaygateError::Refused {
+                    refusal: Refusal::payment(reason, None),
+                    offer: Box::new(self.offer),
+                });
+            }
+            Err(e) => {
+                self.release().await;
+                tracing::warn!(error = %e, "facilitator verify failed");
+                return Err(PaygateError::FacilitatorUnavailable { settling: false });
+            }
+        }
+
+        let response = next.run(request).await;
+        let upstream = Exchange::get(&response).and_then(|e| e.upstream);
+        if upstream != Some(UpstreamOutcome::Success) {
+            // Our or the upstream's failure: the client is not charged and may reuse the payment.
+            self.release().await;
+            return Ok(Answer::new(response, PaymentOutcome::NotCharged));
+        }
+        // The forwarding handler buffered the answer under `upstream.max_response_bytes`; the
+        // same cap bounds this read, so nothing unbounded is ever held for the claim.
+        let (mut parts, body) = response.into_parts();
+        let body = match axum::body::to_bytes(body, MAX_KEPT_BODY_BYTES).await {
+            Ok(body) => body,
+            Err(e) => {
+                self.release().await;
+                tracing::warn!(error = %e, "upstream answer unreadable");
+                return Err(PaygateError::UpstreamUnreadable);
+            }
+        };
+        parts
+            .headers
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("private"));
+
+        let settled = match self
+            .gate
+            .facilitator
+            .settle_decoded(&self.checked.request, &self.checked.tx)
+            .await
+        {
+            Ok(settled) => settled,
+            Err(e) if !e.maybe_sent() => {
+                self.release().await;
+                return Err(PaygateError::FacilitatorUnavailable { settling: true });
+            }
+            Err(e) => {
+                // It may have been broadcast: keep the claim for the reconciler.
+                tracing::warn!(error = %e, "settle outcome unknown");
+                let kept = claims::keep(parts.status, &parts.headers, &body);
+                self.pending(None, kept).await;
+                return Err(PaygateError::SettlePending {
+                    receipt: Box::new(SettleResponse {
+                        success: false,
+                        error_reason: Some(SETTLEMENT_PENDING.into()),
+                        error_message: Some(e.to_string()),
+                        transaction: String::new(),
+                        network: self.checked.network.clone(),
+                        payer: Some(self.checked.payer.clone()),
+                    }),
+                    version: self.version,
+                });
+            }
+        };
+        match SettleOutcome::of(&settled) {
+            SettleOutcome::Confirmed => {
+                add_receipt(&mut parts.headers, &settled, self.version);
+                let kept = claims::keep(parts.status, &parts.headers, &body);
+                self.finish(ClaimState::Settled {
+                    response: Some(kept),
+                })
+                .await;
+                Ok(Answer {
+                    response: Response::from_parts(parts, Body::from(body)),
+                    outcome: Some(PaymentOutcome::Settled),
+                    transaction: Some(settled.transaction).filter(|t| !t.is_empty()),
+                })
+            }
+            SettleOutcome::Pending => {
+                let kept = claims::keep(parts.status, &parts.headers, &body);
+                self.pending(Some(settled.transaction.clone()), kept).await;
+                Err(PaygateError::SettlePending {
+                    receipt: Box::new(settled),
+                    version: self.version,
+                })
+            }
+            // A landed duplicate here is this very transaction landing earlier for a request
+            // whose claim was lost: not paid by *this* request, so refused as any other "no".
+            SettleOutcome::Duplicate | SettleOutcome::Refused => {
+                // Definitely not paid now: withhold the answer; the payment may be retried.
+                self.release().await;
+                Err(PaygateError::SettleRefused {
+                    receipt: Box::new(settled),
+                    version: self.version,
+                })
+            }
+        }
+    }
+
+    /// Nothing was charged: the payment may be used again.
+    async fn release(&self) {
+        if let Err(e) = self.gate.store.release(&self.ids, &self.token).await {
+            // The claim expires on its own (claim_ttl_secs); until then the payment gets 409.
+            tracing::warn!(error = %e, payment = ?self.ids.payment, "claim release failed");
+        }
+    }
+
+    async fn finish(&self, state: ClaimState) {
+        let record = ClaimRecord {
+            fingerprint: self.fingerprint.clone(),
+            state,
+        };
+        let ttl = Duration::from_secs(self.gate.config.settled_ttl_secs.max(1));
+        if let Err(e) = self
+            .gate
+            .store
+            .finish(&self.ids, &self.token, &record, ttl)
+            .await
+        {
+            // The client paid: it still gets its answer. A replay of this payment can then
+            // reach settle again, where the chain refuses the duplicate transaction.
+            tracing::error!(error = %e, payment = ?self.ids.payment, "recording a settled payment failed");
+        }
+    }
+
+    /// The settlement's outcome is unknown: keep the claim (a retry gets 409) with what the
+    /// reconciler needs to finish it, and the answer to release if it confirms.
+    async fn pending(&self, transaction: Option<String>, kept: CachedResponse) {
+        let settle_request = serde_json::to_string(&self.checked.request)
+            .expect("a facilitator request is always serializable");
+        self.finish(ClaimState::Pending {
+            transaction: transaction.filter(|t| !t.is_empty()),
+            response: Some(kept),
+            settle_request,
+        })
+        .await;
+    }
+}
+
+/// Upper bound on an answer collected to keep with a claim. The forwarding handler already
+/// refused anything over `upstream.max_response_bytes`; this only makes the bound local.
+const MAX_KEPT_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// The payment header and its version, decoded; `None` when there is none.
+fn payment_header(headers: &HeaderMap) -> Option<(Result<PaymentHeader, String>, PaymentVersion)> {
+    let (value, version) = match (headers.get(PAYMENT_SIGNATURE), headers.get(X_PAYMENT)) {
+        (Some(v), _) => (v, PaymentVersion::V2),
+        (None, Some(v)) => (v, PaymentVersion::V1),
+        (None, None) => return None,
+    };
+    let decoded = decode_header_bytes(value.as_bytes(), MAX_PAYMENT_HEADER_BYTES)
+        .and_then(|json| PaymentHeader::from_json(&json))
+        .map_err(|e| format!("malformed payment header: {e}"));
+    Some((decoded, version))
+}
