@@ -32,8 +32,10 @@ fn redis_setup(redis: &TestRedis, test: &str) -> (PaidGatewayBuilder, String) {
             url: redis.url.clone(),
             key_prefix: prefix.clone(),
             // A generous timeout: 200 payments verified at once in a debug build keep the
-            // test's runtime busy for a while, and a starved runtime would read as a slow Redis.
-            command_timeout_ms: Some(5000),
+            // test's runtime busy for a while, and a starved runtime would read as a slow Redis
+            // (5 s was not enough on a loaded 2-core machine: 503 payment_unavailable). A
+            // stopped Redis still fails at once (connection refused), not after the timeout.
+            command_timeout_ms: Some(30_000),
         })
         // The reconciler is driven by hand in these tests.
         .reconcile_interval_ms(3_600_000);
