@@ -22,6 +22,7 @@ pub(crate) mod guardrails;
 pub(crate) mod health;
 pub(crate) mod http_client;
 pub mod jsonrpc;
+#[cfg(feature = "localnet")]
 pub(crate) mod keyfile;
 #[cfg(feature = "localnet")]
 pub mod localnet;
