@@ -82,6 +82,14 @@ async fn run(cli: Cli, config: Config) -> ExitCode {
 
 async fn serve(config: Config) -> ExitCode {
     observability::init_tracing(&config.log);
+    if config.serves_keys_unpaid() {
+        // Loading refused this without the opt-in; with it, say so on every start.
+        let keyed: Vec<&str> = config.keyed_providers().map(|p| p.name.as_str()).collect();
+        tracing::warn!(
+            providers = ?keyed,
+            "payments are off and allow_unpaid = true: anyone can call these keyed providers for free"
+        );
+    }
     let listen = config.server.listen;
     // The embedded cluster must outlive the server: keep its handle in this frame. What points
     // the gateway at it was derived while loading the config.

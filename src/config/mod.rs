@@ -210,6 +210,7 @@ impl Config {
         config.validate()?;
         config.check_env(env)?;
         config.resolve_providers()?;
+        config.check_unpaid()?;
         Ok(config)
     }
 
@@ -331,6 +332,42 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// Payments off and a provider enabled because its API key is present: every caller would
+    /// spend the operator's key for free. Refused unless `[payment] allow_unpaid = true` says
+    /// that is meant (`serve` then warns at start).
+    fn check_unpaid(&self) -> Result<(), ConfigError> {
+        if self.payment.enabled || self.payment.allow_unpaid {
+            return Ok(());
+        }
+        match self.keyed_providers().next() {
+            Some(p) => Err(ConfigError::invalid(
+                "payment.enabled",
+                format!(
+                    "payments are off but provider {:?} has an API key{}: anyone could use it \
+                     for free; turn payments on, or set [payment] allow_unpaid = true to serve \
+                     it unpaid",
+                    p.name,
+                    p.key_env
+                        .as_deref()
+                        .map(|v| format!(" ({v})"))
+                        .unwrap_or_default()
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Enabled providers that hold an API key (the ones an unpaid gateway would give away).
+    pub fn keyed_providers(&self) -> impl Iterator<Item = &ProviderConfig> {
+        self.enabled_providers()
+            .filter(|p| p.key_placement != KeyPlacement::None)
+    }
+
+    /// Whether `allow_unpaid` is what lets this config start: payments off, keyed providers on.
+    pub fn serves_keys_unpaid(&self) -> bool {
+        !self.payment.enabled && self.keyed_providers().next().is_some()
     }
 
     /// The providers that will serve traffic, in routing order.

@@ -11,6 +11,9 @@ use super::ConfigError;
 pub struct PaymentConfig {
     /// `false`: every route answers unpaid. `true`: RPC routes answer 402 until paid.
     pub enabled: bool,
+    /// With payments off, serve providers that hold an API key anyway (anyone can then spend
+    /// the operator's key for free). Without it such a config is refused at load.
+    pub allow_unpaid: bool,
     /// Owner wallet (base58) whose associated token account receives payments. The demo fills
     /// it from `[localnet]` when absent.
     pub pay_to: Option<String>,
@@ -109,6 +112,7 @@ impl Default for PaymentConfig {
     fn default() -> Self {
         Self {
             enabled: false,
+            allow_unpaid: false,
             pay_to: None,
             max_timeout_seconds: 60,
             accepts: Vec::new(),
