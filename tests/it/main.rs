@@ -11,6 +11,7 @@ mod limits;
 mod logs;
 mod openapi;
 mod payments;
+mod production;
 mod proxy;
 mod shared_state;
 mod siwx;
