@@ -45,6 +45,11 @@ fn main() -> ExitCode {
 async fn run(cli: Cli, config: Config) -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::CheckConfig => {
+            // What `serve` would refuse before connecting anything (the fee-payer key...).
+            if let Err(e) = App::preflight(&config) {
+                eprintln!("x402-gateway: {e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
             println!(
                 "config ok: listen {}, public URL {}",
                 config.server.listen, config.server.public_base_url

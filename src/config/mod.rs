@@ -205,7 +205,7 @@ impl Config {
                 message,
             }
         })?;
-        config.apply_env(env);
+        config.apply_env(env)?;
         config.resolve()?;
         config.validate()?;
         config.check_env(env)?;
@@ -214,8 +214,9 @@ impl Config {
         Ok(config)
     }
 
-    /// Secrets and placement overrides from the environment. Nothing else is read from it.
-    fn apply_env(&mut self, env: &dyn EnvSource) {
+    /// Secrets, and the few values the file names a variable for (`pay_to_env`,
+    /// `public_base_url_env`), from the environment. Nothing else is read from it.
+    fn apply_env(&mut self, env: &dyn EnvSource) -> Result<(), ConfigError> {
         for provider in &mut self.providers {
             if let Some(key) = provider.key_env.as_deref().and_then(|name| env.var(name)) {
                 provider.api_key = Some(Secret::new(key));
@@ -236,6 +237,21 @@ impl Config {
         if let Some(url) = env.var("REDIS_URL") {
             self.redis.get_or_insert_with(RedisConfig::default).url = Some(Secret::new(url));
         }
+        if let Some(pay_to) = self.payment.pay_to_env.as_deref().and_then(|v| env.var(v)) {
+            self.payment.pay_to = Some(pay_to.trim().to_string());
+        }
+        if let Some(var) = self.server.public_base_url_env.clone() {
+            let field = "server.public_base_url_env";
+            let value = env.var(&var).ok_or_else(|| {
+                ConfigError::invalid(
+                    field,
+                    format!("{var} is not set (the public https:// URL clients reach us at)"),
+                )
+            })?;
+            self.server.public_base_url = url::Url::parse(value.trim())
+                .map_err(|e| ConfigError::invalid(field, format!("{var} is not a URL: {e}")))?;
+        }
+        Ok(())
     }
 
     fn validate(&self) -> Result<(), ConfigError> {

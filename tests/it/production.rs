@@ -66,7 +66,11 @@ getBalance = 10
     std::fs::write(dir.path().join("unpaid.toml"), provider).unwrap();
     let listen = format!("127.0.0.1:{}", free_port());
     let key = [("ALCHEMY_API_KEY", "real-key")];
-    let check = run(dir.path(), &["--config", "unpaid.toml", "check-config"], &key);
+    let check = run(
+        dir.path(),
+        &["--config", "unpaid.toml", "check-config"],
+        &key,
+    );
     let serve = run(
         dir.path(),
         &["--config", "unpaid.toml", "--listen", &listen, "serve"],
@@ -82,7 +86,11 @@ getBalance = 10
 
     let opted_in = format!("{provider}\n[payment]\nallow_unpaid = true\n");
     std::fs::write(dir.path().join("opted-in.toml"), opted_in).unwrap();
-    let check = run(dir.path(), &["--config", "opted-in.toml", "check-config"], &key);
+    let check = run(
+        dir.path(),
+        &["--config", "opted-in.toml", "check-config"],
+        &key,
+    );
     assert_eq!(check.status.code(), Some(0), "{check:?}");
     let stdout = String::from_utf8_lossy(&check.stdout);
     assert!(
@@ -90,4 +98,95 @@ getBalance = 10
             && stdout.contains("(payment disabled: calls are free)"),
         "{stdout}"
     );
+}
+
+/// The mainnet example (the container's config) with dummy secrets in the environment.
+fn mainnet_env(fee_payer: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("PUBLIC_BASE_URL", "https://rpc.example.com".into()),
+        (
+            "PAY_TO",
+            "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM".into(),
+        ),
+        ("REDIS_URL", "redis://127.0.0.1:6379".into()),
+        ("FEE_PAYER_KEY", fee_payer.into()),
+        ("ALCHEMY_API_KEY", "dummy-alchemy-key".into()),
+        ("HELIUS_API_KEY", "dummy-helius-key".into()),
+    ]
+}
+
+fn mainnet_example() -> String {
+    format!(
+        "{}/gateway.mainnet.example.toml",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+#[test]
+fn the_mainnet_example_passes_check_config_with_its_secrets_and_prints_prices() {
+    let dir = tempfile::tempdir().unwrap();
+    let fee_payer = solana_keypair::Keypair::new().to_base58_string();
+    let env = mainnet_env(&fee_payer);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let config = mainnet_example();
+    let out = run(dir.path(), &["--config", &config, "check-config"], &env);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    for line in [
+        "config ok: listen 127.0.0.1:8080, public URL https://rpc.example.com/",
+        "provider alchemy: enabled",
+        "provider helius: enabled",
+        "price on alchemy: 1 getBalance = 1000 atomic",
+        "price on helius: 1 getBalance = 1000 atomic",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
+    }
+    assert!(!stdout.contains("calls are free"), "{stdout}");
+    assert!(
+        !stdout.contains("dummy-alchemy-key") && !stdout.contains(&fee_payer),
+        "{stdout}"
+    );
+}
+
+/// Each required secret missing in turn: one line naming it, exit 64, from `check-config` and
+/// from `serve` alike (the fee-payer key used to pass `check-config` and stop `serve`).
+#[test]
+fn the_mainnet_example_names_each_missing_secret_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let fee_payer = solana_keypair::Keypair::new().to_base58_string();
+    let config = mainnet_example();
+    let listen = format!("127.0.0.1:{}", free_port());
+    for (missing, expected) in [
+        (
+            "PUBLIC_BASE_URL",
+            "config server.public_base_url_env: PUBLIC_BASE_URL is not set",
+        ),
+        ("REDIS_URL", "config redis.url: is not set: set REDIS_URL"),
+        ("PAY_TO", "config payment.pay_to_env: PAY_TO is not set"),
+        (
+            "FEE_PAYER_KEY",
+            "facilitator: fee payer environment variable FEE_PAYER_KEY is not set",
+        ),
+    ] {
+        let env = mainnet_env(&fee_payer);
+        let env: Vec<(&str, &str)> = env
+            .iter()
+            .filter(|(k, _)| *k != missing)
+            .map(|(k, v)| (*k, v.as_str()))
+            .collect();
+        let check = run(dir.path(), &["--config", &config, "check-config"], &env);
+        let serve = run(
+            dir.path(),
+            &["--config", &config, "--listen", &listen, "serve"],
+            &env,
+        );
+        for (name, out) in [("check-config", &check), ("serve", &serve)] {
+            let line = stderr(out);
+            assert_eq!(out.status.code(), Some(EXIT_CONFIG), "{name}: {out:?}");
+            assert!(
+                line.starts_with(&format!("x402-gateway: {expected}")) && line.lines().count() == 1,
+                "{name} without {missing}: {line}"
+            );
+        }
+    }
 }
