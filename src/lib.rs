@@ -14,6 +14,7 @@ pub mod exchange;
 pub mod facilitator;
 pub mod guardrails;
 pub mod health;
+pub mod healthcheck;
 pub mod http_client;
 pub mod jsonrpc;
 pub mod keyfile;

@@ -2,6 +2,7 @@
 //! serve until SIGINT/SIGTERM.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use tokio::net::TcpListener;
@@ -9,7 +10,7 @@ use x402_gateway::cli::{Cli, Command};
 use x402_gateway::config::{Config, ProcessEnv};
 use x402_gateway::jsonrpc::Call;
 use x402_gateway::pricing::quote;
-use x402_gateway::{observability, App};
+use x402_gateway::{healthcheck, observability, App};
 
 /// mimalloc instead of the system allocator: a request allocates and frees many small objects
 /// across the runtime's threads, and glibc's malloc/free were ~30% of the CPU of a 402 challenge
@@ -22,6 +23,18 @@ const EXIT_CONFIG: u8 = 64;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Healthcheck { url, timeout_secs }) = &cli.command {
+        let url = url
+            .clone()
+            .unwrap_or_else(|| healthcheck::default_url(cli.listen));
+        return match healthcheck::probe(&url, Duration::from_secs(*timeout_secs)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(why) => {
+                eprintln!("x402-gateway: healthcheck: {why}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let config = match Config::load(cli.config.as_deref(), &ProcessEnv) {
         Ok(config) => config.with_listen(cli.listen),
         Err(e) => {
@@ -81,6 +94,8 @@ async fn run(cli: Cli, config: Config) -> ExitCode {
                 }
             }
         }
+        // Answered before the config is loaded (see `main`).
+        Command::Healthcheck { .. } => ExitCode::SUCCESS,
         Command::Serve => serve(config).await,
     }
 }
@@ -128,6 +143,22 @@ async fn serve(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Not fatal: /readyz answers 503 until the store does; but say it once, at start.
+    if app.store.backend() != "memory" {
+        let timeout = Duration::from_secs(5);
+        match tokio::time::timeout(timeout, app.store.ping()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(
+                backend = app.store.backend(),
+                error = %e,
+                "shared store not reachable at start; /readyz answers 503 until it is"
+            ),
+            Err(_) => tracing::warn!(
+                backend = app.store.backend(),
+                "shared store did not answer within {timeout:?} at start; /readyz answers 503 until it does"
+            ),
+        }
+    }
     for p in app.providers.iter() {
         match &p.config.disabled_reason {
             None => tracing::info!(provider = p.name(), "provider enabled"),

@@ -190,3 +190,61 @@ fn the_mainnet_example_names_each_missing_secret_in_one_line() {
         }
     }
 }
+
+/// `healthcheck` probes a running gateway (exit 0) and fails on a stopped one (exit 1); a Redis
+/// that does not answer at start is one warning in the log, not a refusal to start.
+#[test]
+fn healthcheck_follows_the_gateway_and_a_dead_redis_is_logged_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let dead_redis = free_port();
+    let toml =
+        format!("[redis]\nurl = \"redis://127.0.0.1:{dead_redis}\"\ncommand_timeout_ms = 200\n");
+    std::fs::write(dir.path().join("gw.toml"), toml).unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let url = format!("http://{listen}/healthz");
+    let healthcheck = || run(dir.path(), &["healthcheck", "--url", &url], &[]);
+
+    let down = healthcheck();
+    assert_eq!(down.status.code(), Some(1), "{down:?}");
+    assert!(
+        stderr(&down).starts_with("x402-gateway: healthcheck: connect"),
+        "{down:?}"
+    );
+
+    let mut server = Command::new(BIN)
+        .args(["--config", "gw.toml", "--listen", &listen, "serve"])
+        .current_dir(dir.path())
+        .env_clear()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+    let start = Instant::now();
+    loop {
+        if let Some(exit) = server.try_wait().unwrap() {
+            panic!("serve exited with {exit}");
+        }
+        if healthcheck().status.success() {
+            break;
+        }
+        if start.elapsed() > DEADLINE {
+            let _ = server.kill();
+            panic!("healthcheck never succeeded against {listen}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = server.kill();
+    let out = server.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stdout);
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("shared store not reachable at start"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{log}");
+    assert!(warnings[0].contains("\"level\":\"WARN\""), "{log}");
+    assert_eq!(
+        healthcheck().status.code(),
+        Some(1),
+        "after the gateway stopped"
+    );
+}
