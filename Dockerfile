@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # Multi-stage build: compile in the Rust image, run on a slim Debian with only CA certificates.
 # The base images are build arguments so the same file can be built on locally made bases
 # (docs/deploy.md says how it was tested without a registry).
