@@ -9,9 +9,9 @@
 //! It asks for the challenge (`PAYMENT-REQUIRED` of the 402), picks the `exact` Solana offer,
 //! reads the mint and a recent blockhash from the cluster's RPC (`--rpc`, the embedded
 //! cluster by default: the gateway's own RPC routes are paid), builds the transfer exactly as the
-//! official TypeScript client does (SetComputeUnitLimit 20 000, SetComputeUnitPrice 1,
-//! TransferChecked from the wallet's token account to payTo's, Memo; v0 message whose fee payer
-//! is the facilitator's `extra.feePayer`, signed by the wallet only), sends it as
+//! official TypeScript client does (`x402_gateway::svm::client`: SetComputeUnitLimit 20 000,
+//! SetComputeUnitPrice 1, TransferChecked from the wallet's token account to payTo's, Memo; v0
+//! message whose fee payer is the facilitator's `extra.feePayer`, signed by the wallet only), sends it as
 //! `PAYMENT-SIGNATURE`, and prints the answer and the decoded `PAYMENT-RESPONSE` receipt.
 //! Exit status: 0 when the gateway answered 2xx, 1 otherwise.
 
@@ -20,28 +20,20 @@ use std::process::ExitCode;
 use std::str::FromStr;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{anyhow, Context};
 use clap::Parser;
-use rand::RngCore;
 use serde_json::Value;
 use solana_address::Address;
-use solana_instruction::Instruction;
 use solana_keypair::Keypair;
-use solana_message::{v0, VersionedMessage};
-use solana_signer::Signer;
 use x402_gateway::solana_rpc::SolanaRpc;
-use x402_gateway::svm::constants::{MAX_MEMO_BYTES, MEMO_PROGRAM, TOKEN_2022_PROGRAM};
-use x402_gateway::svm::testkit::{encode, partially_sign};
-use x402_gateway::svm::{associated_token_address, parse_mint, MintInfo};
+use x402_gateway::svm::client::{encode, memo_for, ExactTransfer};
+use x402_gateway::svm::{parse_mint, MintInfo};
 use x402_gateway::x402::header::{PAYMENT_REQUIRED, PAYMENT_RESPONSE, PAYMENT_SIGNATURE};
 use x402_gateway::x402::{
     decode_header, encode_header, PaymentPayload, PaymentRequired, PaymentRequirements,
     SettleResponse,
 };
 
-/// The official client's compute budget (x402-protocol.md §4.3).
-const COMPUTE_UNIT_LIMIT: u32 = 20_000;
-const COMPUTE_UNIT_PRICE_MICROLAMPORTS: u64 = 1;
 /// Every call to the gateway or the cluster gives up after this.
 const TIMEOUT: Duration = Duration::from_secs(60);
 /// Challenge and receipt headers are small; refuse anything absurd.
@@ -190,53 +182,16 @@ async fn build_payment(
         .await
         .context("getLatestBlockhash")?;
 
-    let program = mint_info.token_program;
-    let source = associated_token_address(&wallet.pubkey(), &mint, &program);
-    let destination = associated_token_address(&pay_to, &mint, &program);
-    let transfer = if program == TOKEN_2022_PROGRAM {
-        spl_token_2022_interface::instruction::transfer_checked(
-            &program,
-            &source,
-            &mint,
-            &destination,
-            &wallet.pubkey(),
-            &[],
-            amount,
-            mint_info.decimals,
-        )?
-    } else {
-        spl_token_interface::instruction::transfer_checked(
-            &program,
-            &source,
-            &mint,
-            &destination,
-            &wallet.pubkey(),
-            &[],
-            amount,
-            mint_info.decimals,
-        )?
+    let payment = ExactTransfer {
+        fee_payer,
+        pay_to,
+        mint: mint_info,
+        amount,
+        memo: memo_for(offer.memo())?,
     };
-    // The seller's memo when it asks for one; otherwise a random nonce, so two payments of the
-    // same amount are different transactions.
-    let memo = match offer.memo() {
-        Some(m) if m.len() > MAX_MEMO_BYTES => bail!("extra.memo exceeds {MAX_MEMO_BYTES} bytes"),
-        Some(m) => m.to_string(),
-        None => {
-            let mut nonce = [0u8; 16];
-            rand::thread_rng().fill_bytes(&mut nonce);
-            hex::encode(nonce)
-        }
-    };
-    use solana_compute_budget_interface::ComputeBudgetInstruction;
-    let instructions = [
-        ComputeBudgetInstruction::set_compute_unit_limit(COMPUTE_UNIT_LIMIT),
-        ComputeBudgetInstruction::set_compute_unit_price(COMPUTE_UNIT_PRICE_MICROLAMPORTS),
-        transfer,
-        Instruction::new_with_bytes(MEMO_PROGRAM, memo.as_bytes(), vec![]),
-    ];
-    let message = v0::Message::try_compile(&fee_payer, &instructions, &[], blockhash)
-        .context("compiling the payment message")?;
     // The fee-payer signature slot stays zero: the facilitator signs it at settlement.
-    let transaction = partially_sign(VersionedMessage::V0(message), &[wallet]);
+    let transaction = payment
+        .sign(wallet, blockhash)
+        .context("building the payment")?;
     Ok(encode(&transaction))
 }

@@ -23,16 +23,16 @@ use crate::usage;
 /// The admin token, kept as a digest: comparing digests in constant time leaks neither the
 /// token's bytes nor its length.
 #[derive(Clone, Copy)]
-pub struct AdminToken([u8; 32]);
+pub(crate) struct AdminToken([u8; 32]);
 
 impl AdminToken {
     /// From the configured secret.
-    pub fn new(secret: &Secret) -> Self {
+    pub(crate) fn new(secret: &Secret) -> Self {
         Self(Sha256::digest(secret.expose().as_bytes()).into())
     }
 
     /// Whether `headers` carry `Authorization: Bearer <token>`.
-    pub fn allows(&self, headers: &HeaderMap) -> bool {
+    pub(crate) fn allows(&self, headers: &HeaderMap) -> bool {
         let Some(given) = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -70,7 +70,7 @@ async fn require_admin(State(token): State<AdminToken>, request: Request, next: 
 }
 
 /// The operator routes that this configuration serves.
-pub fn routes(app: &AppState) -> Router<AppState> {
+pub(crate) fn routes(app: &AppState) -> Router<AppState> {
     let token = app
         .config
         .admin_token

@@ -162,11 +162,19 @@ impl App {
         let limits = Arc::new(RateLimits::from_config(&config.rate_limits));
         let paygate = if config.payment.enabled {
             let facilitator = facilitators.ok_or_else(|| BuildError::Payment("payment is enabled but no facilitator is configured ([facilitator] or payment.remote_facilitators)".into()))?;
-            Some(
-                Paygate::build(&config.payment, facilitator, store.clone(), limits.clone())
-                    .await
-                    .map_err(BuildError::Payment)?,
-            )
+            let gate = Paygate::build(&config.payment, facilitator, store.clone(), limits.clone())
+                .await
+                .map_err(BuildError::Payment)?;
+            for provider in providers.iter() {
+                for cluster in provider.endpoints.keys() {
+                    if !gate.sells(cluster.caip2()) {
+                        tracing::warn!(provider = provider.name(), %cluster,
+                            "not sold: no [[payment.accepts]] entry on {}; its paid routes answer 404",
+                            cluster.caip2());
+                    }
+                }
+            }
+            Some(gate)
         } else {
             None
         };

@@ -6,7 +6,7 @@ use axum::Json;
 
 /// A plain API error with a stable snake_case code.
 #[derive(Debug, Clone)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     /// HTTP status.
     pub status: StatusCode,
     /// Stable machine-readable code.
@@ -19,7 +19,7 @@ pub struct ApiError {
 
 impl ApiError {
     /// Builds an error.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -29,7 +29,7 @@ impl ApiError {
     }
 
     /// Says when a retry may succeed (`Retry-After`, whole seconds).
-    pub fn retry_after(mut self, secs: u64) -> Self {
+    pub(crate) fn retry_after(mut self, secs: u64) -> Self {
         self.retry_after = Some(secs);
         self
     }
@@ -49,7 +49,7 @@ impl IntoResponse for ApiError {
 }
 
 /// 404 for paths no route matches.
-pub async fn not_found() -> ApiError {
+pub(crate) async fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",
@@ -58,7 +58,7 @@ pub async fn not_found() -> ApiError {
 }
 
 /// 405 for a known path with the wrong HTTP method.
-pub async fn method_not_allowed() -> ApiError {
+pub(crate) async fn method_not_allowed() -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",

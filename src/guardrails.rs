@@ -10,7 +10,7 @@ use crate::jsonrpc::{codes, ErrorObject};
 /// A refused parameter.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid params: {field}: {message}")]
-pub struct Violation {
+pub(crate) struct Violation {
     /// Where in `params` (e.g. `params[1].filters`).
     pub field: String,
     /// What is wrong.
@@ -26,14 +26,14 @@ impl Violation {
     }
 
     /// The `-32602` error object, with the field in `data`.
-    pub fn to_error_object(&self) -> ErrorObject {
+    pub(crate) fn to_error_object(&self) -> ErrorObject {
         ErrorObject::new(codes::INVALID_PARAMS, self.to_string())
             .with_data(serde_json::json!({ "field": self.field }))
     }
 }
 
 /// Checks `params` of `method` on `surface` against the configured limits.
-pub fn check(
+pub(crate) fn check(
     surface: Surface,
     method: &str,
     params: Option<&Value>,

@@ -9,13 +9,13 @@ use serde_json::json;
 use crate::app::AppState;
 
 /// The process is up and serving.
-pub async fn get_healthz() -> Response {
+pub(crate) async fn get_healthz() -> Response {
     Json(json!({ "status": "ok" })).into_response()
 }
 
 /// Ready when the shared store answers (Redis must PING back within its command timeout; the
 /// in-memory store always does).
-pub async fn get_readyz(State(app): State<AppState>) -> Response {
+pub(crate) async fn get_readyz(State(app): State<AppState>) -> Response {
     let store = match app.store.ping().await {
         Ok(()) => json!({ "backend": app.store.backend(), "status": "ok" }),
         Err(e) => {
@@ -33,7 +33,7 @@ pub async fn get_readyz(State(app): State<AppState>) -> Response {
 }
 
 /// Each upstream: enabled, last latency, last error. No URL, no key.
-pub async fn get_status(State(app): State<AppState>) -> Response {
+pub(crate) async fn get_status(State(app): State<AppState>) -> Response {
     Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "uptimeSeconds": app.started.elapsed().as_secs(),

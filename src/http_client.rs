@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 /// A hardened reqwest builder; callers add what is specific to them (pool size, user agent).
-pub fn hardened(connect_timeout: Duration, timeout: Duration) -> reqwest::ClientBuilder {
+pub(crate) fn hardened(connect_timeout: Duration, timeout: Duration) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .connect_timeout(connect_timeout)
         .timeout(timeout)

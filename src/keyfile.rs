@@ -44,7 +44,7 @@ pub fn write_keypair_file(path: &Path, keypair: &Keypair) -> Result<(), KeyfileE
 /// parallel): the new key is written to a private temporary file and hard-linked into place,
 /// which fails if the file appeared meanwhile, so every caller ends up with the one key that
 /// won, and nobody reads a half-written file.
-pub fn load_or_create(path: &Path) -> Result<Keypair, KeyfileError> {
+pub(crate) fn load_or_create(path: &Path) -> Result<Keypair, KeyfileError> {
     if path.exists() {
         return read_keypair_file(path);
     }

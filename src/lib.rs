@@ -3,40 +3,46 @@
 //! Load, build, run are separate steps: [`config::Config::load`] parses and validates without
 //! connecting anything, [`app::App::build`] creates the clients, [`serve`] binds and drains on
 //! shutdown. Tests call [`build_router`] and drive it in process or on a loopback listener.
+//!
+//! `pub` means part of the library's API on purpose (what the binary, tests, benches and
+//! examples use); everything else is `pub(crate)` inside private modules, and
+//! `unreachable_pub` keeps it so.
 
-pub mod admin;
-pub mod app;
+#![warn(unreachable_pub)]
+
+pub(crate) mod admin;
+pub(crate) mod app;
 pub mod authgate;
 pub mod cli;
 pub mod config;
-pub mod error;
-pub mod exchange;
+pub(crate) mod error;
+pub(crate) mod exchange;
 pub mod facilitator;
-pub mod guardrails;
-pub mod health;
+pub(crate) mod guardrails;
+pub(crate) mod health;
 pub mod healthcheck;
-pub mod http_client;
+pub(crate) mod http_client;
 pub mod jsonrpc;
-pub mod keyfile;
+pub(crate) mod keyfile;
 #[cfg(feature = "localnet")]
 pub mod localnet;
-pub mod observability;
+pub(crate) mod observability;
 pub mod openapi;
 pub mod paygate;
 pub mod priced;
 pub mod pricing;
-pub mod proxy;
+pub(crate) mod proxy;
 pub mod ratelimit;
-pub mod router;
+pub(crate) mod router;
 pub mod routes;
 mod server;
 pub mod siwx;
 pub mod solana_rpc;
-pub mod stack;
+pub(crate) mod stack;
 pub mod store;
 pub mod svm;
-pub mod tokens;
-pub mod upstream;
+pub(crate) mod tokens;
+pub(crate) mod upstream;
 pub mod usage;
 pub mod x402;
 
@@ -44,6 +50,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 pub use app::{App, AppState};
+pub use observability::init_tracing;
 
 /// The complete application: routes plus the global layer stack.
 pub fn build_router(app: AppState) -> Router {

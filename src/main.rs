@@ -10,7 +10,7 @@ use x402_gateway::cli::{Cli, Command};
 use x402_gateway::config::{Config, ProcessEnv};
 use x402_gateway::jsonrpc::Call;
 use x402_gateway::pricing::quote;
-use x402_gateway::{healthcheck, observability, App};
+use x402_gateway::{healthcheck, init_tracing, App};
 
 /// mimalloc instead of the system allocator: a request allocates and frees many small objects
 /// across the runtime's threads, and glibc's malloc/free were ~30% of the CPU of a 402 challenge
@@ -101,7 +101,7 @@ async fn run(cli: Cli, config: Config) -> ExitCode {
 }
 
 async fn serve(config: Config) -> ExitCode {
-    observability::init_tracing(&config.log);
+    init_tracing(&config.log);
     if config.serves_keys_unpaid() {
         // Loading refused this without the opt-in; with it, say so on every start.
         let keyed: Vec<&str> = config.keyed_providers().map(|p| p.name.as_str()).collect();

@@ -70,6 +70,9 @@ pub struct PricedRequest {
     pub charge: Charge,
     /// The provider that will be called.
     pub provider: Arc<Provider>,
+    /// CAIP-2 network of the cluster the call goes to: only payments on this network are
+    /// offered (a mainnet call is never sold for a devnet payment).
+    pub network: &'static str,
     /// How many calls will reach the provider (charged against its budget), priced or not.
     pub calls: usize,
     /// What the route sells, for the challenge's Bazaar extension.

@@ -18,7 +18,7 @@ use crate::routes::{
 use crate::{admin, authgate, error, health, openapi, paygate, proxy, ratelimit, tokens};
 
 /// Builds the router with its state (the global layers are added by [`crate::stack`]).
-pub fn router(app: AppState) -> Router {
+pub(crate) fn router(app: AppState) -> Router {
     let rpc_routes = rpc_routes(&app);
 
     let free: [(&str, MethodRouter<AppState>); 4] = [

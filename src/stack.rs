@@ -35,7 +35,7 @@ const EXPOSED_HEADERS: [&str; 9] = [
 ];
 
 /// Wraps the router in the global layers.
-pub fn apply(router: Router, app: &AppState) -> Router {
+pub(crate) fn apply(router: Router, app: &AppState) -> Router {
     let server = &app.config.server;
     let layers = ServiceBuilder::new()
         // Outermost: every response, even a panic's or a timeout's, carries an x-request-id

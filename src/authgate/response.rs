@@ -20,7 +20,7 @@ use crate::x402::header::PAYMENT_REQUIRED;
 use crate::x402::{encode_header, ResourceInfo};
 
 /// The HTTP status of a refusal.
-pub fn status(err: &SiwxError) -> StatusCode {
+pub(super) fn status(err: &SiwxError) -> StatusCode {
     match err {
         SiwxError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         SiwxError::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,

@@ -15,7 +15,7 @@ use solana_signer::Signer;
 use std::str::FromStr;
 
 /// What genesis produced, kept by the cluster handle.
-pub struct Genesis {
+pub(super) struct Genesis {
     pub mint: Address,
     pub token_program: TokenProgramKind,
     pub pay_to: Address,
@@ -30,19 +30,23 @@ fn ledger(e: impl ToString) -> LocalnetError {
 }
 
 /// Parses a base58 address from the config.
-pub fn parse_address(what: &str, s: &str) -> Result<Address, LocalnetError> {
+pub(super) fn parse_address(what: &str, s: &str) -> Result<Address, LocalnetError> {
     Address::from_str(s).map_err(|e| LocalnetError::Config(format!("{what} `{s}`: {e}")))
 }
 
 /// Associated token account of `owner` for `mint` under `program`.
-pub fn ata(owner: &Address, mint: &Address, program: &Address) -> Address {
+pub(super) fn ata(owner: &Address, mint: &Address, program: &Address) -> Address {
     spl_associated_token_account_interface::address::get_associated_token_address_with_program_id(
         owner, mint, program,
     )
 }
 
 /// Adds `lamports` to `addr` (creating a system account if needed).
-pub fn add_lamports(chain: &mut Chain, addr: &Address, lamports: u64) -> Result<(), LocalnetError> {
+pub(super) fn add_lamports(
+    chain: &mut Chain,
+    addr: &Address,
+    lamports: u64,
+) -> Result<(), LocalnetError> {
     let mut acc = chain.account(addr).unwrap_or(Account {
         lamports: 0,
         data: vec![],
@@ -55,7 +59,7 @@ pub fn add_lamports(chain: &mut Chain, addr: &Address, lamports: u64) -> Result<
 }
 
 /// Writes an initialized mint at `address` with `authority` as mint authority.
-pub fn create_mint(
+pub(super) fn create_mint(
     chain: &mut Chain,
     address: Address,
     decimals: u8,
@@ -77,7 +81,7 @@ pub fn create_mint(
 
 /// Mints `amount` of `mint` into `owner`'s associated token account, creating the ATA if it
 /// does not exist. Supply is updated so the mint stays consistent with its accounts.
-pub fn mint_to(
+pub(super) fn mint_to(
     chain: &mut Chain,
     owner: &Address,
     mint: &Address,
@@ -121,7 +125,7 @@ pub fn mint_to(
 }
 
 /// Builds genesis from `cfg` into `chain`.
-pub fn bootstrap(chain: &mut Chain, cfg: &LocalnetConfig) -> Result<Genesis, LocalnetError> {
+pub(super) fn bootstrap(chain: &mut Chain, cfg: &LocalnetConfig) -> Result<Genesis, LocalnetError> {
     let mint = parse_address("mint", &cfg.mint)?;
     let mint_authority = keys::load_or_create(&cfg.keypair_dir.join("mint-authority.json"))?;
     create_mint(

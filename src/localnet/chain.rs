@@ -19,10 +19,10 @@ use solana_transaction_error::TransactionError;
 use std::collections::{HashMap, VecDeque};
 
 /// A blockhash stays usable for this many blocks (agave `MAX_PROCESSING_AGE`).
-pub const MAX_PROCESSING_AGE: u64 = 150;
+pub(super) const MAX_PROCESSING_AGE: u64 = 150;
 /// Slots after which a landed transaction is reported `finalized` (a root on a real cluster
 /// is ~32 slots behind the tip).
-pub const FINALIZED_DEPTH: u64 = 32;
+pub(super) const FINALIZED_DEPTH: u64 = 32;
 /// Kept twice the validity window so `isBlockhashValid` can say "expired" rather than
 /// "never seen" for a while; older hashes are forgotten.
 const BLOCKHASH_RING: usize = 2 * MAX_PROCESSING_AGE as usize;
@@ -31,7 +31,7 @@ const ALT_META_SIZE: usize = 56;
 
 /// A token balance entry of `preTokenBalances` / `postTokenBalances`.
 #[derive(Debug, Clone)]
-pub struct TokenBalance {
+pub(super) struct TokenBalance {
     pub account_index: usize,
     pub mint: Address,
     pub owner: Address,
@@ -42,7 +42,7 @@ pub struct TokenBalance {
 
 /// Everything `getTransaction` / `getSignatureStatuses` need about a landed transaction.
 #[derive(Debug, Clone)]
-pub struct TxRecord {
+pub(super) struct TxRecord {
     pub slot: u64,
     pub block_time: i64,
     pub tx: VersionedTransaction,
@@ -57,7 +57,7 @@ pub struct TxRecord {
 }
 
 /// The in-process ledger. Always used behind a mutex; no method blocks or awaits.
-pub struct Chain {
+pub(super) struct Chain {
     pub svm: LiteSVM,
     pub slot: u64,
     pub block_height: u64,
@@ -75,7 +75,7 @@ pub struct Chain {
 
 impl Chain {
     /// A fresh ledger with the default programs (SPL Token, Token-2022, ATA, Memo).
-    pub fn new() -> Self {
+    pub(super) fn new() -> Self {
         let mut svm = LiteSVM::new()
             .with_sigverify(false)
             .with_blockhash_check(false);
@@ -108,7 +108,7 @@ impl Chain {
     }
 
     /// One slot passes: a new block with a new blockhash.
-    pub fn tick(&mut self) {
+    pub(super) fn tick(&mut self) {
         self.slot += 1;
         self.block_height += 1;
         // `expire_blockhash` derives the next hash from the current one, so the sequence is
@@ -128,7 +128,7 @@ impl Chain {
     }
 
     /// Latest blockhash and its last valid block height.
-    pub fn latest_blockhash(&self) -> (Hash, u64) {
+    pub(super) fn latest_blockhash(&self) -> (Hash, u64) {
         self.blockhashes
             .back()
             .copied()
@@ -136,7 +136,7 @@ impl Chain {
     }
 
     /// Last valid block height of `hash` if it is still usable.
-    pub fn blockhash_last_valid(&self, hash: &Hash) -> Option<u64> {
+    pub(super) fn blockhash_last_valid(&self, hash: &Hash) -> Option<u64> {
         self.blockhashes
             .iter()
             .rev()
@@ -146,7 +146,10 @@ impl Chain {
     }
 
     /// Status-cache and age checks a real bank applies before executing.
-    pub fn check_age_and_status(&self, tx: &VersionedTransaction) -> Result<(), TransactionError> {
+    pub(super) fn check_age_and_status(
+        &self,
+        tx: &VersionedTransaction,
+    ) -> Result<(), TransactionError> {
         if self.txs.contains_key(&first_signature(tx)) {
             return Err(TransactionError::AlreadyProcessed);
         }
@@ -159,25 +162,25 @@ impl Chain {
         Ok(())
     }
 
-    pub fn record(&self, sig: &Signature) -> Option<&TxRecord> {
+    pub(super) fn record(&self, sig: &Signature) -> Option<&TxRecord> {
         self.txs.get(sig)
     }
 
-    pub fn account(&self, addr: &Address) -> Option<Account> {
+    pub(super) fn account(&self, addr: &Address) -> Option<Account> {
         self.svm.get_account(addr)
     }
 
-    pub fn set_account(&mut self, addr: Address, account: Account) -> Result<(), String> {
+    pub(super) fn set_account(&mut self, addr: Address, account: Account) -> Result<(), String> {
         self.svm
             .set_account(addr, account)
             .map_err(|e| e.to_string())
     }
 
-    pub fn lamports(&self, addr: &Address) -> u64 {
+    pub(super) fn lamports(&self, addr: &Address) -> u64 {
         self.svm.get_balance(addr).unwrap_or(0)
     }
 
-    pub fn mint_decimals(&self, mint: &Address) -> Option<u8> {
+    pub(super) fn mint_decimals(&self, mint: &Address) -> Option<u8> {
         self.svm
             .get_account(mint)
             .and_then(|a| tokens::unpack_mint(&a.data))
@@ -186,7 +189,7 @@ impl Chain {
 
     /// Every account matching `filter(address, owner, data)`, sorted by address; used by
     /// `getTokenAccountsByOwner`. Filters on borrowed data so program ELFs are never cloned.
-    pub fn scan(
+    pub(super) fn scan(
         &self,
         mut filter: impl FnMut(&Address, &Address, &[u8]) -> bool,
     ) -> Vec<(Address, Account)> {
@@ -204,7 +207,10 @@ impl Chain {
     }
 
     /// Resolves lookup-table addresses of a v0 message (writable, readonly).
-    pub fn loaded_addresses(&self, tx: &VersionedTransaction) -> (Vec<Address>, Vec<Address>) {
+    pub(super) fn loaded_addresses(
+        &self,
+        tx: &VersionedTransaction,
+    ) -> (Vec<Address>, Vec<Address>) {
         let (mut w, mut r) = (Vec::new(), Vec::new());
         for lookup in tx.message.address_table_lookups().unwrap_or_default() {
             let Some(table) = self.svm.get_account(&lookup.account_key) else {
@@ -246,7 +252,7 @@ impl Chain {
     }
 
     /// Runs the transaction read-only (preflight / `simulateTransaction`).
-    pub fn simulate(
+    pub(super) fn simulate(
         &self,
         tx: &VersionedTransaction,
     ) -> Result<SimulatedTransactionInfo, Box<FailedTransactionMetadata>> {
@@ -257,7 +263,7 @@ impl Chain {
     /// and run [`Chain::check_age_and_status`]. Returns whether the transaction landed (a
     /// transaction that fails inside a program lands, pays its fee and is recorded with its
     /// error; one rejected before execution, e.g. an unfunded fee payer, does not).
-    pub fn execute(&mut self, tx: VersionedTransaction, block_time: i64) -> bool {
+    pub(super) fn execute(&mut self, tx: VersionedTransaction, block_time: i64) -> bool {
         let sig = first_signature(&tx);
         let loaded = self.loaded_addresses(&tx);
         let keys: Vec<Address> = tx
@@ -310,7 +316,7 @@ impl Chain {
     }
 
     /// Sends `lamports` from LiteSVM's faucet keypair (a real, recorded system transfer).
-    pub fn airdrop(
+    pub(super) fn airdrop(
         &mut self,
         to: &Address,
         lamports: u64,
@@ -337,7 +343,7 @@ impl Default for Chain {
 
 /// The transaction id. Sanitized transactions always have one; default (all zeros) otherwise
 /// so malformed input can never panic.
-pub fn first_signature(tx: &VersionedTransaction) -> Signature {
+pub(super) fn first_signature(tx: &VersionedTransaction) -> Signature {
     tx.signatures.first().copied().unwrap_or_default()
 }
 

@@ -13,7 +13,7 @@ use tokio::time::MissedTickBehavior;
 
 /// Runs until `stop` becomes true (or its sender is dropped). `slot_ms == 0` means no
 /// automatic clock: slots only move through `advance_slots`.
-pub async fn run(
+pub(super) async fn run(
     chain: Arc<Mutex<Chain>>,
     paused: Arc<AtomicBool>,
     slot_ms: u64,

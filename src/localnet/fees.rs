@@ -4,20 +4,20 @@
 use solana_message::VersionedMessage;
 
 /// Base fee, as on mainnet and in LiteSVM's default fee structure.
-pub const LAMPORTS_PER_SIGNATURE: u64 = 5_000;
+pub(super) const LAMPORTS_PER_SIGNATURE: u64 = 5_000;
 /// Default compute-unit limit per non-compute-budget instruction when none is requested.
 const DEFAULT_CU_PER_INSTRUCTION: u64 = 200_000;
 /// Maximum compute-unit limit of a transaction.
 const MAX_CU_LIMIT: u64 = 1_400_000;
 
 /// Micro-lamports per compute unit requested by a `SetComputeUnitPrice` instruction, else 0.
-pub fn compute_unit_price(msg: &VersionedMessage) -> u64 {
+pub(super) fn compute_unit_price(msg: &VersionedMessage) -> u64 {
     compute_budget(msg).1
 }
 
 /// (compute-unit limit, compute-unit price) requested by the message, with agave's default
 /// limit of 200k CU per non-compute-budget instruction (capped at 1.4M) when unset.
-pub fn compute_budget(msg: &VersionedMessage) -> (u64, u64) {
+pub(super) fn compute_budget(msg: &VersionedMessage) -> (u64, u64) {
     let keys = msg.static_account_keys();
     let (mut limit, mut price, mut others) = (None, 0u64, 0u64);
     for ix in msg.instructions() {
@@ -50,7 +50,7 @@ pub fn compute_budget(msg: &VersionedMessage) -> (u64, u64) {
 
 /// Fee the ledger charges for `msg`: 5000 lamports per signature plus the prioritization fee
 /// (price × limit / 1e6, rounded up).
-pub fn fee_for(msg: &VersionedMessage) -> u64 {
+pub(super) fn fee_for(msg: &VersionedMessage) -> u64 {
     let sigs = u64::from(msg.header().num_required_signatures);
     let (limit, price) = compute_budget(msg);
     let prio = (u128::from(price) * u128::from(limit)).div_ceil(1_000_000);

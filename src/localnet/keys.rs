@@ -25,7 +25,7 @@ impl From<KeyfileError> for LocalnetError {
 }
 
 /// Loads the keypair at `path`, generating and saving a fresh one if the file does not exist.
-pub fn load_or_create(path: &Path) -> Result<FundedWallet, LocalnetError> {
+pub(super) fn load_or_create(path: &Path) -> Result<FundedWallet, LocalnetError> {
     Ok(FundedWallet {
         keypair: Arc::new(keyfile::load_or_create(path)?),
         path: path.to_path_buf(),

@@ -31,7 +31,7 @@ fn coption(a: Option<Address>) -> COption<Address> {
 }
 
 /// Serialized mint state. `transfer_fee` is only honoured for Token-2022.
-pub fn mint_data(
+pub(super) fn mint_data(
     kind: TokenProgramKind,
     decimals: u8,
     mint_authority: Address,
@@ -77,7 +77,7 @@ pub fn mint_data(
 /// Serialized, initialized token account. For Token-2022 the account carries the extensions
 /// the real program would add: `ImmutableOwner` for associated token accounts and
 /// `TransferFeeAmount` when the mint has a transfer fee.
-pub fn token_account_data(
+pub(super) fn token_account_data(
     kind: TokenProgramKind,
     mint: Address,
     owner: Address,
@@ -123,14 +123,14 @@ pub fn token_account_data(
 }
 
 /// Base state of a mint, if `data` is one.
-pub fn unpack_mint(data: &[u8]) -> Option<Mint> {
+pub(super) fn unpack_mint(data: &[u8]) -> Option<Mint> {
     StateWithExtensions::<Mint>::unpack(data)
         .ok()
         .map(|s| s.base)
 }
 
 /// True if the mint carries a Token-2022 transfer-fee config.
-pub fn mint_has_transfer_fee(data: &[u8]) -> bool {
+pub(super) fn mint_has_transfer_fee(data: &[u8]) -> bool {
     StateWithExtensions::<Mint>::unpack(data)
         .map(|s| s.get_extension::<TransferFeeConfig>().is_ok())
         .unwrap_or(false)
@@ -138,14 +138,14 @@ pub fn mint_has_transfer_fee(data: &[u8]) -> bool {
 
 /// Base state of a token account, if `data` is one. Mints are 82 bytes and multisigs 355, so
 /// the length check in `unpack` keeps them apart.
-pub fn unpack_account(data: &[u8]) -> Option<Account> {
+pub(super) fn unpack_account(data: &[u8]) -> Option<Account> {
     StateWithExtensions::<Account>::unpack(data)
         .ok()
         .map(|s| s.base)
 }
 
 /// `amount` as a decimal string without trailing zeros, like real RPC's `uiAmountString`.
-pub fn ui_amount_string(amount: u64, decimals: u8) -> String {
+pub(super) fn ui_amount_string(amount: u64, decimals: u8) -> String {
     if decimals == 0 {
         return amount.to_string();
     }
@@ -161,7 +161,7 @@ pub fn ui_amount_string(amount: u64, decimals: u8) -> String {
 }
 
 /// The `UiTokenAmount` object.
-pub fn ui_token_amount(amount: u64, decimals: u8) -> Value {
+pub(super) fn ui_token_amount(amount: u64, decimals: u8) -> Value {
     let ui = ui_amount_string(amount, decimals);
     json!({
         "amount": amount.to_string(),
@@ -226,7 +226,7 @@ fn extensions_json<S: spl_token_2022_interface::extension::BaseState + Pack>(
 /// `jsonParsed` form of a token program account, or `None` if it is not a mint or token
 /// account (real RPC then falls back to base64). `mint_decimals` looks up a mint's decimals,
 /// which a token account needs for its `tokenAmount`.
-pub fn json_parsed(
+pub(super) fn json_parsed(
     owner_program: &Address,
     data: &[u8],
     mint_decimals: impl Fn(&Address) -> Option<u8>,

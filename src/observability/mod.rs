@@ -3,8 +3,8 @@
 //! behind `/metrics`.
 
 mod observe;
-pub mod prometheus;
+pub(crate) mod prometheus;
 mod tracing_init;
 
-pub use observe::observe;
+pub(crate) use observe::observe;
 pub use tracing_init::init_tracing;

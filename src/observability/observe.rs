@@ -14,7 +14,11 @@ use crate::exchange::{Exchange, PaymentOutcome};
 use crate::usage::{self, Day, Usage, UsageKey};
 
 /// Global middleware (outside everything that can answer, inside the request id).
-pub async fn observe(State(usage): State<Arc<Usage>>, request: Request, next: Next) -> Response {
+pub(crate) async fn observe(
+    State(usage): State<Arc<Usage>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let http_method = request.method().clone();
     let route = request.extensions().get::<MatchedPath>().cloned();

@@ -24,7 +24,7 @@ use parking_lot::Mutex;
 use crate::error::ApiError;
 
 /// The latency histogram's name.
-pub const REQUEST_DURATION: &str = "x402_http_request_duration_seconds";
+pub(crate) const REQUEST_DURATION: &str = "x402_http_request_duration_seconds";
 
 /// Latency buckets, seconds: loopback hops to slow upstreams and settlements.
 const BUCKETS: &[f64] = &[
@@ -39,7 +39,7 @@ static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// Installs the process-wide recorder once (later calls return the same handle). `None` when
 /// another recorder was installed first (an embedding program's own).
-pub fn install() -> Option<&'static PrometheusHandle> {
+pub(crate) fn install() -> Option<&'static PrometheusHandle> {
     HANDLE
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
@@ -127,7 +127,7 @@ fn describe() {
 }
 
 /// `GET /metrics`: the Prometheus text format.
-pub async fn get_metrics() -> Response {
+pub(crate) async fn get_metrics() -> Response {
     match install() {
         Some(handle) => {
             let mut response = handle.render().into_response();

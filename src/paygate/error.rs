@@ -4,6 +4,7 @@
 //! | --- | --- | --- | --- | --- |
 //! | `Internal` | 500 | `internal_error` (a logged bug) | | `unavailable` |
 //! | `Unpriced` | 500 | `unpriced` (the provider has no price) | | `unavailable` |
+//! | `NotSold` | 404 | `network_not_sold` (no accepted payment on the cluster's network) | | `unavailable` |
 //! | `NoFeePayer` | 503 | `payment_unavailable` | 2 | `unavailable` |
 //! | `Refused` | 400 (malformed) / 402 | the challenge, `error` says why | | `refused` |
 //! | `Limited` | 429 | `rate_limited` / `provider_budget_exhausted` | the limit's wait | `limited` |
@@ -12,7 +13,7 @@
 //! | `FacilitatorUnavailable` | 503 | `payment_unavailable` | 2 | `unavailable` / `settle_failed` |
 //! | `UpstreamUnreadable` | 502 | `upstream_failed` | | `not_charged` |
 //! | `SettleRefused` | 402 | `{}` + receipt (why) | | `settle_failed` |
-//! | `SettlePending` | 504 | `{}` + receipt (`settlement_pending`) | | `settle_pending` |
+//! | `SettlePending` | 504 | `{}` + receipt (`settlement_pending`) | the reconciler's pace | `settle_pending` |
 
 use std::borrow::Cow;
 
@@ -39,6 +40,9 @@ pub(crate) enum PaygateError {
     Internal(&'static str),
     /// The provider has no price (`atomic_per_million_units`) yet payments are on.
     Unpriced(String),
+    /// No `[[payment.accepts]]` entry is on the called cluster's network: a call is never
+    /// sold for a payment on another network.
+    NotSold(&'static str),
     /// The facilitator has not advertised a fee payer yet, so no offer can be made.
     NoFeePayer,
     /// Our checks or the facilitator's verify refused the payment: the challenge again.
@@ -79,6 +83,8 @@ pub(crate) enum PaygateError {
         receipt: Box<SettleResponse>,
         /// Which receipt header.
         version: PaymentVersion,
+        /// When the reconciler will have looked at it again: a retry then may get the answer.
+        retry_after_secs: u64,
     },
 }
 
@@ -99,6 +105,7 @@ impl PaygateError {
         match self {
             Self::Internal(_) => (O::Unavailable, Some("internal_error".into())),
             Self::Unpriced(_) => (O::Unavailable, Some("unpriced".into())),
+            Self::NotSold(_) => (O::Unavailable, Some("network_not_sold".into())),
             Self::NoFeePayer => (O::Unavailable, Some("no_fee_payer".into())),
             Self::Refused { refusal, .. } => (O::Refused, Some(refusal.code.clone())),
             Self::Limited(_) => (O::Limited, None),
@@ -162,6 +169,15 @@ impl IntoResponse for PaygateError {
             Self::Unpriced(why) => {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "unpriced", why).into_response()
             }
+            Self::NotSold(network) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "network_not_sold",
+                format!(
+                    "this gateway takes no payment on {network}, so it does not sell calls to \
+                     that cluster (the operator adds a [[payment.accepts]] entry for it)"
+                ),
+            )
+            .into_response(),
             Self::NoFeePayer => unavailable("the facilitator has not advertised a fee payer yet"),
             Self::Refused { offer, refusal } => offer.challenge(refusal.status, &refusal.message),
             Self::Limited(too_many) => too_many.into_response(),
@@ -181,8 +197,16 @@ impl IntoResponse for PaygateError {
             Self::SettleRefused { receipt, version } => {
                 withheld(StatusCode::PAYMENT_REQUIRED, &receipt, version)
             }
-            Self::SettlePending { receipt, version } => {
-                withheld(StatusCode::GATEWAY_TIMEOUT, &receipt, version)
+            Self::SettlePending {
+                receipt,
+                version,
+                retry_after_secs,
+            } => {
+                let mut response = withheld(StatusCode::GATEWAY_TIMEOUT, &receipt, version);
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, retry_after_secs.into());
+                response
             }
         }
     }

@@ -92,6 +92,10 @@ impl Paygate {
             }
         };
         trace.amount = Some(amount);
+        // Only payments on the called cluster's own network are taken.
+        if !self.sells(priced.network) {
+            return Err(PaygateError::NotSold(priced.network));
+        }
 
         let Some((payment, version)) = payment_header(request.headers()) else {
             let peer = request
@@ -348,6 +352,7 @@ impl Paid {
                         payer: Some(self.checked.payer.clone()),
                     }),
                     version: self.version,
+                    retry_after_secs: self.gate.pending_retry_after_secs(),
                 });
             }
         };
@@ -371,6 +376,7 @@ impl Paid {
                 Err(PaygateError::SettlePending {
                     receipt: Box::new(settled),
                     version: self.version,
+                    retry_after_secs: self.gate.pending_retry_after_secs(),
                 })
             }
             // A landed duplicate here is this very transaction landing earlier for a request

@@ -96,6 +96,18 @@ impl Paygate {
         Ok(gate)
     }
 
+    /// `Retry-After` of a withheld answer whose settlement is pending: one reconciler pass
+    /// (rounded up to whole seconds, at least 1), after which the answer is released or the
+    /// payment freed.
+    pub(crate) fn pending_retry_after_secs(&self) -> u64 {
+        self.config.reconcile_interval_ms.div_ceil(1000).max(1)
+    }
+
+    /// Whether payments on `network` are accepted (`[[payment.accepts]]`).
+    pub fn sells(&self, network: &str) -> bool {
+        self.config.accepts.iter().any(|a| a.network == network)
+    }
+
     /// Our fee payer for `network`, from the cached `/supported`.
     pub fn fee_payer(&self, network: &str) -> Option<String> {
         self.supported

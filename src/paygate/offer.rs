@@ -93,6 +93,7 @@ impl Offer {
             .config
             .accepts
             .iter()
+            .filter(|accept| accept.network == priced.network)
             .filter_map(|accept| {
                 let fee_payer = gate.fee_payer(&accept.network)?;
                 let r = requirements(

@@ -175,6 +175,7 @@ impl Harness {
                 units: 1,
             }),
             provider: self.provider.clone(),
+            network: SOLANA_DEVNET,
             calls: 1,
             discovery: Discovery::Standard,
             body: Bytes::from_static(body.as_bytes()),
@@ -196,6 +197,11 @@ impl Harness {
 
     /// A real signed payment of the challenge's offer.
     async fn payment(&self) -> String {
+        self.payment_by(&self.fx).await
+    }
+
+    /// A real signed payment of the challenge's offer, built from `fx`.
+    async fn payment_by(&self, fx: &PaymentFixture) -> String {
         let challenge = self.send(Some(self.priced("{}")), None).await;
         assert_eq!(challenge.status(), StatusCode::PAYMENT_REQUIRED);
         let required: PaymentRequired = decode_header(
@@ -207,7 +213,7 @@ impl Harness {
             x402_version: 2,
             resource: Some(required.resource.clone()),
             accepted: required.accepts[0].clone(),
-            payload: json!({"transaction": self.fx.honest_base64()}),
+            payload: json!({"transaction": fx.honest_base64()}),
             extensions: None,
         })
     }
@@ -336,6 +342,7 @@ async fn an_unknown_settlement_withholds_the_answer_and_holds_the_payment() {
     let pending = h.send(Some(h.priced("{}")), Some(&payment)).await;
     assert_eq!(pending.status(), StatusCode::GATEWAY_TIMEOUT);
     assert!(pending.headers().contains_key("payment-response"));
+    assert_eq!(pending.headers()["retry-after"], "5", "one reconciler pass");
     let record = Exchange::get(&pending).unwrap().payment.clone().unwrap();
     assert_eq!(record.outcome, PaymentOutcome::SettlePending);
     assert_eq!(record.transaction.as_deref(), Some("5igSig"));
@@ -366,24 +373,25 @@ async fn the_payers_limit_refuses_with_retry_after_before_any_facilitator_call()
     let mut other = PaymentFixture::new();
     other.amount = h.fx.amount;
     other.blockhash = solana_hash::Hash::new_from_array([0x77; 32]);
-    let second_payment = {
-        let challenge = h.send(Some(h.priced("{}")), None).await;
-        let required: PaymentRequired = decode_header(
-            challenge.headers()["payment-required"].as_bytes(),
-            16 * 1024,
-        )
-        .unwrap();
-        encode_header(&PaymentPayload {
-            x402_version: 2,
-            resource: Some(required.resource.clone()),
-            accepted: required.accepts[0].clone(),
-            payload: json!({"transaction": other.honest_base64()}),
-            extensions: None,
-        })
-    };
+    let second_payment = h.payment_by(&other).await;
     let limited = h.send(Some(h.priced("{}")), Some(&second_payment)).await;
     assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(limited.headers().contains_key("retry-after"));
     assert_eq!(outcome(&limited), Some(PaymentOutcome::Limited));
     assert_eq!(h.stub.verifies.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_cluster_without_an_accepted_network_is_not_sold_for_another_networks_money() {
+    let h = Harness::new(unlimited()).await;
+    let payment = h.payment().await;
+    let mut mainnet = h.priced("{}");
+    mainnet.network = crate::x402::network::SOLANA_MAINNET;
+    for header in [None, Some(payment.as_str())] {
+        let response = h.send(Some(mainnet.clone()), header).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        assert!(!response.headers().contains_key("payment-required"));
+    }
+    assert_eq!(h.upstream_calls.load(Ordering::SeqCst), 0);
+    assert_eq!(h.stub.verifies.load(Ordering::SeqCst), 0);
 }

@@ -12,7 +12,7 @@ use super::{RouteKind, RpcRequest};
 use crate::config::Surface;
 
 /// Describes the method route the probe was sent to.
-pub async fn describe_method(Extension(rpc): Extension<Arc<RpcRequest>>) -> Response {
+pub(crate) async fn describe_method(Extension(rpc): Extension<Arc<RpcRequest>>) -> Response {
     let RouteKind::Method { surface, method } = &rpc.route else {
         return axum::http::StatusCode::METHOD_NOT_ALLOWED.into_response();
     };

@@ -11,7 +11,7 @@ use crate::upstream::UpstreamError;
 
 /// Why an RPC route did not return an upstream answer.
 #[derive(Debug, thiserror::Error)]
-pub enum ProxyError {
+pub(crate) enum ProxyError {
     /// `{cluster}`, `{provider}` or `{surface}` names nothing we serve.
     #[error("{0}")]
     NotFound(String),
@@ -58,7 +58,7 @@ pub enum ProxyError {
 
 impl ProxyError {
     /// The HTTP status.
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             ProxyError::NotFound(_) => StatusCode::NOT_FOUND,
             ProxyError::ProviderUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -75,7 +75,7 @@ impl ProxyError {
     }
 
     /// A stable snake_case name, also in `error.data.reason`.
-    pub fn reason(&self) -> &'static str {
+    pub(crate) fn reason(&self) -> &'static str {
         match self {
             ProxyError::NotFound(_) => "not_found",
             ProxyError::ProviderUnavailable(_) => "provider_unavailable",

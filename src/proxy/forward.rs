@@ -31,7 +31,7 @@ struct Answer<'a> {
 }
 
 /// Handler for both RPC routes.
-pub async fn forward(
+pub(crate) async fn forward(
     State(app): State<Arc<RpcRoutes>>,
     Extension(rpc): Extension<Arc<RpcRequest>>,
 ) -> Response {

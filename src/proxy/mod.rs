@@ -17,10 +17,10 @@ use std::sync::Arc;
 
 use url::Url;
 
-pub use describe::describe_method;
-pub use error::ProxyError;
-pub use forward::forward;
-pub use request::{parse_method_route, parse_standard_route, RouteKind, RpcRequest};
+pub(crate) use describe::describe_method;
+pub(crate) use error::ProxyError;
+pub(crate) use forward::forward;
+pub(crate) use request::{parse_method_route, parse_standard_route, RouteKind, RpcRequest};
 
 use crate::config::{Config, GuardrailsConfig, PricingConfig};
 use crate::upstream::{Providers, UpstreamClient};

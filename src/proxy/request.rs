@@ -25,7 +25,7 @@ use crate::upstream::{Endpoint, Provider};
 
 /// Which RPC route the request came in on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RouteKind {
+pub(crate) enum RouteKind {
     /// `/v1/x402/solana/{cluster}/{provider}/{surface}/{method}`: the gateway builds the envelope.
     Method {
         /// The surface in the path.
@@ -40,7 +40,7 @@ pub enum RouteKind {
 /// A validated RPC request: where it goes and what it asks. Every [`Element::Call`] in `body`
 /// has passed the allow-list and the guardrails; refused batch elements are `Element::Invalid`.
 #[derive(Debug, Clone)]
-pub struct RpcRequest {
+pub(crate) struct RpcRequest {
     /// The cluster.
     pub cluster: Cluster,
     /// The provider (resolved once, at parsing).
@@ -57,7 +57,7 @@ pub struct RpcRequest {
 
 impl RpcRequest {
     /// The valid calls, in order.
-    pub fn calls(&self) -> impl Iterator<Item = &Call> {
+    pub(crate) fn calls(&self) -> impl Iterator<Item = &Call> {
         let elements: &[Element] = match &self.body {
             Body::Single(e) => std::slice::from_ref(e),
             Body::Batch(items) => items,
@@ -69,7 +69,7 @@ impl RpcRequest {
     }
 
     /// The method for logs: the single method, or `batch`.
-    pub fn log_method(&self) -> &str {
+    pub(crate) fn log_method(&self) -> &str {
         match &self.body {
             Body::Single(Element::Call(c)) => &c.method,
             Body::Single(Element::Invalid { .. }) => "invalid",
@@ -99,6 +99,7 @@ impl RpcRequest {
             resource: resource_url(&routes.public_base_url, path),
             charge,
             provider: self.provider.clone(),
+            network: self.cluster.caip2(),
             calls: self.calls().count(),
             discovery,
             body: self.raw.clone(),
@@ -108,7 +109,7 @@ impl RpcRequest {
 
 /// Path parameters of the method route.
 #[derive(Debug, Deserialize)]
-pub struct MethodPath {
+pub(crate) struct MethodPath {
     cluster: String,
     provider: String,
     surface: String,
@@ -117,7 +118,7 @@ pub struct MethodPath {
 
 /// Path parameters of the standard route.
 #[derive(Debug, Deserialize)]
-pub struct StandardPath {
+pub(crate) struct StandardPath {
     cluster: String,
 }
 
@@ -132,7 +133,7 @@ struct MethodBody {
 /// Route layer of the method route: reads and validates the body into an [`RpcRequest`] and a
 /// [`PricedRequest`] extension, or answers the error itself. GET and HEAD are probes: they parse
 /// as an empty body.
-pub async fn parse_method_route(
+pub(crate) async fn parse_method_route(
     State(routes): State<Arc<RpcRoutes>>,
     Path(path): Path<MethodPath>,
     request: Request,
@@ -145,7 +146,7 @@ pub async fn parse_method_route(
 }
 
 /// Route layer of the standard JSON-RPC endpoint (single or batch).
-pub async fn parse_standard_route(
+pub(crate) async fn parse_standard_route(
     State(routes): State<Arc<RpcRoutes>>,
     Path(path): Path<StandardPath>,
     request: Request,

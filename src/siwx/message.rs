@@ -68,12 +68,9 @@ mod tests {
     /// The spec's `SIGN-IN-WITH-X` example (x402-vectors), moved to a Solana chain: the vector
     /// is EVM, but every field it carries appears in the SIWS text, in the spec's order.
     fn vector_on_solana() -> SiwxProof {
-        let text = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/x402-vectors/http-header-examples.json"
-        ))
-        .expect("x402-vectors present beside the repository");
-        let all: serde_json::Value = serde_json::from_str(&text).unwrap();
+        // Vendored in the repository (see tests/fixtures/x402-vectors/README.md).
+        let text = include_str!("../../tests/fixtures/x402-vectors/http-header-examples.json");
+        let all: serde_json::Value = serde_json::from_str(text).unwrap();
         let example = all["examples"]
             .as_array()
             .unwrap()

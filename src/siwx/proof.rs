@@ -113,12 +113,9 @@ mod tests {
     use super::*;
 
     fn spec_example() -> (String, serde_json::Value) {
-        let text = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/x402-vectors/http-header-examples.json"
-        ))
-        .expect("x402-vectors present beside the repository");
-        let all: serde_json::Value = serde_json::from_str(&text).unwrap();
+        // Vendored in the repository (see tests/fixtures/x402-vectors/README.md).
+        let text = include_str!("../../tests/fixtures/x402-vectors/http-header-examples.json");
+        let all: serde_json::Value = serde_json::from_str(text).unwrap();
         let example = all["examples"]
             .as_array()
             .unwrap()

@@ -3,16 +3,19 @@
 //! Flow for the facilitator: [`decode_transaction`] → [`parse_mint`] (mint account from RPC,
 //! cached) → [`verify_exact`] → [`blockhash_has_life`] and [`simulation_result`] with RPC data →
 //! at settle, [`sign_as_fee_payer`]. Every rejection is a [`VerifyError`] whose
-//! [`VerifyError::reason`] is the x402 reason string.
+//! [`VerifyError::reason`] is the x402 reason string. The other side, the payment a wallet
+//! builds and signs from a challenge, is [`client`].
 
 pub mod ata;
 pub mod chain;
+pub mod client;
 pub mod constants;
 pub mod decode;
 pub mod error;
 pub mod exact;
 pub mod mint;
-#[doc(hidden)]
+/// Payment fixtures for tests and benchmarks (feature `test-util`), not in production builds.
+#[cfg(any(test, feature = "test-util"))]
 pub mod testkit;
 
 pub use ata::{associated_token_address, associated_token_address_cached};

@@ -1,20 +1,18 @@
-//! Builders of real signed payment transactions, shared by the tests and the benchmark.
-//!
-//! Not part of the gateway's API (hidden from docs). The shape is the official TypeScript
-//! client's (`x402-protocol.md` §4.3): limit, price, TransferChecked, Memo; v0 message; the client
-//! signs; the fee-payer slot is left as 64 zero bytes.
+//! Deterministic payment fixtures (fixed keys, mint and blockhash) and the instruction pieces to
+//! build honest and malformed payments from them, shared by the unit tests, the integration tests
+//! and the benchmarks. Compiled only for tests and with the `test-util` feature, never into the
+//! production library; the honest payment itself is [`super::client`]'s.
 
 use super::ata::associated_token_address;
+use super::client::{encode, partially_sign, transfer_checked, ExactTransfer};
 use super::constants::*;
 use super::exact::{ExactPolicy, ExactRequirements};
 use super::mint::MintInfo;
-use base64::Engine as _;
 use solana_address::Address;
 use solana_hash::Hash;
 use solana_instruction::{AccountMeta, Instruction};
 use solana_keypair::Keypair;
 use solana_message::{legacy, v0, AddressLookupTableAccount, VersionedMessage};
-use solana_signature::Signature;
 use solana_signer::Signer;
 use solana_transaction::versioned::VersionedTransaction;
 
@@ -126,31 +124,16 @@ impl PaymentFixture {
         amount: u64,
         decimals: u8,
     ) -> Instruction {
-        if *program == TOKEN_2022_PROGRAM {
-            spl_token_2022_interface::instruction::transfer_checked(
-                program,
-                source,
-                mint,
-                destination,
-                authority,
-                &[],
-                amount,
-                decimals,
-            )
-            .expect("token-2022 transfer_checked")
-        } else {
-            spl_token_interface::instruction::transfer_checked(
-                program,
-                source,
-                mint,
-                destination,
-                authority,
-                &[],
-                amount,
-                decimals,
-            )
-            .expect("spl-token transfer_checked")
-        }
+        transfer_checked(
+            program,
+            source,
+            mint,
+            destination,
+            authority,
+            amount,
+            decimals,
+        )
+        .expect("a token program")
     }
 
     /// The correct `TransferChecked`.
@@ -184,14 +167,22 @@ impl PaymentFixture {
         }
     }
 
+    /// The honest payment this fixture describes, as the client builds it.
+    pub fn exact_transfer(&self) -> ExactTransfer {
+        ExactTransfer {
+            fee_payer: self.fee_payer.pubkey(),
+            pay_to: self.pay_to,
+            mint: self.mint_info(),
+            amount: self.amount,
+            memo: self.memo_text(),
+        }
+    }
+
     /// The honest instruction list: limit 20 000, price 1, transfer, memo.
     pub fn instructions(&self) -> Vec<Instruction> {
-        vec![
-            self.limit_ix(20_000),
-            self.price_ix(1),
-            self.transfer_ix(),
-            self.memo_ix(self.memo_text().as_bytes()),
-        ]
+        self.exact_transfer()
+            .instructions(&self.client.pubkey())
+            .expect("a token program")
     }
 
     /// Compile a v0 message (fee payer = account 0) and sign with the client only.
@@ -231,36 +222,4 @@ impl Default for PaymentFixture {
     fn default() -> Self {
         Self::new()
     }
-}
-
-/// Sign `message` with every given keypair that is a required signer; other slots stay zero.
-pub fn partially_sign(message: VersionedMessage, signers: &[&Keypair]) -> VersionedTransaction {
-    let bytes = message.serialize();
-    let required = usize::from(message.header().num_required_signatures);
-    let signatures = message
-        .static_account_keys()
-        .iter()
-        .take(required)
-        .map(|k| {
-            signers
-                .iter()
-                .find(|s| s.pubkey() == *k)
-                .map(|s| s.sign_message(&bytes))
-                .unwrap_or_default()
-        })
-        .collect::<Vec<Signature>>();
-    VersionedTransaction {
-        signatures,
-        message,
-    }
-}
-
-/// Wire bytes of a transaction.
-pub fn wire(tx: &VersionedTransaction) -> Vec<u8> {
-    bincode::serialize(tx).expect("serialize transaction")
-}
-
-/// Base64 of the wire bytes.
-pub fn encode(tx: &VersionedTransaction) -> String {
-    base64::engine::general_purpose::STANDARD.encode(wire(tx))
 }

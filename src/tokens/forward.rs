@@ -16,7 +16,7 @@ use crate::upstream::{read_capped, UpstreamError};
 const PREFIX: &str = "/v1/x402/tokens/";
 
 /// Answer of the route when `[tokens]` is absent.
-pub async fn not_configured() -> ApiError {
+pub(crate) async fn not_configured() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "tokens_not_configured",
@@ -25,7 +25,10 @@ pub async fn not_configured() -> ApiError {
 }
 
 /// `GET`/`POST /v1/x402/tokens/{*path}` (behind the sign-in layer).
-pub async fn forward_tokens(State(api): State<Arc<TokensApi>>, request: Request) -> Response {
+pub(crate) async fn forward_tokens(
+    State(api): State<Arc<TokensApi>>,
+    request: Request,
+) -> Response {
     let (parts, body) = request.into_parts();
     // The raw (still percent-encoded) path, so an encoded `..` is seen as what it is.
     let raw = parts.uri.path().strip_prefix(PREFIX).unwrap_or("");

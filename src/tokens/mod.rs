@@ -13,7 +13,7 @@ mod forward;
 
 use std::time::Duration;
 
-pub use forward::{forward_tokens, not_configured};
+pub(crate) use forward::{forward_tokens, not_configured};
 
 use crate::config::{Secret, TokensConfig};
 

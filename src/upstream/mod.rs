@@ -12,9 +12,9 @@ mod health;
 mod read;
 mod registry;
 
-pub use client::{UpstreamClient, UpstreamReply};
-pub use endpoint::Endpoint;
-pub use error::UpstreamError;
-pub use health::{EndpointHealth, HealthSnapshot};
-pub use read::{classify, read_capped};
-pub use registry::{Provider, ProviderStatus, Providers};
+pub(crate) use client::UpstreamClient;
+pub(crate) use endpoint::Endpoint;
+pub(crate) use error::UpstreamError;
+pub(crate) use health::{EndpointHealth, HealthSnapshot};
+pub(crate) use read::{classify, read_capped};
+pub(crate) use registry::{Provider, Providers};

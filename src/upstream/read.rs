@@ -8,7 +8,7 @@ use super::UpstreamError;
 
 /// The body of `response`, refused as soon as it would exceed `max` bytes (by its declared
 /// length, or while streaming).
-pub async fn read_capped(
+pub(crate) async fn read_capped(
     mut response: reqwest::Response,
     max: usize,
     timeout: Duration,
@@ -30,7 +30,7 @@ pub async fn read_capped(
 }
 
 /// A reqwest failure as an [`UpstreamError`], without the URL (it may carry a key).
-pub fn classify(err: reqwest::Error, timeout: Duration) -> UpstreamError {
+pub(crate) fn classify(err: reqwest::Error, timeout: Duration) -> UpstreamError {
     if err.is_timeout() {
         return UpstreamError::Timeout(timeout.as_millis() as u64);
     }

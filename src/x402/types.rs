@@ -451,12 +451,9 @@ mod tests {
     use crate::x402::{decode_header, encode_header};
 
     fn examples() -> Vec<Value> {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/x402-vectors/http-header-examples.json"
-        );
-        let text = std::fs::read_to_string(path).expect("shared/x402-vectors beside the repo");
-        let doc: Value = serde_json::from_str(&text).unwrap();
+        // Vendored in the repository (see tests/fixtures/x402-vectors/README.md).
+        let text = include_str!("../../tests/fixtures/x402-vectors/http-header-examples.json");
+        let doc: Value = serde_json::from_str(text).unwrap();
         doc["examples"].as_array().unwrap().clone()
     }
 

@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use axum::body::Body;
 use axum::http::Request;
 use serde_json::json;
-use solana_keypair::Keypair;
 use solana_signer::Signer;
 use tower::ServiceExt;
 use x402_gateway::config::{Config, EMBEDDED_DEFAULT};
@@ -18,6 +17,7 @@ use x402_gateway::x402::{decode_header, encode_header, PaymentRequired, SettleRe
 use x402_gateway::{build_router, App};
 
 use crate::common::app::split;
+use crate::common::cluster::payment_fixture;
 
 const PAID: &str = "/v1/x402/solana/devnet/localnet/rpc/getBalance";
 
@@ -55,16 +55,8 @@ async fn embedded_default_charges_and_a_signed_payment_buys_the_answer() {
     let amount: u64 = offer.amount.parse().unwrap();
 
     let fixture = PaymentFixture {
-        fee_payer: cluster.fee_payers()[0].keypair.insecure_clone(),
-        spare_signer: Keypair::new(),
-        client: cluster.wallets()[0].keypair.insecure_clone(),
-        pay_to: cluster.pay_to(),
-        mint: cluster.mint(),
-        token_program: cluster.token_program(),
-        decimals: 6,
-        amount,
         memo: None,
-        blockhash: cluster.latest_blockhash().0,
+        ..payment_fixture(&cluster, amount, 0)
     };
     let header = encode_header(&json!({
         "x402Version": 2,

@@ -18,6 +18,8 @@ use x402_gateway::facilitator::remote::RemoteFacilitator;
 use x402_gateway::facilitator::{Facilitator, FacilitatorError};
 use x402_gateway::x402::FacilitatorRequest;
 
+use crate::common::loopback;
+
 #[derive(Clone, Debug)]
 enum Behaviour {
     Valid,
@@ -46,9 +48,7 @@ async fn start(behaviour: Behaviour) -> MockFacilitator {
         .route("/verify", post(verify))
         .route("/settle", post(settle))
         .with_state(state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.ok() });
+    let url = format!("http://{}/", loopback::serve(app).await);
     MockFacilitator { url, counts }
 }
 
@@ -109,8 +109,7 @@ fn remote(name: &str, url: &str, timeout_ms: u64) -> Arc<dyn Facilitator> {
 }
 
 fn dead_url() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    format!("http://{}/", l.local_addr().unwrap())
+    format!("http://{}/", loopback::closed_port())
 }
 
 fn fast_policy() -> FailoverPolicy {

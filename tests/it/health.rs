@@ -30,10 +30,10 @@ async fn readyz_follows_redis() {
     assert_eq!(body["checks"]["store"]["backend"], "redis");
     assert_eq!(body["checks"]["store"]["status"], "ok");
 
-    let dead = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("redis://:hunter2@{}", l.local_addr().unwrap())
-    };
+    let dead = format!(
+        "redis://:hunter2@{}",
+        crate::common::loopback::closed_port()
+    );
     let app = TestApp::new(&format!(
         "[redis]\nurl = \"{dead}\"\ncommand_timeout_ms = 50\n"
     ))

@@ -2,19 +2,21 @@
 //! unmodified, pinned by `tests/interop/package-lock.json`) pays the gateway over real HTTP on
 //! loopback, with a real signed USDC transfer settled on the embedded local cluster.
 //!
-//! Needs `node` (v20+) and `npm ci --prefix tests/interop`; `.ci/run` does both. Without them
-//! the test fails naming the fix: it never skips.
+//! Needs `node` (v20+) and `npm` on PATH. The pinned packages are installed by the test itself
+//! (`npm ci --prefix tests/interop`) when `tests/interop/node_modules` is missing or incomplete;
+//! without node/npm, or when the install fails, the test fails naming the fix: it never skips.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::Duration;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use solana_signer::Signer;
-use x402_gateway::config::Config;
 use x402_gateway::localnet::{LocalCluster, LocalnetConfig};
 use x402_gateway::x402::network::SOLANA_DEVNET;
-use x402_gateway::App;
+
+use crate::common::gateway::PaidGateway;
 
 /// localnet: 1 unit × 1 atomic per unit × 1.2 → 2, + 600 surcharge → the 1000 floor.
 const PRICE: u64 = 1000;
@@ -25,71 +27,128 @@ fn interop_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
 }
 
-/// `node` and the pinned packages, or a panic naming the fix.
+/// How long `npm ci` may take on a cold npm cache (a few dozen packages from the registry).
+const INSTALL_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// `node` and the pinned packages (installed here when missing), or a panic naming the fix.
+///
+/// One install per test process: the `OnceLock` makes concurrent callers wait for the first one
+/// instead of racing two `npm ci` runs over the same `node_modules`. Only this binary installs
+/// them (the interop test lives in the one integration-test binary), so no cross-process lock.
 fn require_node() {
-    let fix = "run `npm ci --prefix tests/interop` (Node 20+ and npm required; .ci/run does this)";
-    match std::process::Command::new("node").arg("--version").output() {
-        Ok(out) if out.status.success() => {}
-        Ok(out) => panic!("`node --version` failed ({}); {fix}", out.status),
-        Err(e) => panic!("`node` is not installed or not on PATH ({e}); {fix}"),
-    }
-    for package in ["@x402/fetch", "@x402/svm", "@solana/kit"] {
-        let dir = interop_dir().join("node_modules").join(package);
-        assert!(
-            dir.join("package.json").is_file(),
-            "{} is missing: {fix}",
-            dir.display()
-        );
+    static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
+    if let Err(e) = INSTALLED.get_or_init(install_pinned_packages) {
+        panic!("{e}");
     }
 }
 
-/// The gateway with payments on, the in-process facilitator and the `localnet` provider, served
-/// on a real loopback listener. Returns its base URL; the server stops when `stop` is dropped.
-async fn serve_gateway(cluster: &LocalCluster) -> (String, tokio::sync::oneshot::Sender<()>) {
+fn install_pinned_packages() -> Result<(), String> {
+    let fix = "install Node 20+ and npm (on PATH), then rerun; the test installs \
+               tests/interop's pinned packages itself";
+    for tool in ["node", "npm"] {
+        match Command::new(tool).arg("--version").output() {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => return Err(format!("`{tool} --version` failed ({}); {fix}", out.status)),
+            Err(e) => {
+                return Err(format!(
+                    "`{tool}` is not installed or not on PATH ({e}); {fix}"
+                ))
+            }
+        }
+    }
+    if let Some(missing) = missing_pinned_package() {
+        eprintln!("interop: {missing}; running npm ci --prefix tests/interop");
+        npm_ci()?;
+        if let Some(missing) = missing_pinned_package() {
+            return Err(format!("after `npm ci --prefix tests/interop`: {missing}"));
+        }
+    }
+    Ok(())
+}
+
+/// The first pinned dependency of `tests/interop/package.json` that `node_modules` lacks (or holds
+/// at another version), or `None` when a complete `npm ci` is in place.
+fn missing_pinned_package() -> Option<String> {
+    let modules = interop_dir().join("node_modules");
+    // npm writes its hidden lockfile last: without it an install was interrupted.
+    if !modules.join(".package-lock.json").is_file() {
+        return Some(format!("{} has no completed install", modules.display()));
+    }
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(interop_dir().join("package.json")).expect("package.json"),
+    )
+    .expect("tests/interop/package.json is JSON");
+    let pinned = manifest["dependencies"].as_object().expect("dependencies");
+    pinned.iter().find_map(|(name, version)| {
+        let path = modules.join(name).join("package.json");
+        let installed = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|text| serde_json::from_str::<Value>(&text).ok());
+        match installed {
+            Some(p) if p["version"] == *version => None,
+            Some(p) => Some(format!("{name} is {} (pinned {version})", p["version"])),
+            None => Some(format!("{} is missing", path.display())),
+        }
+    })
+}
+
+/// `npm ci --prefix tests/interop --no-audit --no-fund`, bounded by `INSTALL_TIMEOUT`.
+fn npm_ci() -> Result<(), String> {
+    let mut child = Command::new("npm")
+        .arg("ci")
+        .arg("--prefix")
+        .arg(interop_dir())
+        .args(["--no-audit", "--no-fund"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("spawning `npm ci --prefix tests/interop` failed: {e}"))?;
+    let deadline = Instant::now() + INSTALL_TIMEOUT;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => return Ok(()),
+            Ok(Some(status)) => {
+                return Err(format!(
+                    "`npm ci --prefix tests/interop --no-audit --no-fund` exited {status} (output \
+                     above); the npm registry must be reachable, or run it by hand"
+                ))
+            }
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(200)),
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "`npm ci --prefix tests/interop` did not finish within {INSTALL_TIMEOUT:?}"
+                ));
+            }
+            Err(e) => return Err(format!("waiting for `npm ci`: {e}")),
+        }
+    }
+}
+
+/// The paid gateway (in-process facilitator, the `localnet` provider) on `cluster`, served on a
+/// real loopback listener. Returns it, its base URL and the sender that stops the server.
+async fn serve_gateway(
+    cluster: LocalCluster,
+    dir: tempfile::TempDir,
+) -> (PaidGateway, String, tokio::sync::oneshot::Sender<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let toml = format!(
-        r#"
-[server]
-public_base_url = "{base}"
-
-[payment]
-enabled = true
-pay_to = "{pay_to}"
-[[payment.accepts]]
-network = "{SOLANA_DEVNET}"
-asset = "{mint}"
-
-[facilitator]
-fee_payer_keypair = "{fee_payer}"
-confirm_poll_ms = 50
-[[facilitator.networks]]
-network = "{SOLANA_DEVNET}"
-rpc_urls = ["{rpc}"]
-allowed_mints = ["{mint}"]
-
-[[providers]]
-name = "localnet"
-key_placement = "none"
-atomic_per_million_units = 1000000
-[providers.clusters]
-devnet = "{rpc}"
-[providers.rpc]
-getBalance = 1
-"#,
-        pay_to = cluster.pay_to(),
-        mint = cluster.mint(),
-        fee_payer = cluster.fee_payers()[0].path.display(),
-        rpc = cluster.rpc_url(),
-    );
-    let config = Config::from_toml(&toml, &std::collections::HashMap::<String, String>::new())
-        .expect("interop config");
-    let app = App::build(config).await.expect("app builds");
+    let gateway = PaidGateway::builder()
+        .public_base_url(&base)
+        .with_cluster(cluster, dir)
+        .build()
+        .await;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(x402_gateway::serve(app, listener, async move {
-        let _ = stopped.await;
-    }));
-    (base, stop)
+    tokio::spawn(x402_gateway::serve(
+        gateway.app.app.clone(),
+        listener,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    (gateway, base, stop)
 }
 
 /// Runs the official client once; returns its JSON report.
@@ -124,10 +183,12 @@ async fn run_official_client(url: &str, keypair: &Path, rpc_url: &str, body: &st
 async fn official_typescript_client_pays_unmodified() {
     require_node();
     let dir = tempfile::tempdir().unwrap();
+    // The clock runs (no pause): the official client sees slots advance as on a real cluster.
     let cluster = LocalCluster::start(LocalnetConfig::for_tests(dir.path()))
         .await
         .unwrap();
-    let (base, _stop) = serve_gateway(&cluster).await;
+    let (gateway, base, _stop) = serve_gateway(cluster, dir).await;
+    let cluster = &gateway.cluster;
     let wallet = &cluster.wallets()[0];
     let client = wallet.keypair.pubkey();
     let lamports = cluster.sol_balance(&client);

@@ -14,6 +14,7 @@ use x402_gateway::config::Config;
 use x402_gateway::App;
 
 use crate::common::app::{facilitator_toml, split};
+use crate::common::gateway::RedisStore;
 use crate::common::redis::TestRedis;
 use crate::common::{MockUpstream, TestApp};
 
@@ -49,6 +50,15 @@ impl SharedStore {
 
     pub fn url(&self) -> Option<&str> {
         self.redis.as_ref().map(|r| r.url.as_str())
+    }
+
+    /// The paid gateway's Redis store (`None` for memory).
+    pub fn redis_store(&self) -> Option<RedisStore> {
+        self.redis.as_ref().map(|r| RedisStore {
+            url: r.url.clone(),
+            key_prefix: self.prefix.clone(),
+            command_timeout_ms: None,
+        })
     }
 
     /// The `[redis]` section (empty for memory).

@@ -4,6 +4,9 @@ use std::io::Write;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
+use tracing::dispatcher::{DefaultGuard, Dispatch};
+use tracing::subscriber::NoSubscriber;
+use tracing::Subscriber;
 use tracing_subscriber::fmt::MakeWriter;
 
 use crate::common::app::{providers_toml, ALCHEMY_KEY, HELIUS_KEY};
@@ -29,6 +32,30 @@ impl<'a> MakeWriter<'a> for Capture {
     }
 }
 
+/// Makes `subscriber` this thread's default so that the events of callsites that other test
+/// threads register meanwhile still reach it.
+///
+/// tracing caches each callsite's interest globally, computed when the callsite is first hit.
+/// While exactly one dispatcher is registered, tracing-core computes it from the *registering
+/// thread's* default only: a `request` callsite first hit by a concurrent test (no subscriber on
+/// its thread) while ours is active was cached as `never`, and our capture missed the event
+/// (about one run in twenty). With a second live dispatcher registered, tracing-core asks every
+/// registered dispatcher under its lock instead, so the interest always includes ours.
+fn capture_on_this_thread(subscriber: impl Subscriber + Send + Sync) -> CaptureGuard {
+    let second = Dispatch::new(NoSubscriber::default());
+    let default = tracing::subscriber::set_default(subscriber);
+    CaptureGuard {
+        _default: default,
+        _second: second,
+    }
+}
+
+/// Keeps the default subscriber and the second dispatcher alive for the test.
+struct CaptureGuard {
+    _default: DefaultGuard,
+    _second: Dispatch,
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn one_json_line_per_request_and_no_secrets() {
     let capture = Capture::default();
@@ -38,7 +65,7 @@ async fn one_json_line_per_request_and_no_secrets() {
         .with_max_level(tracing::Level::TRACE)
         .with_writer(capture.clone())
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = capture_on_this_thread(subscriber);
 
     let upstream = MockUpstream::start().await;
     let app = TestApp::new(&providers_toml(&upstream.url, &upstream.url)).await;

@@ -1,4 +1,5 @@
-//! The integration test binary: the real router against real loopback servers.
+//! The one integration test binary: the real router against real loopback servers, the
+//! embedded local cluster, the in-process facilitator and the `exact` verifier.
 
 mod architecture;
 mod check_config;
@@ -8,6 +9,8 @@ mod facilitators;
 mod health;
 mod interop;
 mod limits;
+mod local_facilitator;
+mod localnet;
 mod logs;
 mod openapi;
 mod payments;
@@ -17,4 +20,5 @@ mod shared_state;
 mod siwx;
 mod slow_clients;
 mod store;
+mod svm_verify;
 mod usage;

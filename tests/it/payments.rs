@@ -6,13 +6,14 @@ use axum::http::Request;
 use serde_json::{json, Value};
 use solana_keypair::Keypair;
 use solana_signer::Signer;
-use x402_gateway::localnet::{LocalCluster, LocalnetConfig};
-use x402_gateway::svm::testkit::PaymentFixture;
 use x402_gateway::x402::network::SOLANA_DEVNET;
 use x402_gateway::x402::{decode_header, encode_header, PaymentRequired, SettleResponse};
 
 use crate::common::app::split;
-use crate::common::{MockUpstream, Mode, TestApp};
+use crate::common::cluster::start_cluster;
+use crate::common::gateway::{PaidGateway, RemoteFacilitator};
+use crate::common::loopback;
+use crate::common::Mode;
 
 /// localnet: 1 unit per call × 1 atomic per unit × 1.2 = 2, + 600 surcharge → the 1000 floor.
 pub(crate) const PRICE: u64 = 1000;
@@ -20,222 +21,9 @@ pub(crate) const PAID: &str = "/v1/x402/solana/devnet/localnet/rpc/getSlot";
 /// Paid too, through the mock upstream (whose calls can be counted or made to fail).
 pub(crate) const FAILING: &str = "/v1/x402/solana/devnet/mock/rpc/getSlot";
 
-/// The in-process facilitator's section for `cluster`.
-pub(crate) fn facilitator_toml(cluster: &LocalCluster) -> String {
-    format!(
-        r#"
-[facilitator]
-fee_payer_keypair = "{fee_payer}"
-confirm_poll_ms = 50
-rebroadcast_ms = 500
-settle_deadline_ms = 15000
-[[facilitator.networks]]
-network = "{SOLANA_DEVNET}"
-rpc_urls = ["{rpc}"]
-allowed_mints = ["{mint}"]
-"#,
-        fee_payer = cluster.fee_payers()[0].path.display(),
-        rpc = cluster.rpc_url(),
-        mint = cluster.mint(),
-    )
-}
-
-pub(crate) struct Env {
-    pub(crate) cluster: LocalCluster,
-    pub(crate) app: TestApp,
-    pub(crate) mock: MockUpstream,
-    /// The gateway's config, to start more instances on the same state.
-    pub(crate) toml: String,
-    _dir: tempfile::TempDir,
-}
-
-/// How the test gateway is set up beyond the defaults.
-#[derive(Default)]
-pub(crate) struct Setup {
-    /// Lines added to `[payment]`.
-    pub(crate) payment: String,
-    /// Tables appended at the end (`[redis]`, `[[payment.remote_facilitators]]`...).
-    pub(crate) extra: String,
-    /// No in-process `[facilitator]` (a remote one is in `extra`).
-    pub(crate) remote_facilitator: bool,
-}
-
-impl Env {
-    pub(crate) async fn start() -> Self {
-        Self::start_with(Setup::default()).await
-    }
-
-    pub(crate) async fn start_with(setup: Setup) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let cluster = LocalCluster::start(LocalnetConfig::for_tests(dir.path()))
-            .await
-            .unwrap();
-        cluster.pause_clock(true);
-        let mock = MockUpstream::start().await;
-        Self::build(cluster, mock, dir, setup).await
-    }
-
-    /// A new gateway on `env`'s cluster and mock upstream.
-    pub(crate) async fn start_on(env: Env, setup: Setup) -> Self {
-        Self::build(env.cluster, env.mock, env._dir, setup).await
-    }
-
-    async fn build(
-        cluster: LocalCluster,
-        mock: MockUpstream,
-        dir: tempfile::TempDir,
-        setup: Setup,
-    ) -> Self {
-        let toml = format!(
-            r#"
-[server]
-public_base_url = "https://gateway.example"
-
-[payment]
-enabled = true
-pay_to = "{pay_to}"
-{payment_extra}
-[[payment.accepts]]
-network = "{SOLANA_DEVNET}"
-asset = "{mint}"
-
-{facilitator}
-
-[[providers]]
-name = "localnet"
-key_placement = "none"
-atomic_per_million_units = 1000000
-[providers.clusters]
-devnet = "{rpc}"
-[providers.rpc]
-getSlot = 1
-getBalance = 1
-
-[[providers]]
-name = "mock"
-key_placement = "none"
-atomic_per_million_units = 1000000
-[providers.clusters]
-devnet = "{mock}"
-[providers.rpc]
-getSlot = 1
-
-{extra}
-"#,
-            payment_extra = setup.payment,
-            extra = setup.extra,
-            facilitator = if setup.remote_facilitator {
-                String::new()
-            } else {
-                facilitator_toml(&cluster)
-            },
-            pay_to = cluster.pay_to(),
-            mint = cluster.mint(),
-            rpc = cluster.rpc_url(),
-            mock = mock.url,
-        );
-        let app = TestApp::with_env(&toml, Default::default()).await;
-        Self {
-            cluster,
-            app,
-            mock,
-            toml,
-            _dir: dir,
-        }
-    }
-
-    /// Another gateway instance with the same config (and so the same shared store, if Redis).
-    pub(crate) async fn instance(&self) -> TestApp {
-        TestApp::with_env(&self.toml, Default::default()).await
-    }
-
-    pub(crate) fn client(&self) -> &Keypair {
-        &self.cluster.wallets()[0].keypair
-    }
-
-    /// A payment built as the official client builds it, for `amount`, to `pay_to`.
-    pub(crate) fn fixture(&self, amount: u64, nonce: u8) -> PaymentFixture {
-        PaymentFixture {
-            fee_payer: self.cluster.fee_payers()[0].keypair.insecure_clone(),
-            spare_signer: Keypair::new(),
-            client: self.client().insecure_clone(),
-            pay_to: self.cluster.pay_to(),
-            mint: self.cluster.mint(),
-            token_program: self.cluster.token_program(),
-            decimals: 6,
-            amount,
-            memo: Some(format!("{nonce:02x}{}", "5e".repeat(15))),
-            blockhash: self.cluster.latest_blockhash().0,
-        }
-    }
-
-    /// The challenge for `path`, decoded from `PAYMENT-REQUIRED`.
-    pub(crate) async fn challenge(&self, path: &str) -> PaymentRequired {
-        let (status, _, head) = self.app.post_json(path, "").await;
-        assert_eq!(status, 402);
-        decode_header(head.headers()["payment-required"].as_bytes(), 16 * 1024).unwrap()
-    }
-
-    /// `PAYMENT-SIGNATURE` for `fixture`, accepting `accepted` (as the client copies it).
-    pub(crate) fn header(accepted: &Value, fixture: &PaymentFixture) -> String {
-        encode_header(&json!({
-            "x402Version": 2,
-            "resource": {"url": "https://gateway.example/x", "description": "", "mimeType": "application/json"},
-            "accepted": accepted,
-            "payload": {"transaction": fixture.honest_base64()},
-        }))
-    }
-
-    pub(crate) async fn pay(
-        &self,
-        path: &str,
-        header: &str,
-    ) -> (u16, Value, axum::http::Response<()>) {
-        self.pay_body(path, header, "").await
-    }
-
-    pub(crate) async fn pay_body(
-        &self,
-        path: &str,
-        header: &str,
-        body: &str,
-    ) -> (u16, Value, axum::http::Response<()>) {
-        self.pay_body_with(path, header, body, &[]).await
-    }
-
-    pub(crate) async fn pay_body_with(
-        &self,
-        path: &str,
-        header: &str,
-        body: &str,
-        headers: &[(&str, &str)],
-    ) -> (u16, Value, axum::http::Response<()>) {
-        let mut request = Request::post(path)
-            .header("content-type", "application/json")
-            .header("payment-signature", header);
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        split(
-            self.app
-                .send(request.body(Body::from(body.to_string())).unwrap())
-                .await,
-        )
-        .await
-    }
-
-    pub(crate) fn balances(&self) -> (u64, u64) {
-        let client = self.client().pubkey();
-        (
-            self.cluster.token_balance(&client),
-            self.cluster.token_balance(&self.cluster.pay_to()),
-        )
-    }
-}
-
 #[tokio::test]
 async fn unpaid_request_gets_a_challenge_with_the_server_price() {
-    let env = Env::start().await;
+    let env = PaidGateway::start().await;
     let (status, body, head) = env.app.post_json(PAID, "").await;
     assert_eq!(status, 402, "{body}");
     assert_eq!(head.headers()["cache-control"], "no-store");
@@ -290,13 +78,15 @@ async fn unpaid_request_gets_a_challenge_with_the_server_price() {
 
 #[tokio::test]
 async fn paid_call_settles_and_moves_exactly_the_price() {
-    let env = Env::start().await;
+    let env = PaidGateway::start().await;
     let challenge = env.challenge(PAID).await;
     let accepted = serde_json::to_value(&challenge.accepts[0]).unwrap();
     let fixture = env.fixture(PRICE, 1);
     let (client_before, pay_to_before) = env.balances();
 
-    let (status, body, head) = env.pay(PAID, &Env::header(&accepted, &fixture)).await;
+    let (status, body, head) = env
+        .pay(PAID, &PaidGateway::header(&accepted, &fixture))
+        .await;
     assert_eq!(status, 200, "{body}");
     assert!(
         body["result"].is_u64(),
@@ -316,7 +106,9 @@ async fn paid_call_settles_and_moves_exactly_the_price() {
 
     // The same request with the same payment (a client that lost the answer): the kept answer,
     // with its receipt, and no second settlement.
-    let (status, again, again_head) = env.pay(PAID, &Env::header(&accepted, &fixture)).await;
+    let (status, again, again_head) = env
+        .pay(PAID, &PaidGateway::header(&accepted, &fixture))
+        .await;
     assert_eq!(status, 200, "{again}");
     assert_eq!(again, body);
     assert_eq!(
@@ -327,7 +119,11 @@ async fn paid_call_settles_and_moves_exactly_the_price() {
 
     // The same payment on another request: it already bought its answer.
     let (status, body, _) = env
-        .pay_body(PAID, &Env::header(&accepted, &fixture), r#"{"params":[]}"#)
+        .pay_body(
+            PAID,
+            &PaidGateway::header(&accepted, &fixture),
+            r#"{"params":[]}"#,
+        )
         .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "payment_already_used");
@@ -336,30 +132,34 @@ async fn paid_call_settles_and_moves_exactly_the_price() {
 
 #[tokio::test]
 async fn upstream_failure_is_not_charged_and_the_payment_stays_usable() {
-    let env = Env::start().await;
+    let env = PaidGateway::start().await;
     env.mock.set_mode(Mode::Status(500));
     let challenge = env.challenge(FAILING).await;
     let accepted = serde_json::to_value(&challenge.accepts[0]).unwrap();
     let fixture = env.fixture(PRICE, 2);
     let before = env.balances();
-    let (status, body, head) = env.pay(FAILING, &Env::header(&accepted, &fixture)).await;
+    let (status, body, head) = env
+        .pay(FAILING, &PaidGateway::header(&accepted, &fixture))
+        .await;
     assert_eq!(status, 502, "{body}");
     assert!(!head.headers().contains_key("payment-response"));
     assert_eq!(env.balances(), before, "no settlement");
     // Released: once the upstream recovers, the same payment buys the answer.
     env.mock.set_mode(Mode::Normal);
-    let (status, body, _) = env.pay(FAILING, &Env::header(&accepted, &fixture)).await;
+    let (status, body, _) = env
+        .pay(FAILING, &PaidGateway::header(&accepted, &fixture))
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(env.balances().0, before.0 - PRICE);
 }
 
 #[tokio::test]
 async fn upstream_timeout_is_not_charged_and_the_payment_stays_usable() {
-    let env = Env::start_with(Setup {
-        extra: "[upstream]\ntimeout_ms = 300\nconnect_timeout_ms = 200".into(),
-        ..Setup::default()
-    })
-    .await;
+    let env = PaidGateway::builder()
+        .public_base_url("https://gateway.example")
+        .upstream_timeouts_ms(300, 200)
+        .build()
+        .await;
     // The upstream hangs well past the gateway's upstream timeout.
     env.mock
         .set_mode(Mode::Slow(std::time::Duration::from_secs(3)));
@@ -369,7 +169,9 @@ async fn upstream_timeout_is_not_charged_and_the_payment_stays_usable() {
     let before = env.balances();
     let sends = env.cluster.send_transaction_count();
 
-    let (status, body, head) = env.pay(FAILING, &Env::header(&accepted, &fixture)).await;
+    let (status, body, head) = env
+        .pay(FAILING, &PaidGateway::header(&accepted, &fixture))
+        .await;
     assert_eq!(status, 504, "{body}");
     assert_eq!(
         body["error"]["code"], -32050,
@@ -386,7 +188,9 @@ async fn upstream_timeout_is_not_charged_and_the_payment_stays_usable() {
 
     // Released: once the upstream answers in time, the same payment buys the answer.
     env.mock.set_mode(Mode::Normal);
-    let (status, body, head) = env.pay(FAILING, &Env::header(&accepted, &fixture)).await;
+    let (status, body, head) = env
+        .pay(FAILING, &PaidGateway::header(&accepted, &fixture))
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["result"], 341_197_053u64);
     let receipt: SettleResponse =
@@ -399,14 +203,17 @@ async fn upstream_timeout_is_not_charged_and_the_payment_stays_usable() {
 
 #[tokio::test]
 async fn wrong_payments_are_refused_before_any_upstream_call() {
-    let env = Env::start().await;
+    let env = PaidGateway::start().await;
     let challenge = env.challenge(FAILING).await;
     let accepted = serde_json::to_value(&challenge.accepts[0]).unwrap();
     let before = env.balances();
 
     // Underpaid: accepted says the price, the transfer pays less.
     let (status, body, _) = env
-        .pay(FAILING, &Env::header(&accepted, &env.fixture(PRICE - 1, 3)))
+        .pay(
+            FAILING,
+            &PaidGateway::header(&accepted, &env.fixture(PRICE - 1, 3)),
+        )
         .await;
     assert_eq!(status, 402);
     assert!(
@@ -418,7 +225,10 @@ async fn wrong_payments_are_refused_before_any_upstream_call() {
     );
     // Overpaid.
     let (status, body, _) = env
-        .pay(FAILING, &Env::header(&accepted, &env.fixture(PRICE + 1, 4)))
+        .pay(
+            FAILING,
+            &PaidGateway::header(&accepted, &env.fixture(PRICE + 1, 4)),
+        )
         .await;
     assert_eq!(status, 402);
     assert!(
@@ -429,7 +239,7 @@ async fn wrong_payments_are_refused_before_any_upstream_call() {
     let mut cheap = accepted.clone();
     cheap["amount"] = json!("1");
     let (status, body, _) = env
-        .pay(FAILING, &Env::header(&cheap, &env.fixture(1, 5)))
+        .pay(FAILING, &PaidGateway::header(&cheap, &env.fixture(1, 5)))
         .await;
     assert_eq!(status, 402);
     assert!(
@@ -439,7 +249,9 @@ async fn wrong_payments_are_refused_before_any_upstream_call() {
     // Wrong recipient.
     let mut elsewhere = env.fixture(PRICE, 6);
     elsewhere.pay_to = Keypair::new().pubkey();
-    let (status, body, _) = env.pay(FAILING, &Env::header(&accepted, &elsewhere)).await;
+    let (status, body, _) = env
+        .pay(FAILING, &PaidGateway::header(&accepted, &elsewhere))
+        .await;
     assert_eq!(status, 402);
     assert!(
         body["error"]
@@ -451,12 +263,16 @@ async fn wrong_payments_are_refused_before_any_upstream_call() {
     // Wrong mint.
     let mut other_mint = env.fixture(PRICE, 7);
     other_mint.mint = Keypair::new().pubkey();
-    let (status, _, _) = env.pay(FAILING, &Env::header(&accepted, &other_mint)).await;
+    let (status, _, _) = env
+        .pay(FAILING, &PaidGateway::header(&accepted, &other_mint))
+        .await;
     assert_eq!(status, 402);
     // Stale challenge: a blockhash that has expired.
     let stale = env.fixture(PRICE, 8);
     env.cluster.advance_slots(200);
-    let (status, body, _) = env.pay(FAILING, &Env::header(&accepted, &stale)).await;
+    let (status, body, _) = env
+        .pay(FAILING, &PaidGateway::header(&accepted, &stale))
+        .await;
     assert_eq!(status, 402, "{body}");
     // Malformed header: 400 naming the problem, with a fresh challenge.
     let (status, body, head) = env.pay(FAILING, "%%%not base64").await;
@@ -480,7 +296,7 @@ async fn wrong_payments_are_refused_before_any_upstream_call() {
 
 #[tokio::test]
 async fn v1_payment_flow() {
-    let env = Env::start().await;
+    let env = PaidGateway::start().await;
     let fixture = env.fixture(PRICE, 9);
     let header = encode_header(&json!({
         "x402Version": 1,
@@ -523,64 +339,30 @@ async fn refusing_facilitator(fee_payer: String) -> String {
                 axum::Json(json!({"success": false, "errorReason": "insufficient_funds", "transaction": "", "network": SOLANA_DEVNET}))
             }),
         );
-    serve_loopback(app).await
-}
-
-/// Serves `app` on a free loopback port for the rest of the test; its base URL.
-async fn serve_loopback(app: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.ok() });
-    url
+    format!("http://{}/", loopback::serve(app).await)
 }
 
 #[tokio::test]
 async fn settle_failure_withholds_the_answer() {
-    let dir = tempfile::tempdir().unwrap();
-    let cluster = LocalCluster::start(LocalnetConfig::for_tests(dir.path()))
-        .await
-        .unwrap();
-    cluster.pause_clock(true);
-    let upstream = MockUpstream::start().await;
+    let (cluster, dir) = start_cluster().await;
     let fee_payer = cluster.fee_payers()[0].keypair.pubkey().to_string();
     let facilitator = refusing_facilitator(fee_payer).await;
-    let toml = format!(
-        r#"
-[payment]
-enabled = true
-pay_to = "{pay_to}"
-[[payment.accepts]]
-network = "{SOLANA_DEVNET}"
-asset = "{mint}"
-[[payment.remote_facilitators]]
-name = "refuser"
-url = "{facilitator}"
-
-[[providers]]
-name = "mock"
-key_placement = "none"
-atomic_per_million_units = 1000000
-[providers.clusters]
-devnet = "{upstream}"
-[providers.rpc]
-getSlot = 1
-"#,
-        pay_to = cluster.pay_to(),
-        mint = cluster.mint(),
-        upstream = upstream.url,
-    );
-    let app = TestApp::with_env(&toml, Default::default()).await;
-    let env = Env {
-        cluster,
-        app,
-        mock: upstream,
-        toml,
-        _dir: dir,
-    };
+    let env = PaidGateway::builder()
+        .with_cluster(cluster, dir)
+        .with_remote_facilitator(RemoteFacilitator {
+            name: "refuser".into(),
+            url: facilitator,
+            timeout_ms: None,
+        })
+        .build()
+        .await;
     let challenge = env.challenge(FAILING).await;
     let accepted = serde_json::to_value(&challenge.accepts[0]).unwrap();
     let (status, body, head) = env
-        .pay(FAILING, &Env::header(&accepted, &env.fixture(PRICE, 10)))
+        .pay(
+            FAILING,
+            &PaidGateway::header(&accepted, &env.fixture(PRICE, 10)),
+        )
         .await;
     assert_eq!(status, 402, "{body}");
     assert_eq!(body, json!({}), "the upstream answer is withheld");
@@ -608,7 +390,7 @@ async fn rotating_facilitator(current: std::sync::Arc<parking_lot::Mutex<String>
             }
         }),
     );
-    serve_loopback(app).await
+    format!("http://{}/", loopback::serve(app).await)
 }
 
 /// Challenges are built once per (route, price) and then served from the paygate's cache; a
@@ -620,14 +402,15 @@ async fn challenges_follow_a_rotated_fee_payer() {
     let second = Keypair::new().pubkey().to_string();
     let current = std::sync::Arc::new(parking_lot::Mutex::new(first.clone()));
     let facilitator = rotating_facilitator(current.clone()).await;
-    let env = Env::start_with(Setup {
-        remote_facilitator: true,
-        extra: format!(
-            "[[payment.remote_facilitators]]\nname = \"rotating\"\nurl = \"{facilitator}\"\n"
-        ),
-        ..Setup::default()
-    })
-    .await;
+    let env = PaidGateway::builder()
+        .public_base_url("https://gateway.example")
+        .with_remote_facilitator(RemoteFacilitator {
+            name: "rotating".into(),
+            url: facilitator,
+            timeout_ms: None,
+        })
+        .build()
+        .await;
     let standard = "/v1/x402/solana/devnet/rpc";
     let batch = r#"[{"jsonrpc":"2.0","id":1,"method":"getSlot"},{"jsonrpc":"2.0","id":2,"method":"getSlot"}]"#;
     let batch_challenge = || async {

@@ -309,10 +309,7 @@ async fn upstream_5xx_and_garbage_are_502() {
 #[tokio::test]
 async fn unreachable_upstream_is_502_without_the_key_in_the_message() {
     // A port nobody listens on.
-    let dead = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}", l.local_addr().unwrap())
-    };
+    let dead = format!("http://{}", crate::common::loopback::closed_port());
     let app = TestApp::new(&providers_toml(&dead, &dead)).await;
     let (status, body, _) = app.post_json(BALANCE, r#"{"params":["W"]}"#).await;
     assert_eq!(status, 502, "{body}");

@@ -5,9 +5,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::Request;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
@@ -17,24 +15,30 @@ use x402_gateway::facilitator::Facilitator;
 use x402_gateway::paygate::reconcile::{reconcile, Pass};
 use x402_gateway::x402::{decode_header, encode_header, FacilitatorRequest, SettleResponse};
 
-use crate::common::app::split;
+use crate::common::cluster::start_cluster;
+use crate::common::gateway::{
+    facilitator_toml, PaidGateway, PaidGatewayBuilder, RedisStore, RemoteFacilitator,
+};
+use crate::common::loopback;
 use crate::common::redis::{unique_prefix, TestRedis};
 use crate::common::{Mode, TestApp};
-use crate::payments::{facilitator_toml, Env, Setup, FAILING, PAID, PRICE};
+use crate::payments::{FAILING, PAID, PRICE};
 
-fn redis_setup(redis: &TestRedis, test: &str) -> (Setup, String) {
+fn redis_setup(redis: &TestRedis, test: &str) -> (PaidGatewayBuilder, String) {
     let prefix = unique_prefix(test);
-    // A generous timeout: 200 payments verified at once in a debug build keep the test's
-    // runtime busy for a while, and a starved runtime would read as a slow Redis.
-    let setup = Setup {
-        extra: format!(
-            "[redis]\nurl = \"{}\"\nkey_prefix = \"{prefix}\"\ncommand_timeout_ms = 5000\n",
-            redis.url
-        ),
+    let setup = PaidGateway::builder()
+        .public_base_url("https://gateway.example")
+        .with_redis(RedisStore {
+            url: redis.url.clone(),
+            key_prefix: prefix.clone(),
+            // A generous timeout: 200 payments verified at once in a debug build keep the
+            // test's runtime busy for a while, and a starved runtime would read as a slow Redis
+            // (5 s was not enough on a loaded 2-core machine: 503 payment_unavailable). A
+            // stopped Redis still fails at once (connection refused), not after the timeout.
+            command_timeout_ms: Some(30_000),
+        })
         // The reconciler is driven by hand in these tests.
-        payment: "reconcile_interval_ms = 3600000".into(),
-        ..Setup::default()
-    };
+        .reconcile_interval_ms(3_600_000);
     (setup, prefix)
 }
 
@@ -44,21 +48,15 @@ async fn pay_on(
     header: &str,
     extra: &[(&str, &str)],
 ) -> (u16, Value, axum::http::Response<()>) {
-    let mut request = Request::post(path)
-        .header("content-type", "application/json")
-        .header("payment-signature", header);
-    for (name, value) in extra {
-        request = request.header(*name, *value);
-    }
-    split(app.send(request.body(Body::empty()).unwrap()).await).await
+    app.post_paid(path, header, "", extra).await
 }
 
-async fn many_requests_one_answer(env: &Env, instances: &[Arc<TestApp>], n: usize) {
+async fn many_requests_one_answer(env: &PaidGateway, instances: &[Arc<TestApp>], n: usize) {
     // Slow enough that every copy reaches the store while the first is still in flight.
     env.mock.set_mode(Mode::Slow(Duration::from_millis(600)));
     let challenge = env.challenge(FAILING).await;
     let accepted = serde_json::to_value(&challenge.accepts[0]).unwrap();
-    let header = Env::header(&accepted, &env.fixture(PRICE, 40));
+    let header = PaidGateway::header(&accepted, &env.fixture(PRICE, 40));
     let sends = env.cluster.send_transaction_count();
     let (client_before, _) = env.balances();
     let tasks: Vec<_> = (0..n)
@@ -93,7 +91,7 @@ async fn many_requests_one_answer(env: &Env, instances: &[Arc<TestApp>], n: usiz
 async fn two_instances_on_one_redis_sell_one_answer_per_payment() {
     let redis = TestRedis::start();
     let (setup, prefix) = redis_setup(&redis, "two");
-    let env = Env::start_with(setup).await;
+    let env = setup.build().await;
     let second = Arc::new(env.instance().await);
     let first = Arc::new(env.instance().await);
     many_requests_one_answer(&env, &[first, second], 200).await;
@@ -102,7 +100,7 @@ async fn two_instances_on_one_redis_sell_one_answer_per_payment() {
 
 #[tokio::test]
 async fn one_instance_in_memory_sells_one_answer_per_payment() {
-    let env = Env::start().await;
+    let env = PaidGateway::start().await;
     let app = Arc::new(env.instance().await);
     many_requests_one_answer(&env, &[app], 100).await;
 }
@@ -111,20 +109,20 @@ async fn one_instance_in_memory_sells_one_answer_per_payment() {
 async fn retries_get_the_kept_answer_and_idempotency_ids_bind_to_the_request() {
     let redis = TestRedis::start();
     let (setup, prefix) = redis_setup(&redis, "retry");
-    let env = Env::start_with(setup).await;
+    let env = setup.build().await;
     let other = env.instance().await;
     let challenge = env.challenge(PAID).await;
     let accepted = serde_json::to_value(&challenge.accepts[0]).unwrap();
 
     // Idempotency-Key: the first payment settles; a retry carrying a NEW payment and the same
     // key gets the kept answer (on another instance) and the new payment is not charged.
-    let first = Env::header(&accepted, &env.fixture(PRICE, 50));
+    let first = PaidGateway::header(&accepted, &env.fixture(PRICE, 50));
     let (status, body, head) =
         pay_on(&env.app, PAID, &first, &[("idempotency-key", "order-17")]).await;
     assert_eq!(status, 200, "{body}");
     let balances = env.balances();
     let sends = env.cluster.send_transaction_count();
-    let second = Env::header(&accepted, &env.fixture(PRICE, 51));
+    let second = PaidGateway::header(&accepted, &env.fixture(PRICE, 51));
     let (status, again, again_head) =
         pay_on(&other, PAID, &second, &[("idempotency-key", "order-17")]).await;
     assert_eq!(status, 200, "{again}");
@@ -140,7 +138,7 @@ async fn retries_get_the_kept_answer_and_idempotency_ids_bind_to_the_request() {
     );
     assert_eq!(env.cluster.send_transaction_count(), sends);
     // The same key on another request: 409.
-    let third = Env::header(&accepted, &env.fixture(PRICE, 52));
+    let third = PaidGateway::header(&accepted, &env.fixture(PRICE, 52));
     let (status, body, _) = env
         .pay_body_with(
             PAID,
@@ -220,30 +218,26 @@ async fn start_flaky(env_toml: &str) -> (String, Arc<AtomicU8>) {
         .route("/verify", post(flaky_verify))
         .route("/settle", post(flaky_settle))
         .with_state(flaky);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = format!("http://{}", loopback::serve(app).await);
     (url, mode)
 }
 
-async fn flaky_env() -> (Env, Arc<AtomicU8>) {
-    // The cluster must exist before the facilitator config: start the env once to get it...
-    let probe = Env::start_with(Setup {
-        payment: "reconcile_interval_ms = 3600000".into(),
-        ..Setup::default()
-    })
-    .await;
-    let (url, mode) = start_flaky(&facilitator_toml(&probe.cluster)).await;
+async fn flaky_env() -> (PaidGateway, Arc<AtomicU8>) {
+    // The cluster must exist before the facilitator config...
+    let (cluster, dir) = start_cluster().await;
+    let (url, mode) = start_flaky(&facilitator_toml(&cluster)).await;
     // ...then a gateway whose only facilitator is the flaky one, on the same cluster.
-    let env = Env::start_on(
-        probe,
-        Setup {
-            payment: "reconcile_interval_ms = 3600000".into(),
-            extra: format!("[[payment.remote_facilitators]]\nname = \"flaky\"\nurl = \"{url}\"\ntimeout_ms = 1500\n"),
-            remote_facilitator: true,
-        },
-    )
-    .await;
+    let env = PaidGateway::builder()
+        .public_base_url("https://gateway.example")
+        .reconcile_interval_ms(3_600_000)
+        .with_remote_facilitator(RemoteFacilitator {
+            name: "flaky".into(),
+            url,
+            timeout_ms: Some(1500),
+        })
+        .with_cluster(cluster, dir)
+        .build()
+        .await;
     (env, mode)
 }
 
@@ -253,7 +247,7 @@ async fn a_lost_settle_answer_is_reconciled_to_settled() {
     let gate = env.app.app.paygate.clone().unwrap();
     let challenge = env.challenge(PAID).await;
     let accepted = serde_json::to_value(&challenge.accepts[0]).unwrap();
-    let header = Env::header(&accepted, &env.fixture(PRICE, 60));
+    let header = PaidGateway::header(&accepted, &env.fixture(PRICE, 60));
     let (client_before, _) = env.balances();
 
     mode.store(1, Ordering::SeqCst);
@@ -300,7 +294,7 @@ async fn a_settle_that_never_went_out_is_released_when_the_blockhash_expires() {
     let challenge = env.challenge(PAID).await;
     let accepted = serde_json::to_value(&challenge.accepts[0]).unwrap();
     let fixture = env.fixture(PRICE, 61);
-    let header = Env::header(&accepted, &fixture);
+    let header = PaidGateway::header(&accepted, &fixture);
     let before = env.balances();
 
     mode.store(2, Ordering::SeqCst);
@@ -333,10 +327,10 @@ async fn a_settle_that_never_went_out_is_released_when_the_blockhash_expires() {
 async fn redis_down_closes_paid_routes_only_and_they_recover() {
     let mut redis = TestRedis::spawn();
     let (setup, _) = redis_setup(&redis, "down");
-    let env = Env::start_with(setup).await;
+    let env = setup.build().await;
     let challenge = env.challenge(PAID).await;
     let accepted = serde_json::to_value(&challenge.accepts[0]).unwrap();
-    let header = Env::header(&accepted, &env.fixture(PRICE, 70));
+    let header = PaidGateway::header(&accepted, &env.fixture(PRICE, 70));
     let before = env.balances();
 
     redis.stop();
@@ -370,21 +364,27 @@ async fn redis_down_closes_paid_routes_only_and_they_recover() {
 async fn a_paid_request_makes_at_most_two_redis_round_trips() {
     let redis = TestRedis::spawn();
     let (setup, _) = redis_setup(&redis, "rtt");
-    let env = Env::start_with(setup).await;
+    let env = setup.build().await;
     let challenge = env.challenge(PAID).await;
     let accepted = serde_json::to_value(&challenge.accepts[0]).unwrap();
     // Warm up: the scripts get cached by the first paid request.
     assert_eq!(
-        env.pay(PAID, &Env::header(&accepted, &env.fixture(PRICE, 80)))
-            .await
-            .0,
+        env.pay(
+            PAID,
+            &PaidGateway::header(&accepted, &env.fixture(PRICE, 80))
+        )
+        .await
+        .0,
         200
     );
     let monitor = redis.monitor();
     assert_eq!(
-        env.pay(PAID, &Env::header(&accepted, &env.fixture(PRICE, 81)))
-            .await
-            .0,
+        env.pay(
+            PAID,
+            &PaidGateway::header(&accepted, &env.fixture(PRICE, 81))
+        )
+        .await
+        .0,
         200
     );
     let sent = monitor.client_commands();

@@ -25,6 +25,7 @@ use x402_gateway::x402::decode_header;
 use x402_gateway::x402::network::{SOLANA_DEVNET, SOLANA_MAINNET};
 
 use crate::common::app::split;
+use crate::common::loopback;
 use crate::common::redis::TestRedis;
 use crate::common::TestApp;
 
@@ -60,11 +61,7 @@ impl MockTokens {
     async fn start() -> Self {
         let state = Arc::new(MockState::default());
         let app = Router::new().fallback(answer).with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/api", listener.local_addr().unwrap());
-        tokio::spawn(async move {
-            axum::serve(listener, app).await.ok();
-        });
+        let url = format!("http://{}/api", loopback::serve(app).await);
         Self { url, state }
     }
 
@@ -118,12 +115,7 @@ impl Backend {
     }
 
     fn dead() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        Backend::Dead(port)
+        Backend::Dead(loopback::closed_port().port())
     }
 
     fn toml(&self) -> String {

@@ -8,14 +8,11 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::http::Request;
 use serde_json::{json, Value};
-use solana_keypair::Keypair;
-use x402_gateway::localnet::{LocalCluster, LocalnetConfig};
-use x402_gateway::svm::testkit::PaymentFixture;
-use x402_gateway::x402::network::SOLANA_DEVNET;
 use x402_gateway::x402::{decode_header, encode_header, PaymentRequired};
 
 use crate::common::app::split;
-use crate::common::{MockUpstream, Mode, TestApp};
+use crate::common::gateway::PaidGateway;
+use crate::common::{Mode, TestApp};
 use crate::limits::{SharedStore, ADMIN_TOKEN};
 
 /// 1 unit × 1 atomic per unit × 1.2 + 600 surcharge → the 1000 floor.
@@ -24,115 +21,35 @@ const METHOD_ROUTE: &str = "/v1/x402/solana/{cluster}/{provider}/{surface}/{meth
 const PAID: &str = "/v1/x402/solana/devnet/localnet/rpc/getSlot";
 const FAILING: &str = "/v1/x402/solana/devnet/mock/rpc/getSlot";
 
-struct Env {
-    cluster: LocalCluster,
-    mock: MockUpstream,
-    toml: String,
-    _dir: tempfile::TempDir,
+/// The paid gateway with the admin token, on `store`, plus `sections`.
+async fn start(store: &SharedStore, sections: &str) -> PaidGateway {
+    let mut builder = PaidGateway::builder()
+        .env("ADMIN_TOKEN", ADMIN_TOKEN)
+        .sections(sections);
+    if let Some(redis) = store.redis_store() {
+        builder = builder.with_redis(redis);
+    }
+    builder.build().await
 }
 
-impl Env {
-    async fn start(store: &SharedStore, extra: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let cluster = LocalCluster::start(LocalnetConfig::for_tests(dir.path()))
-            .await
-            .unwrap();
-        cluster.pause_clock(true);
-        let mock = MockUpstream::start().await;
-        let toml = format!(
-            r#"
-[payment]
-enabled = true
-pay_to = "{pay_to}"
-[[payment.accepts]]
-network = "{SOLANA_DEVNET}"
-asset = "{mint}"
-
-[facilitator]
-fee_payer_keypair = "{fee_payer}"
-confirm_poll_ms = 50
-rebroadcast_ms = 500
-settle_deadline_ms = 15000
-[[facilitator.networks]]
-network = "{SOLANA_DEVNET}"
-rpc_urls = ["{rpc}"]
-allowed_mints = ["{mint}"]
-
-{extra}
-{store}
-[[providers]]
-name = "localnet"
-key_placement = "none"
-atomic_per_million_units = 1000000
-[providers.clusters]
-devnet = "{rpc}"
-[providers.rpc]
-getSlot = 1
-
-[[providers]]
-name = "mock"
-key_placement = "none"
-atomic_per_million_units = 1000000
-[providers.clusters]
-devnet = "{mock}"
-[providers.rpc]
-getSlot = 1
-"#,
-            pay_to = cluster.pay_to(),
-            mint = cluster.mint(),
-            fee_payer = cluster.fee_payers()[0].path.display(),
-            rpc = cluster.rpc_url(),
-            mock = mock.url,
-            store = store.toml(),
-        );
-        Self {
-            cluster,
-            mock,
-            toml,
-            _dir: dir,
-        }
-    }
-
-    async fn app(&self) -> TestApp {
-        let env: HashMap<String, String> =
-            [("ADMIN_TOKEN".to_string(), ADMIN_TOKEN.to_string())].into();
-        TestApp::with_env(&self.toml, env).await
-    }
-
-    fn fixture(&self, nonce: u8) -> PaymentFixture {
-        PaymentFixture {
-            fee_payer: self.cluster.fee_payers()[0].keypair.insecure_clone(),
-            spare_signer: Keypair::new(),
-            client: self.cluster.wallets()[0].keypair.insecure_clone(),
-            pay_to: self.cluster.pay_to(),
-            mint: self.cluster.mint(),
-            token_program: self.cluster.token_program(),
-            decimals: 6,
-            amount: PRICE,
-            memo: Some(format!("{nonce:02x}{}", "5e".repeat(15))),
-            blockhash: self.cluster.latest_blockhash().0,
-        }
-    }
-
-    /// Challenge for `path` (a 402), then pay it with a fresh payment: the paid call's status.
-    async fn challenge_then_pay(&self, app: &TestApp, path: &str, nonce: u8) -> u16 {
-        let (status, _, head) = app.post_json(path, "").await;
-        assert_eq!(status, 402);
-        let challenge: PaymentRequired =
-            decode_header(head.headers()["payment-required"].as_bytes(), 16 * 1024).unwrap();
-        let header = encode_header(&json!({
-            "x402Version": 2,
-            "resource": {"url": "http://127.0.0.1:8080/x", "description": "", "mimeType": "application/json"},
-            "accepted": serde_json::to_value(&challenge.accepts[0]).unwrap(),
-            "payload": {"transaction": self.fixture(nonce).honest_base64()},
-        }));
-        let request = Request::post(path)
-            .header("content-type", "application/json")
-            .header("payment-signature", header)
-            .body(Body::empty())
-            .unwrap();
-        split(app.send(request).await).await.0
-    }
+/// Challenge for `path` (a 402), then pay it with a fresh payment: the paid call's status.
+async fn challenge_then_pay(env: &PaidGateway, app: &TestApp, path: &str, nonce: u8) -> u16 {
+    let (status, _, head) = app.post_json(path, "").await;
+    assert_eq!(status, 402);
+    let challenge: PaymentRequired =
+        decode_header(head.headers()["payment-required"].as_bytes(), 16 * 1024).unwrap();
+    let header = encode_header(&json!({
+        "x402Version": 2,
+        "resource": {"url": "http://127.0.0.1:8080/x", "description": "", "mimeType": "application/json"},
+        "accepted": serde_json::to_value(&challenge.accepts[0]).unwrap(),
+        "payload": {"transaction": env.fixture(PRICE, nonce).honest_base64()},
+    }));
+    let request = Request::post(path)
+        .header("content-type", "application/json")
+        .header("payment-signature", header)
+        .body(Body::empty())
+        .unwrap();
+    split(app.send(request).await).await.0
 }
 
 async fn usage(app: &TestApp, query: &str, token: Option<&str>) -> (u16, Value) {
@@ -152,17 +69,17 @@ fn row(provider: &str, outcome: &str, requests: i64, revenue: i64) -> Value {
 }
 
 async fn counts_challenges_payments_failures_and_revenue(store: SharedStore) {
-    let env = Env::start(&store, "").await;
-    let app = env.app().await;
+    let env = start(&store, "").await;
+    let app = &env.app;
 
     // A challenge and a settled payment on `localnet`; a challenge and an upstream failure
     // (not charged) on `mock`; one more bare challenge.
-    assert_eq!(env.challenge_then_pay(&app, PAID, 1).await, 200);
+    assert_eq!(challenge_then_pay(&env, app, PAID, 1).await, 200);
     env.mock.set_mode(Mode::Status(500));
-    assert_eq!(env.challenge_then_pay(&app, FAILING, 2).await, 502);
+    assert_eq!(challenge_then_pay(&env, app, FAILING, 2).await, 502);
     assert_eq!(app.post_json(PAID, "").await.0, 402);
 
-    let (status, body) = usage(&app, "", Some(ADMIN_TOKEN)).await;
+    let (status, body) = usage(app, "", Some(ADMIN_TOKEN)).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body["rows"],
@@ -190,7 +107,7 @@ async fn counts_challenges_payments_failures_and_revenue(store: SharedStore) {
 
     // The report flushed to the store: a second instance on the same Redis sees the same rows.
     if store.url().is_some() {
-        let other = env.app().await;
+        let other = env.instance().await;
         let (_, again) = usage(&other, &format!("?day={today}"), Some(ADMIN_TOKEN)).await;
         assert_eq!(again["rows"], body["rows"]);
         let keys = store.keys().await;
@@ -202,16 +119,16 @@ async fn counts_challenges_payments_failures_and_revenue(store: SharedStore) {
     }
 
     // Another day is empty; bad input and bad tokens are refused.
-    let (status, body) = usage(&app, "?day=2001-01-01", Some(ADMIN_TOKEN)).await;
+    let (status, body) = usage(app, "?day=2001-01-01", Some(ADMIN_TOKEN)).await;
     assert_eq!(status, 200);
     assert_eq!(body["rows"], json!([]));
-    let (status, body) = usage(&app, "?day=yesterday", Some(ADMIN_TOKEN)).await;
+    let (status, body) = usage(app, "?day=yesterday", Some(ADMIN_TOKEN)).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["code"], "invalid_query");
-    assert_eq!(usage(&app, "", None).await.0, 401);
-    assert_eq!(usage(&app, "", Some("wrong")).await.0, 401);
+    assert_eq!(usage(app, "", None).await.0, 401);
+    assert_eq!(usage(app, "", Some("wrong")).await.0, 401);
     assert_eq!(
-        usage(&app, "", Some(&format!("{ADMIN_TOKEN}x"))).await.0,
+        usage(app, "", Some(&format!("{ADMIN_TOKEN}x"))).await.0,
         401
     );
     store.assert_every_key_expires().await;
@@ -230,12 +147,12 @@ async fn counts_challenges_payments_failures_and_revenue_redis() {
 #[tokio::test]
 async fn counters_reach_redis_in_the_background_with_a_ttl() {
     let store = SharedStore::redis();
-    let env = Env::start(
+    let env = start(
         &store,
         "[usage]\nflush_interval_ms = 50\nretention_days = 2\n[rate_limits]\nchallenge_per_ip = { burst = 1, period_secs = 60 }",
     )
     .await;
-    let app = env.app().await;
+    let app = &env.app;
     assert_eq!(app.post_json(PAID, "").await.0, 402);
     assert_eq!(app.post_json(PAID, "").await.0, 429);
 

@@ -16,7 +16,7 @@ use solana_hash::Hash;
 /// Remember this many blockhashes (several times the 150-block validity window).
 const CAPACITY: usize = 512;
 /// Minimum time between two on-demand `getLatestBlockhash` calls (one slot).
-pub const REFRESH_INTERVAL: Duration = Duration::from_millis(400);
+pub(super) const REFRESH_INTERVAL: Duration = Duration::from_millis(400);
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -26,18 +26,18 @@ struct Inner {
 
 /// Bounded map blockhash → last valid block height, plus the refresh throttle.
 #[derive(Debug, Default)]
-pub struct BlockhashCache {
+pub(crate) struct BlockhashCache {
     inner: Mutex<Inner>,
 }
 
 impl BlockhashCache {
     /// Empty cache.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// The last valid block height of `hash`, if we have seen it.
-    pub fn lookup(&self, hash: &Hash) -> Option<u64> {
+    pub(crate) fn lookup(&self, hash: &Hash) -> Option<u64> {
         self.inner
             .lock()
             .known
@@ -48,7 +48,7 @@ impl BlockhashCache {
     }
 
     /// Remembers `hash` → `last_valid_block_height`.
-    pub fn record(&self, hash: Hash, last_valid_block_height: u64) {
+    pub(crate) fn record(&self, hash: Hash, last_valid_block_height: u64) {
         let mut inner = self.inner.lock();
         if inner.known.iter().any(|(h, _)| *h == hash) {
             return;
@@ -60,7 +60,7 @@ impl BlockhashCache {
     }
 
     /// Whether the caller should refresh now; if so, the throttle is armed for everyone else.
-    pub fn begin_refresh(&self) -> bool {
+    pub(crate) fn begin_refresh(&self) -> bool {
         let mut inner = self.inner.lock();
         let due = inner
             .last_refresh

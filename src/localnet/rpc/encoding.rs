@@ -23,13 +23,13 @@ const MAX_BASE58_BYTES: usize = 128;
 
 /// `dataSlice` config.
 #[derive(Debug, Clone, Copy, Deserialize)]
-pub struct DataSlice {
+pub(super) struct DataSlice {
     pub offset: usize,
     pub length: usize,
 }
 
 /// Decodes a wire transaction sent as base58 (the RPC default) or base64, then sanitizes it.
-pub fn decode_transaction(
+pub(super) fn decode_transaction(
     data: &str,
     encoding: Option<&str>,
 ) -> Result<VersionedTransaction, RpcError> {
@@ -83,7 +83,7 @@ pub fn decode_transaction(
 }
 
 /// Decodes a base64 serialized message (`getFeeForMessage`).
-pub fn decode_message(data: &str) -> Result<VersionedMessage, RpcError> {
+pub(super) fn decode_message(data: &str) -> Result<VersionedMessage, RpcError> {
     let bytes = B64
         .decode(data)
         .map_err(|e| RpcError::invalid_params(format!("invalid base64 encoding: {e:?}")))?;
@@ -95,13 +95,16 @@ pub fn decode_message(data: &str) -> Result<VersionedMessage, RpcError> {
 }
 
 /// Parses an address parameter.
-pub fn address(s: &str) -> Result<Address, RpcError> {
+pub(super) fn address(s: &str) -> Result<Address, RpcError> {
     s.parse::<Address>()
         .map_err(|e| RpcError::invalid_param(format!("{e:?}")))
 }
 
 /// Checks an account encoding and slice combination the way real RPC does.
-pub fn check_account_encoding(encoding: &str, slice: Option<DataSlice>) -> Result<(), RpcError> {
+pub(super) fn check_account_encoding(
+    encoding: &str,
+    slice: Option<DataSlice>,
+) -> Result<(), RpcError> {
     match encoding {
         "binary" | "base58" | "base64" => Ok(()),
         "jsonParsed" if slice.is_some_and(|s| s.length > 0) => Err(RpcError::new(
@@ -119,7 +122,7 @@ pub fn check_account_encoding(encoding: &str, slice: Option<DataSlice>) -> Resul
 }
 
 /// The `UiAccount` object for `acc` in `encoding` (defaults decided by the caller).
-pub fn encode_account(
+pub(super) fn encode_account(
     chain: &Chain,
     acc: &Account,
     encoding: &str,
@@ -177,23 +180,23 @@ pub fn encode_account(
 
 /// A `TransactionError` as real RPC serializes it (`"BlockhashNotFound"`,
 /// `{"InstructionError":[0,{"Custom":1}]}`).
-pub fn tx_error(err: &TransactionError) -> Value {
+pub(super) fn tx_error(err: &TransactionError) -> Value {
     serde_json::to_value(err).unwrap_or_else(|_| Value::String(err.to_string()))
 }
 
-pub fn opt_tx_error(err: Option<&TransactionError>) -> Value {
+pub(super) fn opt_tx_error(err: Option<&TransactionError>) -> Value {
     err.map_or(Value::Null, tx_error)
 }
 
 /// The legacy `status` field: `{"Ok":null}` or `{"Err":...}`.
-pub fn status(err: Option<&TransactionError>) -> Value {
+pub(super) fn status(err: Option<&TransactionError>) -> Value {
     match err {
         None => json!({"Ok": null}),
         Some(e) => json!({"Err": tx_error(e)}),
     }
 }
 
-pub fn return_data(meta: &TransactionMetadata) -> Value {
+pub(super) fn return_data(meta: &TransactionMetadata) -> Value {
     let rd = &meta.return_data;
     if rd.data.is_empty() && rd.program_id == Address::default() {
         return Value::Null;
@@ -201,7 +204,7 @@ pub fn return_data(meta: &TransactionMetadata) -> Value {
     json!({"programId": rd.program_id.to_string(), "data": [B64.encode(&rd.data), "base64"]})
 }
 
-pub fn inner_instructions(meta: &TransactionMetadata) -> Value {
+pub(super) fn inner_instructions(meta: &TransactionMetadata) -> Value {
     let list: Vec<Value> = meta
         .inner_instructions
         .iter()
@@ -225,7 +228,7 @@ pub fn inner_instructions(meta: &TransactionMetadata) -> Value {
     Value::Array(list)
 }
 
-pub fn token_balances(list: &[TokenBalance]) -> Value {
+pub(super) fn token_balances(list: &[TokenBalance]) -> Value {
     list.iter()
         .map(|b| {
             json!({
@@ -240,7 +243,7 @@ pub fn token_balances(list: &[TokenBalance]) -> Value {
 }
 
 /// `"legacy"` or `0`.
-pub fn version(tx: &VersionedTransaction) -> Value {
+pub(super) fn version(tx: &VersionedTransaction) -> Value {
     match &tx.message {
         VersionedMessage::Legacy(_) => json!("legacy"),
         VersionedMessage::V0(_) => json!(0),
@@ -250,7 +253,7 @@ pub fn version(tx: &VersionedTransaction) -> Value {
 }
 
 /// The `transaction` field in `encoding` (`json`, `jsonParsed`, `base64`, `base58`).
-pub fn encode_transaction(
+pub(super) fn encode_transaction(
     tx: &VersionedTransaction,
     encoding: &str,
     loaded: &(Vec<Address>, Vec<Address>),

@@ -17,7 +17,7 @@ const SLOTS_PER_EPOCH: u64 = 432_000;
 const MAX_MULTIPLE_ACCOUNTS: usize = 100;
 
 /// Routes one call. Every method locks the ledger at most once, briefly.
-pub fn dispatch(state: &RpcState, method: &str, params: &Value) -> Result<Value, RpcError> {
+pub(super) fn dispatch(state: &RpcState, method: &str, params: &Value) -> Result<Value, RpcError> {
     let chain = &state.chain;
     match method {
         "getHealth" => Ok(json!("ok")),

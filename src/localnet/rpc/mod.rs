@@ -25,14 +25,14 @@ use std::sync::Arc;
 
 /// Requests larger than this are refused with 413 (real RPC caps bodies at 50 KiB; a full
 /// transaction is at most 1232 bytes, so this is plenty).
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub(super) const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Reported in `context.apiVersion` and `getVersion`.
-pub const API_VERSION: &str = "2.2.7";
+pub(super) const API_VERSION: &str = "2.2.7";
 
 /// Shared state of the handlers.
 #[derive(Clone)]
-pub struct RpcState {
+pub(super) struct RpcState {
     pub chain: Arc<Mutex<Chain>>,
     /// `sendTransaction` requests received (accepted or not), for tests that count broadcasts.
     pub send_requests: Arc<AtomicU64>,
@@ -40,34 +40,34 @@ pub struct RpcState {
 
 /// A JSON-RPC error object.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RpcError {
+pub(super) struct RpcError {
     pub code: i64,
     pub message: String,
     pub data: Option<Value>,
 }
 
 impl RpcError {
-    pub fn new(code: i64, message: impl Into<String>) -> Self {
+    pub(super) fn new(code: i64, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
             data: None,
         }
     }
-    pub fn parse() -> Self {
+    pub(super) fn parse() -> Self {
         Self::new(PARSE_ERROR, "Parse error")
     }
-    pub fn invalid_request() -> Self {
+    pub(super) fn invalid_request() -> Self {
         Self::new(INVALID_REQUEST, "Invalid request")
     }
-    pub fn method_not_found() -> Self {
+    pub(super) fn method_not_found() -> Self {
         Self::new(METHOD_NOT_FOUND, "Method not found")
     }
-    pub fn invalid_params(msg: impl std::fmt::Display) -> Self {
+    pub(super) fn invalid_params(msg: impl std::fmt::Display) -> Self {
         Self::new(INVALID_PARAMS, format!("Invalid params: {msg}"))
     }
     /// Solana's own `Error::invalid_params` style ("Invalid param: ...").
-    pub fn invalid_param(msg: impl std::fmt::Display) -> Self {
+    pub(super) fn invalid_param(msg: impl std::fmt::Display) -> Self {
         Self::new(INVALID_PARAMS, format!("Invalid param: {msg}"))
     }
     fn to_json(&self) -> Value {
@@ -79,19 +79,19 @@ impl RpcError {
     }
 }
 
-pub const PARSE_ERROR: i64 = -32700;
-pub const INVALID_REQUEST: i64 = -32600;
-pub const METHOD_NOT_FOUND: i64 = -32601;
-pub const INVALID_PARAMS: i64 = -32602;
-pub const INTERNAL_ERROR: i64 = -32603;
+pub(super) const PARSE_ERROR: i64 = -32700;
+pub(super) const INVALID_REQUEST: i64 = -32600;
+pub(super) const METHOD_NOT_FOUND: i64 = -32601;
+pub(super) const INVALID_PARAMS: i64 = -32602;
+pub(super) const INTERNAL_ERROR: i64 = -32603;
 /// Solana custom codes (agave `rpc_custom_error.rs`).
-pub const SEND_TRANSACTION_PREFLIGHT_FAILURE: i64 = -32002;
-pub const TRANSACTION_SIGNATURE_VERIFICATION_FAILURE: i64 = -32003;
-pub const UNSUPPORTED_TRANSACTION_VERSION: i64 = -32015;
-pub const MIN_CONTEXT_SLOT_NOT_REACHED: i64 = -32016;
+pub(super) const SEND_TRANSACTION_PREFLIGHT_FAILURE: i64 = -32002;
+pub(super) const TRANSACTION_SIGNATURE_VERIFICATION_FAILURE: i64 = -32003;
+pub(super) const UNSUPPORTED_TRANSACTION_VERSION: i64 = -32015;
+pub(super) const MIN_CONTEXT_SLOT_NOT_REACHED: i64 = -32016;
 
 /// The axum router: `POST /` for JSON-RPC, `GET /health` like a real validator.
-pub fn router(state: RpcState) -> Router {
+pub(super) fn router(state: RpcState) -> Router {
     Router::new()
         .route("/", post(handle))
         .route("/health", get(|| async { "ok" }))
@@ -118,7 +118,7 @@ fn json_response(v: Value) -> Response {
 }
 
 /// Handles one HTTP body: a single request or a batch. `None` when only notifications came.
-pub fn process_body(state: &RpcState, body: &[u8]) -> Option<Value> {
+pub(super) fn process_body(state: &RpcState, body: &[u8]) -> Option<Value> {
     let parsed: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(_) => return Some(envelope(Value::Null, Err(RpcError::parse()))),

@@ -9,12 +9,15 @@ use super::{RpcError, API_VERSION};
 use crate::localnet::chain::Chain;
 
 /// `{"context": {"apiVersion", "slot"}, "value": ...}`.
-pub fn with_context(ch: &Chain, value: Value) -> Value {
+pub(super) fn with_context(ch: &Chain, value: Value) -> Value {
     json!({"context": {"apiVersion": API_VERSION, "slot": ch.slot}, "value": value})
 }
 
 /// Positional param `i`, absent or `null` → `None`.
-pub fn optional<T: DeserializeOwned>(params: &Value, i: usize) -> Result<Option<T>, RpcError> {
+pub(super) fn optional<T: DeserializeOwned>(
+    params: &Value,
+    i: usize,
+) -> Result<Option<T>, RpcError> {
     match params.get(i) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => serde_json::from_value(v.clone())
@@ -24,7 +27,7 @@ pub fn optional<T: DeserializeOwned>(params: &Value, i: usize) -> Result<Option<
 }
 
 /// Positional param `i`, which must be present.
-pub fn required<T: DeserializeOwned>(params: &Value, i: usize) -> Result<T, RpcError> {
+pub(super) fn required<T: DeserializeOwned>(params: &Value, i: usize) -> Result<T, RpcError> {
     optional(params, i)?
         .ok_or_else(|| RpcError::invalid_params("invalid length 0, expected at least 1 param"))
 }
@@ -33,7 +36,7 @@ pub fn required<T: DeserializeOwned>(params: &Value, i: usize) -> Result<T, RpcE
 /// has one state, and transactions are reported `confirmed` as soon as they land.
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct CommitmentConfig {
+pub(super) struct CommitmentConfig {
     #[serde(default)]
     pub commitment: Option<String>,
     #[serde(default)]
@@ -41,7 +44,7 @@ pub struct CommitmentConfig {
 }
 
 impl CommitmentConfig {
-    pub fn check(&self, ch: &Chain) -> Result<(), RpcError> {
+    pub(super) fn check(&self, ch: &Chain) -> Result<(), RpcError> {
         if let Some(c) = &self.commitment {
             if !matches!(
                 c.as_str(),

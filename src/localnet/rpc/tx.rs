@@ -104,7 +104,7 @@ struct SendConfig {
 /// useful and uses the same error). Other preflight failures with `skipPreflight` behave as
 /// on a real cluster: the signature is returned and the transaction never lands (expired
 /// blockhash, duplicate) or lands failed and pays its fee (program error).
-pub fn send_transaction(state: &RpcState, params: &Value) -> Result<Value, RpcError> {
+pub(super) fn send_transaction(state: &RpcState, params: &Value) -> Result<Value, RpcError> {
     let data: String = required(params, 0)?;
     let cfg: SendConfig = optional(params, 1)?.unwrap_or_default();
     let _ = (&cfg.preflight_commitment, cfg.max_retries);
@@ -159,7 +159,7 @@ struct SimConfig {
     commitment: CommitmentConfig,
 }
 
-pub fn simulate_transaction(state: &RpcState, params: &Value) -> Result<Value, RpcError> {
+pub(super) fn simulate_transaction(state: &RpcState, params: &Value) -> Result<Value, RpcError> {
     let data: String = required(params, 0)?;
     let cfg: SimConfig = optional(params, 1)?.unwrap_or_default();
     let mut tx = decode_transaction(&data, cfg.encoding.as_deref())?;
@@ -239,7 +239,7 @@ pub fn simulate_transaction(state: &RpcState, params: &Value) -> Result<Value, R
     Ok(with_context(&ch, value))
 }
 
-pub fn get_signature_statuses(state: &RpcState, params: &Value) -> Result<Value, RpcError> {
+pub(super) fn get_signature_statuses(state: &RpcState, params: &Value) -> Result<Value, RpcError> {
     let sigs: Vec<String> = required(params, 0)?;
     if sigs.len() > 256 {
         return Err(RpcError::invalid_params(
@@ -282,7 +282,7 @@ struct GetTxConfig {
     max_supported_transaction_version: Option<u8>,
 }
 
-pub fn get_transaction(state: &RpcState, params: &Value) -> Result<Value, RpcError> {
+pub(super) fn get_transaction(state: &RpcState, params: &Value) -> Result<Value, RpcError> {
     let sig = sig_param(&required::<String>(params, 0)?)?;
     // The second param may be a bare encoding string (deprecated form) or a config object.
     let cfg: GetTxConfig = match params.get(1) {
@@ -340,7 +340,7 @@ pub fn get_transaction(state: &RpcState, params: &Value) -> Result<Value, RpcErr
     Ok(out)
 }
 
-pub fn get_fee_for_message(state: &RpcState, params: &Value) -> Result<Value, RpcError> {
+pub(super) fn get_fee_for_message(state: &RpcState, params: &Value) -> Result<Value, RpcError> {
     let msg = encoding::decode_message(&required::<String>(params, 0)?)?;
     let cfg: CommitmentConfig = optional(params, 1)?.unwrap_or_default();
     let ch = state.chain.lock();
@@ -352,7 +352,7 @@ pub fn get_fee_for_message(state: &RpcState, params: &Value) -> Result<Value, Rp
     Ok(with_context(&ch, json!(fee)))
 }
 
-pub fn request_airdrop(state: &RpcState, params: &Value) -> Result<Value, RpcError> {
+pub(super) fn request_airdrop(state: &RpcState, params: &Value) -> Result<Value, RpcError> {
     let to = encoding::address(&required::<String>(params, 0)?)?;
     let lamports: u64 = required(params, 1)?;
     let cfg: CommitmentConfig = optional(params, 2)?.unwrap_or_default();

@@ -100,6 +100,24 @@ impl TestApp {
         split(self.send(request).await).await
     }
 
+    /// POSTs `body` to `path` with `PAYMENT-SIGNATURE: payment` and the `extra` headers.
+    pub async fn post_paid(
+        &self,
+        path: &str,
+        payment: &str,
+        body: &str,
+        extra: &[(&str, &str)],
+    ) -> (u16, Value, Response<()>) {
+        let mut request = Request::post(path)
+            .header("content-type", "application/json")
+            .header("payment-signature", payment);
+        for (name, value) in extra {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(Body::from(body.to_owned())).unwrap();
+        split(self.send(request).await).await
+    }
+
     pub async fn get(&self, path: &str) -> (u16, Value, Response<()>) {
         split(
             self.send(Request::get(path).body(Body::empty()).unwrap())

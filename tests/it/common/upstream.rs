@@ -55,11 +55,7 @@ impl MockUpstream {
         let app = Router::new()
             .fallback(post(answer))
             .with_state(inner.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move {
-            axum::serve(listener, app).await.ok();
-        });
+        let url = format!("http://{}", super::loopback::serve(app).await);
         Self { url, inner }
     }
 

@@ -1,7 +1,6 @@
-//! Helpers for the facilitator tests: one local cluster per test, a facilitator pointed at it,
-//! and payments built the way the official client builds them (limit, price, TransferChecked,
-//! memo; v0 message; client signs; fee-payer slot left zero).
-#![allow(dead_code)]
+//! The in-process facilitator on a local cluster, and payments built the way the official
+//! client builds them (limit, price, TransferChecked, memo; v0 message; client signs; fee-payer
+//! slot left zero).
 
 use std::time::Duration;
 
@@ -12,11 +11,13 @@ use solana_signer::Signer;
 use x402_gateway::config::LocalFacilitatorConfig;
 use x402_gateway::facilitator::keys::FeePayerKeys;
 use x402_gateway::facilitator::local::LocalFacilitator;
-use x402_gateway::localnet::{LocalCluster, LocalnetConfig};
+use x402_gateway::localnet::LocalCluster;
 use x402_gateway::solana_rpc::SolanaRpc;
 use x402_gateway::svm::testkit::PaymentFixture;
 use x402_gateway::x402::network::SOLANA_DEVNET;
 use x402_gateway::x402::FacilitatorRequest;
+
+use super::cluster::{payment_fixture, start_cluster};
 
 /// Price used by default: 0.001 USDC.
 pub const AMOUNT: u64 = 1_000;
@@ -45,11 +46,7 @@ pub fn test_config(rpc_url: &str, mint: &Address) -> LocalFacilitatorConfig {
 
 impl Env {
     pub async fn start() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let cluster = LocalCluster::start(LocalnetConfig::for_tests(dir.path()))
-            .await
-            .expect("start localnet");
-        cluster.pause_clock(true);
+        let (cluster, dir) = start_cluster().await;
         let keys =
             FeePayerKeys::new(vec![cluster.fee_payers()[0].keypair.insecure_clone()]).unwrap();
         let cfg = test_config(&cluster.rpc_url(), &cluster.mint());
@@ -77,18 +74,7 @@ impl Env {
     /// An honest payment of `amount` on the latest blockhash; `nonce` makes the memo (and so
     /// the message) unique.
     pub fn fixture(&self, amount: u64, nonce: u8) -> PaymentFixture {
-        PaymentFixture {
-            fee_payer: self.fee_payer().insecure_clone(),
-            spare_signer: Keypair::new(),
-            client: self.client().insecure_clone(),
-            pay_to: self.cluster.pay_to(),
-            mint: self.cluster.mint(),
-            token_program: self.cluster.token_program(),
-            decimals: 6,
-            amount,
-            memo: Some(format!("{nonce:02x}{}", "5e".repeat(15))),
-            blockhash: self.cluster.latest_blockhash().0,
-        }
+        payment_fixture(&self.cluster, amount, nonce)
     }
 
     /// The requirements JSON of the gateway's 402 for `fixture`, fee payer `fee_payer`.
@@ -137,14 +123,6 @@ pub fn body_v2(accepted: &Value, required: &Value, transaction: &str) -> Value {
 
 pub fn request_of(body: &Value) -> FacilitatorRequest {
     serde_json::from_value(body.clone()).unwrap()
-}
-
-/// A loopback URL nothing listens on.
-pub async fn closed_port_url() -> String {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    drop(l);
-    format!("http://{addr}")
 }
 
 /// Fails the test instead of hanging it.

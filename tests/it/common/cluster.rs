@@ -1,6 +1,5 @@
-//! Test helpers for the local cluster: start one per test in a temp dir, talk JSON-RPC over
-//! real HTTP, build real signed SPL token transfers.
-#![allow(dead_code)]
+//! The local cluster for tests: start one per test in a temp dir, talk JSON-RPC over real HTTP,
+//! build real signed SPL token transfers.
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -13,6 +12,7 @@ use solana_signer::Signer;
 use solana_transaction::versioned::VersionedTransaction;
 use solana_transaction::Transaction;
 use x402_gateway::localnet::{LocalCluster, LocalnetConfig};
+use x402_gateway::svm::testkit::PaymentFixture;
 
 /// A running cluster with its temp dir (kept alive as long as the cluster).
 pub struct TestNet {
@@ -21,18 +21,33 @@ pub struct TestNet {
     pub _dir: tempfile::TempDir,
 }
 
+/// The one cluster starter: own cluster on port 0, keypairs in a fresh temp dir (keep it as
+/// long as the cluster), clock paused so slot arithmetic in tests is deterministic (tests move
+/// time with `advance_slots`).
+pub async fn start_cluster() -> (LocalCluster, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cluster = start_cluster_with(LocalnetConfig::for_tests(dir.path())).await;
+    (cluster, dir)
+}
+
+/// [`start_cluster`] with a custom config.
+pub async fn start_cluster_with(cfg: LocalnetConfig) -> LocalCluster {
+    let cluster = LocalCluster::start(cfg).await.expect("start localnet");
+    cluster.pause_clock(true);
+    cluster
+}
+
 impl TestNet {
-    /// Own cluster on port 0, keypairs in a fresh temp dir, clock paused so slot arithmetic
-    /// in tests is deterministic (tests move time with `advance_slots`).
     pub async fn start() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let cfg = LocalnetConfig::for_tests(dir.path());
-        Self::start_with(cfg, dir).await
+        let (cluster, dir) = start_cluster().await;
+        Self::on(cluster, dir)
     }
 
     pub async fn start_with(cfg: LocalnetConfig, dir: tempfile::TempDir) -> Self {
-        let cluster = LocalCluster::start(cfg).await.expect("start localnet");
-        cluster.pause_clock(true);
+        Self::on(start_cluster_with(cfg).await, dir)
+    }
+
+    fn on(cluster: LocalCluster, dir: tempfile::TempDir) -> Self {
         let rpc = Rpc::new(cluster.rpc_url());
         Self {
             cluster,
@@ -201,4 +216,21 @@ pub fn v0_tx(
 ) -> VersionedTransaction {
     let msg = solana_message::v0::Message::try_compile(&payer.pubkey(), ixs, &[], hash).unwrap();
     VersionedTransaction::try_new(VersionedMessage::V0(msg), signers).unwrap()
+}
+
+/// An honest payment of `amount` from the cluster's wallet to its `pay_to`, fee payer its first
+/// fee payer, on the latest blockhash; `nonce` makes the memo (and so the message) unique.
+pub fn payment_fixture(cluster: &LocalCluster, amount: u64, nonce: u8) -> PaymentFixture {
+    PaymentFixture {
+        fee_payer: cluster.fee_payers()[0].keypair.insecure_clone(),
+        spare_signer: Keypair::new(),
+        client: cluster.wallets()[0].keypair.insecure_clone(),
+        pay_to: cluster.pay_to(),
+        mint: cluster.mint(),
+        token_program: cluster.token_program(),
+        decimals: 6,
+        amount,
+        memo: Some(format!("{nonce:02x}{}", "5e".repeat(15))),
+        blockhash: cluster.latest_blockhash().0,
+    }
 }

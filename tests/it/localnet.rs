@@ -1,9 +1,6 @@
 //! End-to-end tests of the embedded local cluster: real ed25519-signed transactions executed
 //! by the real SPL Token programs, sent over real HTTP to the loopback JSON-RPC server.
 
-mod common;
-
-use common::*;
 use serde_json::{json, Value};
 use solana_address::Address;
 use solana_hash::Hash;
@@ -13,6 +10,8 @@ use x402_gateway::localnet::{
     LocalCluster, LocalnetConfig, TokenProgramKind, TransferFeeParams, WalletConfig,
     DEVNET_USDC_MINT,
 };
+
+use crate::common::cluster::*;
 
 fn keys(v: &Value) -> Vec<String> {
     let mut k: Vec<String> = v

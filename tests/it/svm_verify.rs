@@ -11,8 +11,9 @@ use solana_message::{AddressLookupTableAccount, VersionedMessage};
 use solana_signature::Signature;
 use solana_signer::Signer;
 use solana_transaction::versioned::VersionedTransaction;
+use x402_gateway::svm::client::{encode, partially_sign, wire};
 use x402_gateway::svm::constants::*;
-use x402_gateway::svm::testkit::{encode, partially_sign, wire, PaymentFixture};
+use x402_gateway::svm::testkit::PaymentFixture;
 use x402_gateway::svm::{
     associated_token_address, decode_transaction, decode_transaction_bytes, sign_as_fee_payer,
     verify_exact, ExactPolicy, ExactRequirements, MintInfo, VerifiedPayment, VerifyError,

@@ -1,14 +1,11 @@
 //! The in-process `exact` SVM facilitator against the embedded local cluster: real signed
 //! payments, real SPL Token execution, balances that move (or do not).
 
-mod facilitator_support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use facilitator_support::*;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use solana_keypair::Keypair;
@@ -22,6 +19,9 @@ use x402_gateway::facilitator::local::LocalFacilitator;
 use x402_gateway::facilitator::{Facilitator, FacilitatorError, SETTLEMENT_PENDING};
 use x402_gateway::x402::network::SOLANA_DEVNET;
 use x402_gateway::x402::{SettleResponse, VerifyResponse};
+
+use crate::common::facilitator::*;
+use crate::common::loopback::closed_port;
 
 fn assert_invalid(v: &VerifyResponse, reason: &str) {
     assert!(!v.is_valid, "expected {reason}, got a valid payment");
@@ -259,7 +259,7 @@ async fn concurrent_settles_of_one_payment_broadcast_exactly_once() {
 async fn rpc_down_fails_clearly_and_quickly() {
     let env = Env::start().await;
     let fx = env.fixture(AMOUNT, 12);
-    let url = closed_port_url().await;
+    let url = format!("http://{}", closed_port());
     let cfg = test_config(&url, &env.cluster.mint());
     let keys = FeePayerKeys::new(vec![env.fee_payer().insecure_clone()]).unwrap();
     let down = LocalFacilitator::new(&cfg, keys).unwrap();
@@ -465,7 +465,7 @@ async fn http_malformed_bodies_are_400_and_rpc_down_is_503() {
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(v["error"]["code"], "payload_too_large");
 
-    let cfg = test_config(&closed_port_url().await, &env.cluster.mint());
+    let cfg = test_config(&format!("http://{}", closed_port()), &env.cluster.mint());
     let keys = FeePayerKeys::new(vec![env.fee_payer().insecure_clone()]).unwrap();
     let down = facilitator_routes(
         Arc::new(LocalFacilitator::new(&cfg, keys).unwrap()),
