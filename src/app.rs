@@ -78,13 +78,23 @@ pub enum BuildError {
     Redis(String),
 }
 
-impl App {
-    /// Builds every dependency. Connects nothing on the request path's behalf, but fetches the
-    /// facilitators' `/supported` once when payments are on and starts the background tasks
-    /// (usage flusher, `/supported` refresher, reconciler). Readiness is reported by `/readyz`.
-    pub async fn build(config: Config) -> Result<AppState, BuildError> {
+/// The parts of the application that are built from the config alone, connecting nothing:
+/// everything that can refuse a valid-looking config (fee-payer keys, facilitator headers, the
+/// Redis URL, provider endpoints, the Tokens client) is here, so `check-config` runs it too.
+struct Parts {
+    upstream: UpstreamClient,
+    providers: Arc<Providers>,
+    store: Arc<dyn Store>,
+    facilitator: Option<Arc<LocalFacilitator>>,
+    /// What the paygate talks to: the in-process facilitator and the remote ones, with failover.
+    facilitators: Option<Arc<dyn Facilitator>>,
+    tokens: Option<Arc<TokensApi>>,
+}
+
+impl Parts {
+    fn assemble(config: &Config) -> Result<Self, BuildError> {
         let upstream = UpstreamClient::new(&config.upstream)?;
-        let providers = Arc::new(Providers::from_config(&config).map_err(BuildError::Provider)?);
+        let providers = Arc::new(Providers::from_config(config).map_err(BuildError::Provider)?);
         let store: Arc<dyn Store> = match &config.redis {
             Some(redis) if redis.url.is_some() => {
                 let url = redis.url.as_ref().map(|u| u.expose()).unwrap_or_default();
@@ -101,21 +111,58 @@ impl App {
             )),
             None => None,
         };
-        let local = facilitator.clone().map(|f| f as Arc<dyn Facilitator>);
+        let facilitators = if config.payment.enabled {
+            crate::facilitator::from_config(
+                facilitator.clone().map(|f| f as Arc<dyn Facilitator>),
+                &config.payment.remote_facilitators,
+                &config.payment.failover,
+                &crate::config::ProcessEnv,
+            )
+            .map_err(BuildError::Payment)?
+        } else {
+            None
+        };
+        let tokens = match &config.tokens {
+            Some(t) => Some(Arc::new(TokensApi::new(t, config.server.max_body_bytes)?)),
+            None => None,
+        };
+        Ok(Self {
+            upstream,
+            providers,
+            store,
+            facilitator,
+            facilitators,
+            tokens,
+        })
+    }
+}
+
+impl App {
+    /// Everything [`App::build`] would refuse before connecting anywhere (a missing or bad
+    /// fee-payer key, a facilitator header variable, the Redis URL...), without connecting or
+    /// starting anything: what `check-config` runs after loading the config.
+    pub fn preflight(config: &Config) -> Result<(), BuildError> {
+        Parts::assemble(config).map(drop)
+    }
+
+    /// Builds every dependency. Connects nothing on the request path's behalf, but fetches the
+    /// facilitators' `/supported` once when payments are on and starts the background tasks
+    /// (usage flusher, `/supported` refresher, reconciler). Readiness is reported by `/readyz`.
+    pub async fn build(config: Config) -> Result<AppState, BuildError> {
+        let Parts {
+            upstream,
+            providers,
+            store,
+            facilitator,
+            facilitators,
+            tokens,
+        } = Parts::assemble(&config)?;
         // Before anything can emit a metric.
         crate::observability::prometheus::install();
         let limits = Arc::new(RateLimits::from_config(&config.rate_limits));
         let paygate = if config.payment.enabled {
-            let payment = &config.payment;
-            let facilitator = crate::facilitator::from_config(
-                local,
-                &payment.remote_facilitators,
-                &payment.failover,
-                &crate::config::ProcessEnv,
-            )
-            .map_err(BuildError::Payment)?
-            .ok_or_else(|| BuildError::Payment("payment is enabled but no facilitator is configured ([facilitator] or payment.remote_facilitators)".into()))?;
-            let gate = Paygate::build(payment, facilitator, store.clone(), limits.clone())
+            let facilitator = facilitators.ok_or_else(|| BuildError::Payment("payment is enabled but no facilitator is configured ([facilitator] or payment.remote_facilitators)".into()))?;
+            let gate = Paygate::build(&config.payment, facilitator, store.clone(), limits.clone())
                 .await
                 .map_err(BuildError::Payment)?;
             for provider in providers.iter() {
@@ -149,10 +196,6 @@ impl App {
             nonce_key,
             store.clone(),
         ));
-        let tokens = match &config.tokens {
-            Some(t) => Some(Arc::new(TokensApi::new(t, config.server.max_body_bytes)?)),
-            None => None,
-        };
         let usage = Arc::new(crate::usage::Usage::new(&config.usage));
         crate::usage::Usage::spawn_flusher(&usage, &store);
         let rpc = Arc::new(RpcRoutes::new(&config, providers.clone(), upstream.clone()));

@@ -1,4 +1,4 @@
-//! Command line: `serve` (default), `check-config` and `localnet`.
+//! Command line: `serve` (default), `check-config`, `healthcheck` and `localnet`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -27,6 +27,16 @@ pub enum Command {
     Serve,
     /// Load and validate the config, print a redacted summary, and exit.
     CheckConfig,
+    /// GET /healthz of a running gateway (default: on the listen address); exit 0 when it
+    /// answers 200, 1 otherwise. For container healthchecks: reads no config.
+    Healthcheck {
+        /// The URL to probe (http only), e.g. http://127.0.0.1:8080/healthz.
+        #[arg(long)]
+        url: Option<url::Url>,
+        /// Seconds each step (connect, write, read) may take.
+        #[arg(long, default_value_t = 3)]
+        timeout_secs: u64,
+    },
     /// Run only the embedded local Solana cluster (the config's `[localnet]`, or defaults).
     #[cfg(feature = "localnet")]
     Localnet,

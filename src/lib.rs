@@ -20,6 +20,7 @@ pub(crate) mod exchange;
 pub mod facilitator;
 pub(crate) mod guardrails;
 pub(crate) mod health;
+pub mod healthcheck;
 pub(crate) mod http_client;
 pub mod jsonrpc;
 #[cfg(feature = "localnet")]

@@ -2,6 +2,7 @@
 //! serve until SIGINT/SIGTERM.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use tokio::net::TcpListener;
@@ -9,7 +10,7 @@ use x402_gateway::cli::{Cli, Command};
 use x402_gateway::config::{Config, ProcessEnv};
 use x402_gateway::jsonrpc::Call;
 use x402_gateway::pricing::quote;
-use x402_gateway::{init_tracing, App};
+use x402_gateway::{healthcheck, init_tracing, App};
 
 /// mimalloc instead of the system allocator: a request allocates and frees many small objects
 /// across the runtime's threads, and glibc's malloc/free were ~30% of the CPU of a 402 challenge
@@ -22,6 +23,18 @@ const EXIT_CONFIG: u8 = 64;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Healthcheck { url, timeout_secs }) = &cli.command {
+        let url = url
+            .clone()
+            .unwrap_or_else(|| healthcheck::default_url(cli.listen));
+        return match healthcheck::probe(&url, Duration::from_secs(*timeout_secs)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(why) => {
+                eprintln!("x402-gateway: healthcheck: {why}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let config = match Config::load(cli.config.as_deref(), &ProcessEnv) {
         Ok(config) => config.with_listen(cli.listen),
         Err(e) => {
@@ -45,6 +58,11 @@ fn main() -> ExitCode {
 async fn run(cli: Cli, config: Config) -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::CheckConfig => {
+            // What `serve` would refuse before connecting anything (the fee-payer key...).
+            if let Err(e) = App::preflight(&config) {
+                eprintln!("x402-gateway: {e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
             println!(
                 "config ok: listen {}, public URL {}",
                 config.server.listen, config.server.public_base_url
@@ -76,12 +94,22 @@ async fn run(cli: Cli, config: Config) -> ExitCode {
                 }
             }
         }
+        // Answered before the config is loaded (see `main`).
+        Command::Healthcheck { .. } => ExitCode::SUCCESS,
         Command::Serve => serve(config).await,
     }
 }
 
 async fn serve(config: Config) -> ExitCode {
     init_tracing(&config.log);
+    if config.serves_keys_unpaid() {
+        // Loading refused this without the opt-in; with it, say so on every start.
+        let keyed: Vec<&str> = config.keyed_providers().map(|p| p.name.as_str()).collect();
+        tracing::warn!(
+            providers = ?keyed,
+            "payments are off and allow_unpaid = true: anyone can call these keyed providers for free"
+        );
+    }
     let listen = config.server.listen;
     // The embedded cluster must outlive the server: keep its handle in this frame. What points
     // the gateway at it was derived while loading the config.
@@ -115,6 +143,22 @@ async fn serve(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Not fatal: /readyz answers 503 until the store does; but say it once, at start.
+    if app.store.backend() != "memory" {
+        let timeout = Duration::from_secs(5);
+        match tokio::time::timeout(timeout, app.store.ping()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(
+                backend = app.store.backend(),
+                error = %e,
+                "shared store not reachable at start; /readyz answers 503 until it is"
+            ),
+            Err(_) => tracing::warn!(
+                backend = app.store.backend(),
+                "shared store did not answer within {timeout:?} at start; /readyz answers 503 until it does"
+            ),
+        }
+    }
     for p in app.providers.iter() {
         match &p.config.disabled_reason {
             None => tracing::info!(provider = p.name(), "provider enabled"),

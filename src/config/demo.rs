@@ -5,7 +5,7 @@
 //! Everything is derived here, while loading and before validation, from the `[localnet]`
 //! values alone: the cluster's URL (its pinned listen address), its mint and token program,
 //! its `payTo` (the configured one, or the keypair file genesis uses, generated here if
-//! missing) and its first fee payer's keypair file. So `check-config` validates exactly the
+//! missing) and its first fee payer's keypair file (also generated here if missing). So `check-config` validates exactly the
 //! configuration `serve` runs with, and `serve` then starts the cluster from the same values
 //! (`localnet::demo::start`).
 
@@ -127,6 +127,10 @@ fn facilitator(local: &LocalnetConfig, url: Url) -> Result<LocalFacilitatorConfi
             "needs a fee payer for the derived facilitator (or configure [facilitator])",
         )
     })?;
+    // Generated now if missing (genesis funds the same file), so the facilitator's key loads
+    // from `check-config` on a fresh clone as it does in `serve`.
+    keyfile::load_or_create(fee_payer)
+        .map_err(|e| ConfigError::invalid("localnet.fee_payers", e.to_string()))?;
     let mut config =
         LocalFacilitatorConfig::single(SOLANA_DEVNET, vec![url], vec![local.mint.clone()]);
     config.fee_payer_keypair = Some(fee_payer.clone());

@@ -205,16 +205,18 @@ impl Config {
                 message,
             }
         })?;
-        config.apply_env(env);
+        config.apply_env(env)?;
         config.resolve()?;
         config.validate()?;
         config.check_env(env)?;
         config.resolve_providers()?;
+        config.check_unpaid()?;
         Ok(config)
     }
 
-    /// Secrets and placement overrides from the environment. Nothing else is read from it.
-    fn apply_env(&mut self, env: &dyn EnvSource) {
+    /// Secrets, and the few values the file names a variable for (`pay_to_env`,
+    /// `public_base_url_env`), from the environment. Nothing else is read from it.
+    fn apply_env(&mut self, env: &dyn EnvSource) -> Result<(), ConfigError> {
         for provider in &mut self.providers {
             if let Some(key) = provider.key_env.as_deref().and_then(|name| env.var(name)) {
                 provider.api_key = Some(Secret::new(key));
@@ -235,6 +237,21 @@ impl Config {
         if let Some(url) = env.var("REDIS_URL") {
             self.redis.get_or_insert_with(RedisConfig::default).url = Some(Secret::new(url));
         }
+        if let Some(pay_to) = self.payment.pay_to_env.as_deref().and_then(|v| env.var(v)) {
+            self.payment.pay_to = Some(pay_to.trim().to_string());
+        }
+        if let Some(var) = self.server.public_base_url_env.clone() {
+            let field = "server.public_base_url_env";
+            let value = env.var(&var).ok_or_else(|| {
+                ConfigError::invalid(
+                    field,
+                    format!("{var} is not set (the public https:// URL clients reach us at)"),
+                )
+            })?;
+            self.server.public_base_url = url::Url::parse(value.trim())
+                .map_err(|e| ConfigError::invalid(field, format!("{var} is not a URL: {e}")))?;
+        }
+        Ok(())
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -331,6 +348,42 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// Payments off and a provider enabled because its API key is present: every caller would
+    /// spend the operator's key for free. Refused unless `[payment] allow_unpaid = true` says
+    /// that is meant (`serve` then warns at start).
+    fn check_unpaid(&self) -> Result<(), ConfigError> {
+        if self.payment.enabled || self.payment.allow_unpaid {
+            return Ok(());
+        }
+        match self.keyed_providers().next() {
+            Some(p) => Err(ConfigError::invalid(
+                "payment.enabled",
+                format!(
+                    "payments are off but provider {:?} has an API key{}: anyone could use it \
+                     for free; turn payments on, or set [payment] allow_unpaid = true to serve \
+                     it unpaid",
+                    p.name,
+                    p.key_env
+                        .as_deref()
+                        .map(|v| format!(" ({v})"))
+                        .unwrap_or_default()
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Enabled providers that hold an API key (the ones an unpaid gateway would give away).
+    pub fn keyed_providers(&self) -> impl Iterator<Item = &ProviderConfig> {
+        self.enabled_providers()
+            .filter(|p| p.key_placement != KeyPlacement::None)
+    }
+
+    /// Whether `allow_unpaid` is what lets this config start: payments off, keyed providers on.
+    pub fn serves_keys_unpaid(&self) -> bool {
+        !self.payment.enabled && self.keyed_providers().next().is_some()
     }
 
     /// The providers that will serve traffic, in routing order.

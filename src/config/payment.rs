@@ -11,9 +11,15 @@ use super::ConfigError;
 pub struct PaymentConfig {
     /// `false`: every route answers unpaid. `true`: RPC routes answer 402 until paid.
     pub enabled: bool,
+    /// With payments off, serve providers that hold an API key anyway (anyone can then spend
+    /// the operator's key for free). Without it such a config is refused at load.
+    pub allow_unpaid: bool,
     /// Owner wallet (base58) whose associated token account receives payments. The demo fills
     /// it from `[localnet]` when absent.
     pub pay_to: Option<String>,
+    /// Environment variable holding `pay_to` (wins over the file), so one image serves several
+    /// operators; when named and payments are on, it must be set.
+    pub pay_to_env: Option<String>,
     /// `maxTimeoutSeconds` of every requirement: about a blockhash's life.
     pub max_timeout_seconds: u64,
     /// Ways to pay (one `accepts` entry each). The demo fills devnet USDC when empty.
@@ -49,6 +55,13 @@ impl PaymentConfig {
             return Ok(());
         }
         match &self.pay_to {
+            None if self.pay_to_env.is_some() => {
+                let var = self.pay_to_env.as_deref().unwrap_or_default();
+                return invalid(
+                    "pay_to_env",
+                    format!("{var} is not set (the wallet whose USDC account is paid)"),
+                );
+            }
             None => {
                 return invalid(
                     "pay_to",
@@ -109,7 +122,9 @@ impl Default for PaymentConfig {
     fn default() -> Self {
         Self {
             enabled: false,
+            allow_unpaid: false,
             pay_to: None,
+            pay_to_env: None,
             max_timeout_seconds: 60,
             accepts: Vec::new(),
             remote_facilitators: Vec::new(),

@@ -16,6 +16,9 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// The URL clients reach us at. Used for `resource.url` and SIWX domains, never `Host`.
     pub public_base_url: Url,
+    /// Environment variable that sets `public_base_url` (one image, several deployments); when
+    /// named it must be set, so an instance never signs its challenges for the wrong origin.
+    pub public_base_url_env: Option<String>,
     /// Hard cap on a whole request, a safety net above the upstream timeout.
     pub request_timeout_ms: u64,
     /// Largest request body; Solana's own RPC server refuses more than 50 KiB.
@@ -52,6 +55,7 @@ impl Default for ServerConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_base_url: Url::parse("http://127.0.0.1:8080").expect("static URL"),
+            public_base_url_env: None,
             request_timeout_ms: 30_000,
             max_body_bytes: 50 * 1024,
             max_header_bytes: 8 * 1024,
@@ -237,7 +241,15 @@ pub struct RedisConfig {
 
 impl RedisConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if let Some(url) = &self.url {
+        // A `[redis]` section asks for shared state: falling back to per-instance memory would
+        // let instances behind one load balancer disagree on claims and limits.
+        let Some(url) = &self.url else {
+            return Err(ConfigError::invalid(
+                "redis.url",
+                "is not set: set REDIS_URL (or url), or remove [redis] for the in-memory store",
+            ));
+        };
+        {
             let parsed = Url::parse(url.expose()).map_err(|_| {
                 ConfigError::invalid("redis.url", "is not a URL (expected redis://host:port)")
             })?;

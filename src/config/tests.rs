@@ -292,3 +292,24 @@ fn a_provider_named_localnet_conflicts_with_the_demo() {
         "{line}"
     );
 }
+
+#[test]
+fn a_keyed_provider_unpaid_needs_the_explicit_opt_in() {
+    let keyed = env(&[("ALCHEMY_API_KEY", "k")]);
+    let line = Config::from_toml(&provider_toml(""), &keyed)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        line,
+        "config payment.enabled: payments are off but provider \"alchemy\" has an API key \
+         (ALCHEMY_API_KEY): anyone could use it for free; turn payments on, or set [payment] \
+         allow_unpaid = true to serve it unpaid"
+    );
+    // Without the key the provider is off, so nothing is given away.
+    let config = Config::from_toml(&provider_toml(""), &env(&[])).unwrap();
+    assert!(!config.serves_keys_unpaid());
+    // The opt-in starts it, and `serve` will warn.
+    let text = format!("{}\n[payment]\nallow_unpaid = true\n", provider_toml(""));
+    let config = Config::from_toml(&text, &keyed).unwrap();
+    assert!(config.serves_keys_unpaid());
+}

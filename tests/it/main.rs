@@ -14,6 +14,7 @@ mod localnet;
 mod logs;
 mod openapi;
 mod payments;
+mod production;
 mod proxy;
 mod shared_state;
 mod siwx;

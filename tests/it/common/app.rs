@@ -19,7 +19,8 @@ pub struct TestApp {
     pub router: Router,
 }
 
-/// Config with `alchemy` (key in path) and `helius` (key in query) on the given base URLs.
+/// Config with `alchemy` (key in path) and `helius` (key in query) on the given base URLs,
+/// served unpaid (`[payment] allow_unpaid = true`).
 pub fn providers_toml(alchemy: &str, helius: &str) -> String {
     format!(
         r#"
@@ -54,6 +55,10 @@ mainnet = "{helius}/"
 getBalance = 1
 [providers.das]
 getAsset = 10
+
+# These tests serve the keyed providers unpaid on purpose.
+[payment]
+allow_unpaid = true
 "#
     )
 }
