@@ -92,14 +92,18 @@ run() { # url pid [connections] [plain] → "rps p50_us p99_us not402 socket_err
   local before after script=(-s bench/challenge.lua)
   [ "${4:-}" = plain ] && script=() # a plain GET, no status check
   before=$(cpu_ticks "$2")
-  taskset -c "$WRK_CPU" wrk -t1 -c"${3:-$CONNS}" -d"${DURATION}s" --latency "${script[@]}" "$1" > /tmp/challenge-wrk.$$
+  # Its own file: the caller's `read` returns on the printed line while this subshell may still
+  # be removing the file, so a shared name ($$) let the next run's file be deleted under it.
+  local out
+  out=$(mktemp /tmp/challenge-wrk.XXXXXX)
+  taskset -c "$WRK_CPU" wrk -t1 -c"${3:-$CONNS}" -d"${DURATION}s" --latency "${script[@]}" "$1" > "$out"
   after=$(cpu_ticks "$2")
   awk -v cpu="$(( (after - before) * TICK_US ))" '
     function us(v) { if (v ~ /us$/) return v+0; if (v ~ /ms$/) return (v+0)*1000; if (v ~ /s$/) return (v+0)*1000000; return v }
     /^ +50%/ { p50 = us($2) } /^ +99%/ { p99 = us($2) } /^Requests\/sec/ { rps = $2 }
     / requests in / { total = $1 } /^not402:/ { bad = $2 } /Socket errors/ { errors = "yes" }
-    END { printf "%.0f %.0f %.0f %d %s %d %d\n", rps, p50, p99, bad, (errors == "" ? "none" : errors), total, cpu }' /tmp/challenge-wrk.$$
-  rm -f /tmp/challenge-wrk.$$
+    END { printf "%.0f %.0f %.0f %d %s %d %d\n", rps, p50, p99, bad, (errors == "" ? "none" : errors), total, cpu }' "$out"
+  rm -f "$out"
 }
 
 echo "machine: $(nproc) cores, $(uname -m), node $(node --version), load average $(cut -d' ' -f1-3 /proc/loadavg);" \
