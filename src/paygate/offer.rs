@@ -68,6 +68,8 @@ pub(crate) struct Offer {
     resource: ResourceInfo,
     pub(super) accepts: Vec<(PaymentRequirements, AcceptConfig)>,
     extensions: Map<String, Value>,
+    /// `[payment] require_memo`: refuse memo-less payments even when no `extra.memo` is set.
+    require_memo: bool,
 }
 
 /// A payment that passed the local checks.
@@ -116,6 +118,7 @@ impl Offer {
             resource,
             accepts,
             extensions,
+            require_memo: gate.config.require_memo,
         }
     }
 
@@ -192,7 +195,10 @@ impl Offer {
             &tx,
             exact,
             &mint,
-            &ExactPolicy::new(vec![exact.fee_payer], vec![exact.asset]),
+            &ExactPolicy {
+                require_memo: self.require_memo,
+                ..ExactPolicy::new(vec![exact.fee_payer], vec![exact.asset])
+            },
         )
         .map_err(svm_refusal)?;
         Ok(Checked {
