@@ -29,10 +29,33 @@ async fn unpaid_request_gets_a_challenge_with_the_server_price() {
     assert_eq!(head.headers()["cache-control"], "no-store");
     let challenge: PaymentRequired =
         decode_header(head.headers()["payment-required"].as_bytes(), 16 * 1024).unwrap();
+    // The header is the v2 challenge; the body the same terms in the v1 shape (v1 clients).
+    assert_eq!(body["x402Version"], 1, "{body}");
+    assert_eq!(body["error"], challenge.error.clone().unwrap());
+    let v1 = &body["accepts"][0];
     assert_eq!(
-        serde_json::to_value(&challenge).unwrap(),
-        body,
-        "header and body carry the same JSON"
+        body["accepts"].as_array().unwrap().len(),
+        challenge.accepts.len()
+    );
+    assert_eq!(v1["network"], "solana-devnet");
+    assert_eq!(v1["maxAmountRequired"], challenge.accepts[0].amount);
+    assert_eq!(v1["resource"], challenge.resource.url);
+    assert_eq!(v1["description"], challenge.resource.description);
+    assert_eq!(v1["mimeType"], "application/json");
+    assert_eq!(v1["payTo"], challenge.accepts[0].pay_to);
+    assert_eq!(v1["asset"], challenge.accepts[0].asset);
+    assert_eq!(
+        v1["maxTimeoutSeconds"],
+        challenge.accepts[0].max_timeout_seconds
+    );
+    assert_eq!(
+        v1["extra"],
+        serde_json::to_value(&challenge.accepts[0].extra).unwrap()
+    );
+    assert_eq!(
+        v1["outputSchema"],
+        challenge.extensions.as_ref().unwrap()["bazaar"]["info"],
+        "v1 discovery lived in accepts[].outputSchema"
     );
     assert_eq!(
         challenge.resource.url,
@@ -65,7 +88,7 @@ async fn unpaid_request_gets_a_challenge_with_the_server_price() {
     let batch: Vec<Value> = (0..3)
         .map(|i| json!({"jsonrpc":"2.0","id":i,"method":"getSlot"}))
         .collect();
-    let (status, body, _) = env
+    let (status, body, head) = env
         .app
         .post_json(
             "/v1/x402/solana/devnet/rpc",
@@ -73,7 +96,10 @@ async fn unpaid_request_gets_a_challenge_with_the_server_price() {
         )
         .await;
     assert_eq!(status, 402);
-    assert_eq!(body["accepts"][0]["amount"], PRICE.to_string());
+    assert_eq!(body["accepts"][0]["maxAmountRequired"], PRICE.to_string());
+    let batch: PaymentRequired =
+        decode_header(head.headers()["payment-required"].as_bytes(), 16 * 1024).unwrap();
+    assert_eq!(batch.accepts[0].amount, PRICE.to_string());
 }
 
 #[tokio::test]
