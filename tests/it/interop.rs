@@ -151,43 +151,48 @@ async fn serve_gateway(
     (gateway, base, stop)
 }
 
-/// Runs the official client once; returns its JSON report.
-async fn run_official_client(url: &str, keypair: &Path, rpc_url: &str, body: &str) -> Value {
-    let script = interop_dir().join("pay.mjs");
-    let child = tokio::process::Command::new("node")
-        .arg(&script)
-        .args([url, &keypair.display().to_string(), rpc_url, body])
+/// Runs one client script once (`program script url keypair rpc_url body`); returns its JSON
+/// report `{status, body, paymentResponse, payer}`.
+async fn run_client(program: &Path, script: &str, args: [&str; 4]) -> Value {
+    let child = tokio::process::Command::new(program)
+        .arg(interop_dir().join(script))
+        .args(args)
         .current_dir(interop_dir())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .expect("spawn node");
+        .unwrap_or_else(|e| panic!("spawn {} {script}: {e}", program.display()));
     let out = tokio::time::timeout(CLIENT_TIMEOUT, child.wait_with_output())
         .await
-        .expect("the official client did not finish in time")
-        .expect("node output");
+        .unwrap_or_else(|_| panic!("{script} did not finish within {CLIENT_TIMEOUT:?}"))
+        .expect("client output");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "official client exited {}:\nstdout: {stdout}\nstderr: {stderr}",
+        "{script} exited {}:\nstdout: {stdout}\nstderr: {stderr}",
         out.status
     );
-    serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("client output is not JSON ({e}): {stdout}\nstderr: {stderr}"))
+    serde_json::from_str(stdout.lines().last().unwrap_or_default().trim())
+        .unwrap_or_else(|e| panic!("{script} output is not JSON ({e}): {stdout}\nstderr: {stderr}"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn official_typescript_client_pays_unmodified() {
-    require_node();
+/// A paid gateway on a running (unpaused) cluster, served on loopback.
+async fn paid_gateway() -> (PaidGateway, String, tokio::sync::oneshot::Sender<()>) {
     let dir = tempfile::tempdir().unwrap();
-    // The clock runs (no pause): the official client sees slots advance as on a real cluster.
+    // The clock runs (no pause): clients see slots advance as on a real cluster.
     let cluster = LocalCluster::start(LocalnetConfig::for_tests(dir.path()))
         .await
         .unwrap();
-    let (gateway, base, _stop) = serve_gateway(cluster, dir).await;
+    serve_gateway(cluster, dir).await
+}
+
+/// Pays `getBalance` of the client wallet with `script` run by `program` and checks the 200,
+/// the upstream's answer, the success receipt and the exact balance changes.
+async fn pays_get_balance(program: &Path, script: &str) {
+    let (gateway, base, _stop) = paid_gateway().await;
     let cluster = &gateway.cluster;
     let wallet = &cluster.wallets()[0];
     let client = wallet.keypair.pubkey();
@@ -199,7 +204,8 @@ async fn official_typescript_client_pays_unmodified() {
 
     let url = format!("{base}/v1/x402/solana/devnet/localnet/rpc/getBalance");
     let body = serde_json::json!({ "params": [client.to_string()] }).to_string();
-    let report = run_official_client(&url, &wallet.path, &cluster.rpc_url(), &body).await;
+    let keypair = wallet.path.display().to_string();
+    let report = run_client(program, script, [&url, &keypair, &cluster.rpc_url(), &body]).await;
 
     assert_eq!(report["status"], 200, "{report:#}");
     assert_eq!(report["payer"], client.to_string());
@@ -207,15 +213,7 @@ async fn official_typescript_client_pays_unmodified() {
         report["body"]["result"]["value"], lamports,
         "the upstream's answer (the wallet's lamports; the fee payer paid the fee): {report:#}"
     );
-    let receipt = &report["paymentResponse"];
-    assert_eq!(receipt["success"], true, "{report:#}");
-    assert_eq!(receipt["network"], SOLANA_DEVNET);
-    assert_eq!(receipt["payer"], client.to_string());
-    let signature = receipt["transaction"].as_str().unwrap_or_default();
-    assert!(
-        bs58::decode(signature).into_vec().ok().map(|b| b.len()) == Some(64),
-        "a transaction signature: {receipt}"
-    );
+    assert_success_receipt(&report, &client.to_string());
     assert_eq!(cluster.token_balance(&client), client_before - PRICE);
     assert_eq!(
         cluster.token_balance(&cluster.pay_to()),
@@ -226,4 +224,35 @@ async fn official_typescript_client_pays_unmodified() {
         lamports,
         "the client paid no SOL: the facilitator's fee payer did"
     );
+}
+
+/// `paymentResponse`: success, our network, the payer, a transaction signature.
+fn assert_success_receipt(report: &Value, payer: &str) {
+    let receipt = &report["paymentResponse"];
+    assert_eq!(receipt["success"], true, "{report:#}");
+    assert_eq!(receipt["payer"], payer, "{report:#}");
+    assert!(
+        receipt["network"] == SOLANA_DEVNET || receipt["network"] == "solana-devnet",
+        "{report:#}"
+    );
+    let signature = receipt["transaction"].as_str().unwrap_or_default();
+    assert!(
+        bs58::decode(signature).into_vec().ok().map(|b| b.len()) == Some(64),
+        "a transaction signature: {receipt}"
+    );
+}
+
+fn node() -> &'static Path {
+    require_node();
+    Path::new("node")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_typescript_client_pays_unmodified() {
+    pays_get_balance(node(), "pay.mjs").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_v1_typescript_client_pays_unmodified() {
+    pays_get_balance(node(), "pay_v1.mjs").await;
 }
