@@ -256,3 +256,62 @@ async fn official_typescript_client_pays_unmodified() {
 async fn legacy_v1_typescript_client_pays_unmodified() {
     pays_get_balance(node(), "pay_v1.mjs").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_axios_client_pays_unmodified() {
+    pays_get_balance(node(), "pay_axios.mjs").await;
+}
+
+/// A web3.js `Connection` on the standard JSON-RPC route with the official paying fetch: a
+/// `getBalance` and a batch (`getBalance` + `getSlot`), each one paid request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web3_connection_with_the_paying_fetch_pays_single_calls_and_batches() {
+    let program = node();
+    let (gateway, base, _stop) = paid_gateway().await;
+    let cluster = &gateway.cluster;
+    let wallet = &cluster.wallets()[0];
+    let client = wallet.keypair.pubkey();
+    let lamports = cluster.sol_balance(&client);
+    let (client_before, pay_to_before) = (
+        cluster.token_balance(&client),
+        cluster.token_balance(&cluster.pay_to()),
+    );
+
+    let route = format!("{base}/v1/x402/solana/devnet/rpc");
+    let keypair = wallet.path.display().to_string();
+    let report = run_client(
+        program,
+        "web3_connection.mjs",
+        [&route, &keypair, &cluster.rpc_url(), &client.to_string()],
+    )
+    .await;
+
+    assert_eq!(report["lamports"], lamports, "{report:#}");
+    assert_eq!(report["batchLamports"], lamports, "{report:#}");
+    assert!(report["batchSlot"].is_u64(), "{report:#}");
+    let receipts = report["receipts"].as_array().expect("receipts");
+    assert_eq!(
+        receipts.len(),
+        2,
+        "one payment per HTTP request: {report:#}"
+    );
+    for receipt in receipts {
+        assert_success_receipt(
+            &serde_json::json!({"paymentResponse": receipt}),
+            &client.to_string(),
+        );
+    }
+    assert_eq!(cluster.token_balance(&client), client_before - 2 * PRICE);
+    assert_eq!(
+        cluster.token_balance(&cluster.pay_to()),
+        pay_to_before + 2 * PRICE
+    );
+    assert_eq!(cluster.sol_balance(&client), lamports);
+}
+
+/// PayAI's `x402-solana` builds no memo instruction: it pays because the offer sets no
+/// `extra.memo` (README "Memo rule").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payai_x402_solana_client_pays_unmodified() {
+    pays_get_balance(node(), "pay_x402_solana.mjs").await;
+}
