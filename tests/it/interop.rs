@@ -94,37 +94,108 @@ fn missing_pinned_package() -> Option<String> {
 
 /// `npm ci --prefix tests/interop --no-audit --no-fund`, bounded by `INSTALL_TIMEOUT`.
 fn npm_ci() -> Result<(), String> {
-    let mut child = Command::new("npm")
-        .arg("ci")
+    let mut npm = Command::new("npm");
+    npm.arg("ci")
         .arg("--prefix")
         .arg(interop_dir())
-        .args(["--no-audit", "--no-fund"])
+        .args(["--no-audit", "--no-fund"]);
+    run_install(
+        npm,
+        "npm ci --prefix tests/interop --no-audit --no-fund",
+        "the npm registry must be reachable, or run it by hand",
+    )
+}
+
+/// Runs an install command with inherited output, bounded by `INSTALL_TIMEOUT`.
+fn run_install(mut command: Command, shown: &str, fix: &str) -> Result<(), String> {
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
         .spawn()
-        .map_err(|e| format!("spawning `npm ci --prefix tests/interop` failed: {e}"))?;
+        .map_err(|e| format!("spawning `{shown}` failed: {e}"))?;
     let deadline = Instant::now() + INSTALL_TIMEOUT;
     loop {
         match child.try_wait() {
             Ok(Some(status)) if status.success() => return Ok(()),
             Ok(Some(status)) => {
-                return Err(format!(
-                    "`npm ci --prefix tests/interop --no-audit --no-fund` exited {status} (output \
-                     above); the npm registry must be reachable, or run it by hand"
-                ))
+                return Err(format!("`{shown}` exited {status} (output above); {fix}"))
             }
             Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(200)),
             Ok(None) => {
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(format!(
-                    "`npm ci --prefix tests/interop` did not finish within {INSTALL_TIMEOUT:?}"
+                    "`{shown}` did not finish within {INSTALL_TIMEOUT:?}"
                 ));
             }
-            Err(e) => return Err(format!("waiting for `npm ci`: {e}")),
+            Err(e) => return Err(format!("waiting for `{shown}`: {e}")),
         }
     }
+}
+
+/// The venv's python with `tests/interop/requirements.txt` installed (here, when missing), or a
+/// panic naming the fix. One install per test process, as for node.
+fn python() -> PathBuf {
+    static INSTALLED: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match INSTALLED.get_or_init(install_python_requirements) {
+        Ok(python) => python.clone(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn install_python_requirements() -> Result<PathBuf, String> {
+    let fix = "install Python 3.10+ with the venv module (`python3 -m venv`, Debian: \
+               python3-venv) on PATH, then rerun; the test installs tests/interop/requirements.txt \
+               into tests/interop/.venv itself";
+    match Command::new("python3").arg("--version").output() {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => {
+            return Err(format!(
+                "`python3 --version` failed ({}); {fix}",
+                out.status
+            ))
+        }
+        Err(e) => {
+            return Err(format!(
+                "`python3` is not installed or not on PATH ({e}); {fix}"
+            ))
+        }
+    }
+    let venv = interop_dir().join(".venv");
+    let python = venv.join("bin/python");
+    let requirements = std::fs::read_to_string(interop_dir().join("requirements.txt"))
+        .map_err(|e| format!("reading tests/interop/requirements.txt: {e}"))?;
+    // Written after a complete install: a venv whose stamp differs is reinstalled.
+    let stamp = venv.join("installed-requirements.txt");
+    if python.is_file() && std::fs::read_to_string(&stamp).ok().as_ref() == Some(&requirements) {
+        return Ok(python);
+    }
+    eprintln!(
+        "interop: installing tests/interop/requirements.txt into {}",
+        venv.display()
+    );
+    let mut create = Command::new("python3");
+    create.args(["-m", "venv"]).arg(&venv);
+    run_install(create, "python3 -m venv tests/interop/.venv", fix)?;
+    let mut pip = Command::new(&python);
+    pip.args([
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "-q",
+        "-r",
+    ])
+    .arg(interop_dir().join("requirements.txt"));
+    run_install(
+        pip,
+        "tests/interop/.venv/bin/python -m pip install -r tests/interop/requirements.txt",
+        "PyPI must be reachable, or run it by hand",
+    )?;
+    std::fs::write(&stamp, &requirements)
+        .map_err(|e| format!("writing {}: {e}", stamp.display()))?;
+    Ok(python)
 }
 
 /// The paid gateway (in-process facilitator, the `localnet` provider) on `cluster`, served on a
@@ -314,4 +385,10 @@ async fn web3_connection_with_the_paying_fetch_pays_single_calls_and_batches() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn payai_x402_solana_client_pays_unmodified() {
     pays_get_balance(node(), "pay_x402_solana.mjs").await;
+}
+
+/// The official Python client (`x402` 2.25.0 from PyPI, httpx, SVM with `rpc_url=`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_python_client_pays_unmodified() {
+    pays_get_balance(&python(), "pay.py").await;
 }
