@@ -392,3 +392,133 @@ async fn payai_x402_solana_client_pays_unmodified() {
 async fn official_python_client_pays_unmodified() {
     pays_get_balance(&python(), "pay.py").await;
 }
+
+/// Our own client, `cargo run --example pay` (as `tests/interop/pay_example.sh` runs it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_pay_example_pays() {
+    let (gateway, base, _stop) = paid_gateway().await;
+    let cluster = &gateway.cluster;
+    let wallet = &cluster.wallets()[0];
+    let client = wallet.keypair.pubkey();
+    let lamports = cluster.sol_balance(&client);
+    let (client_before, pay_to_before) = (
+        cluster.token_balance(&client),
+        cluster.token_balance(&cluster.pay_to()),
+    );
+    let url = format!("{base}/v1/x402/solana/devnet/localnet/rpc/getBalance");
+    let body = serde_json::json!({ "params": [client.to_string()] }).to_string();
+    let keypair = wallet.path.display().to_string();
+    let child = tokio::process::Command::new("sh")
+        .arg(interop_dir().join("pay_example.sh"))
+        .args([&url, &keypair, &cluster.rpc_url(), &body])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn sh pay_example.sh");
+    // `cargo run` may first build the example.
+    let out = tokio::time::timeout(INSTALL_TIMEOUT, child.wait_with_output())
+        .await
+        .expect("cargo run --example pay did not finish in time")
+        .expect("output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "pay exited {}:\n{stdout}\n{stderr}",
+        out.status
+    );
+    assert!(stdout.contains("status: 200 OK"), "{stdout}");
+    let answer = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("answer: "))
+        .expect("an answer line");
+    let answer: Value = serde_json::from_str(answer).expect("the answer is JSON");
+    assert_eq!(answer["result"]["value"], lamports, "{stdout}");
+    let receipt: Value =
+        serde_json::from_str(stdout.split_once("receipt: ").expect("a receipt").1.trim())
+            .expect("the receipt is JSON");
+    assert_success_receipt(
+        &serde_json::json!({ "paymentResponse": receipt }),
+        &client.to_string(),
+    );
+    assert_eq!(cluster.token_balance(&client), client_before - PRICE);
+    assert_eq!(
+        cluster.token_balance(&cluster.pay_to()),
+        pay_to_before + PRICE
+    );
+}
+
+/// Every README code block that names its source (`<!-- snippet: tests/interop/FILE -->` on
+/// the line before the fence) is that file's text between `snippet:start` and `snippet:end`,
+/// de-indented: the README shows the code the tests run.
+#[test]
+fn readme_snippets_are_the_files_the_tests_run() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let mut checked = Vec::new();
+    let mut lines = readme.lines();
+    while let Some(line) = lines.next() {
+        let Some(file) = line
+            .trim()
+            .strip_prefix("<!-- snippet: ")
+            .and_then(|rest| rest.strip_suffix(" -->"))
+        else {
+            continue;
+        };
+        let fence = lines.next().unwrap_or_default();
+        assert!(
+            fence.starts_with("```"),
+            "a code block after the {file} marker"
+        );
+        let shown: Vec<&str> = lines
+            .by_ref()
+            .take_while(|l| !l.starts_with("```"))
+            .collect();
+        let text = std::fs::read_to_string(root.join(file))
+            .unwrap_or_else(|e| panic!("README names {file}: {e}"));
+        assert_eq!(
+            shown,
+            snippet(&text, file),
+            "README's {file} snippet drifted"
+        );
+        checked.push(file.to_owned());
+    }
+    for file in [
+        "tests/interop/pay.mjs",
+        "tests/interop/pay_v1.mjs",
+        "tests/interop/pay_axios.mjs",
+        "tests/interop/web3_connection.mjs",
+        "tests/interop/pay_x402_solana.mjs",
+        "tests/interop/pay.py",
+        "tests/interop/pay_example.sh",
+    ] {
+        assert!(
+            checked.iter().any(|c| c == file),
+            "README shows no snippet of {file}"
+        );
+    }
+}
+
+/// The lines between the `snippet:start` and `snippet:end` markers, without their common indent.
+fn snippet<'a>(text: &'a str, file: &str) -> Vec<&'a str> {
+    let body: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.contains("snippet:start"))
+        .skip(1)
+        .take_while(|l| !l.contains("snippet:end"))
+        .collect();
+    assert!(
+        !body.is_empty(),
+        "{file} has no snippet:start/snippet:end region"
+    );
+    let indent = body
+        .iter()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    body.iter().map(|l| l.get(indent..).unwrap_or("")).collect()
+}
