@@ -5,7 +5,7 @@
 import { getBase58Decoder } from "@solana/kit";
 import { createSigner, wrapFetchWithPayment } from "x402-fetch";
 
-import { keypairBytes, report, run } from "./report.mjs";
+import { keypairBytes, reportResponse, run } from "./report.mjs";
 
 await run(async ([url, keypairPath, rpcUrl, body = "{}"]) => {
   const secret = getBase58Decoder().decode(await keypairBytes(keypairPath));
@@ -20,10 +20,5 @@ await run(async ([url, keypairPath, rpcUrl, body = "{}"]) => {
     body,
   });
   // snippet:end
-  report({
-    status: response.status,
-    body: await response.json(),
-    receipt: response.headers.get("x-payment-response"),
-    payer: signer.address,
-  });
+  await reportResponse(response, signer.address);
 });

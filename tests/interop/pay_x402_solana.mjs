@@ -5,7 +5,7 @@
 import { Keypair } from "@solana/web3.js";
 import { createX402Client } from "x402-solana/client";
 
-import { keypairBytes, report, run } from "./report.mjs";
+import { keypairBytes, reportResponse, run } from "./report.mjs";
 
 await run(async ([url, keypairPath, rpcUrl, body = "{}"]) => {
   const keypair = Keypair.fromSecretKey(await keypairBytes(keypairPath));
@@ -24,10 +24,5 @@ await run(async ([url, keypairPath, rpcUrl, body = "{}"]) => {
     body,
   });
   // snippet:end
-  report({
-    status: response.status,
-    body: await response.json(),
-    receipt: response.headers.get("payment-response") ?? response.headers.get("x-payment-response"),
-    payer: wallet.address,
-  });
+  await reportResponse(response, wallet.address);
 });

@@ -18,6 +18,16 @@ export function report({ status, body, receipt, payer }) {
   console.log(JSON.stringify({ status, body, paymentResponse: decodeReceipt(receipt), payer }));
 }
 
+/** Reports a fetch `Response`: its JSON body and its receipt (v2 or v1 header). */
+export async function reportResponse(response, payer) {
+  report({
+    status: response.status,
+    body: await response.json(),
+    receipt: response.headers.get("payment-response") ?? response.headers.get("x-payment-response"),
+    payer,
+  });
+}
+
 /** Runs `main`, printing a failure on stderr with exit 1. */
 export async function run(main) {
   try {

@@ -224,7 +224,7 @@ async fn serve_gateway(
 
 /// Runs one client script once (`program script url keypair rpc_url body`); returns its JSON
 /// report `{status, body, paymentResponse, payer}`.
-async fn run_client(program: &Path, script: &str, args: [&str; 4]) -> Value {
+async fn run_client(program: &Path, script: &str, args: [String; 4]) -> Value {
     let child = tokio::process::Command::new(program)
         .arg(interop_dir().join(script))
         .args(args)
@@ -263,38 +263,89 @@ async fn paid_gateway() -> (PaidGateway, String, tokio::sync::oneshot::Sender<()
 /// Pays `getBalance` of the client wallet with `script` run by `program` and checks the 200,
 /// the upstream's answer, the success receipt and the exact balance changes.
 async fn pays_get_balance(program: &Path, script: &str) {
-    let (gateway, base, _stop) = paid_gateway().await;
-    let cluster = &gateway.cluster;
-    let wallet = &cluster.wallets()[0];
-    let client = wallet.keypair.pubkey();
-    let lamports = cluster.sol_balance(&client);
-    let (client_before, pay_to_before) = (
-        cluster.token_balance(&client),
-        cluster.token_balance(&cluster.pay_to()),
-    );
+    pays_get_balance_with(|args| run_client(program, script, args)).await
+}
 
-    let url = format!("{base}/v1/x402/solana/devnet/localnet/rpc/getBalance");
-    let body = serde_json::json!({ "params": [client.to_string()] }).to_string();
-    let keypair = wallet.path.display().to_string();
-    let report = run_client(program, script, [&url, &keypair, &cluster.rpc_url(), &body]).await;
+/// [`pays_get_balance`] with any client: `pay([url, keypair, rpc_url, body])` returns its report.
+async fn pays_get_balance_with<F, Fut>(pay: F)
+where
+    F: FnOnce([String; 4]) -> Fut,
+    Fut: std::future::Future<Output = Value>,
+{
+    let buyer = Buyer::new().await;
+    let url = format!(
+        "{}/v1/x402/solana/devnet/localnet/rpc/getBalance",
+        buyer.base
+    );
+    let body = serde_json::json!({ "params": [buyer.client.to_string()] }).to_string();
+    let report = pay([url, buyer.keypair(), buyer.rpc_url(), body]).await;
 
     assert_eq!(report["status"], 200, "{report:#}");
-    assert_eq!(report["payer"], client.to_string());
+    assert_eq!(report["payer"], buyer.client.to_string());
     assert_eq!(
-        report["body"]["result"]["value"], lamports,
+        report["body"]["result"]["value"], buyer.lamports,
         "the upstream's answer (the wallet's lamports; the fee payer paid the fee): {report:#}"
     );
-    assert_success_receipt(&report, &client.to_string());
-    assert_eq!(cluster.token_balance(&client), client_before - PRICE);
-    assert_eq!(
-        cluster.token_balance(&cluster.pay_to()),
-        pay_to_before + PRICE
-    );
-    assert_eq!(
-        cluster.sol_balance(&client),
-        lamports,
-        "the client paid no SOL: the facilitator's fee payer did"
-    );
+    assert_success_receipt(&report, &buyer.client.to_string());
+    buyer.assert_paid(1);
+}
+
+/// A paid gateway on loopback, its first wallet as the client, and the balances before paying.
+struct Buyer {
+    gateway: PaidGateway,
+    base: String,
+    _stop: tokio::sync::oneshot::Sender<()>,
+    client: solana_address::Address,
+    lamports: u64,
+    client_before: u64,
+    pay_to_before: u64,
+}
+
+impl Buyer {
+    async fn new() -> Self {
+        let (gateway, base, _stop) = paid_gateway().await;
+        let cluster = &gateway.cluster;
+        let client = cluster.wallets()[0].keypair.pubkey();
+        let lamports = cluster.sol_balance(&client);
+        let client_before = cluster.token_balance(&client);
+        let pay_to_before = cluster.token_balance(&cluster.pay_to());
+        Self {
+            gateway,
+            base,
+            _stop,
+            client,
+            lamports,
+            client_before,
+            pay_to_before,
+        }
+    }
+
+    fn keypair(&self) -> String {
+        self.gateway.cluster.wallets()[0].path.display().to_string()
+    }
+
+    fn rpc_url(&self) -> String {
+        self.gateway.cluster.rpc_url()
+    }
+
+    /// Exactly `payments` × the price moved from the client to `payTo`, and no SOL: the
+    /// facilitator's fee payer paid the fees.
+    fn assert_paid(&self, payments: u64) {
+        let cluster = &self.gateway.cluster;
+        assert_eq!(
+            cluster.token_balance(&self.client),
+            self.client_before - payments * PRICE
+        );
+        assert_eq!(
+            cluster.token_balance(&cluster.pay_to()),
+            self.pay_to_before + payments * PRICE
+        );
+        assert_eq!(
+            cluster.sol_balance(&self.client),
+            self.lamports,
+            "the client paid no SOL: the facilitator's fee payer did"
+        );
+    }
 }
 
 /// `paymentResponse`: success, our network, the payer, a transaction signature.
@@ -338,25 +389,21 @@ async fn official_axios_client_pays_unmodified() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn web3_connection_with_the_paying_fetch_pays_single_calls_and_batches() {
     let program = node();
-    let (gateway, base, _stop) = paid_gateway().await;
-    let cluster = &gateway.cluster;
-    let wallet = &cluster.wallets()[0];
-    let client = wallet.keypair.pubkey();
-    let lamports = cluster.sol_balance(&client);
-    let (client_before, pay_to_before) = (
-        cluster.token_balance(&client),
-        cluster.token_balance(&cluster.pay_to()),
-    );
-
-    let route = format!("{base}/v1/x402/solana/devnet/rpc");
-    let keypair = wallet.path.display().to_string();
+    let buyer = Buyer::new().await;
+    let route = format!("{}/v1/x402/solana/devnet/rpc", buyer.base);
     let report = run_client(
         program,
         "web3_connection.mjs",
-        [&route, &keypair, &cluster.rpc_url(), &client.to_string()],
+        [
+            route,
+            buyer.keypair(),
+            buyer.rpc_url(),
+            buyer.client.to_string(),
+        ],
     )
     .await;
 
+    let (client, lamports) = (buyer.client, buyer.lamports);
     assert_eq!(report["lamports"], lamports, "{report:#}");
     assert_eq!(report["batchLamports"], lamports, "{report:#}");
     assert!(report["batchSlot"].is_u64(), "{report:#}");
@@ -372,12 +419,7 @@ async fn web3_connection_with_the_paying_fetch_pays_single_calls_and_batches() {
             &client.to_string(),
         );
     }
-    assert_eq!(cluster.token_balance(&client), client_before - 2 * PRICE);
-    assert_eq!(
-        cluster.token_balance(&cluster.pay_to()),
-        pay_to_before + 2 * PRICE
-    );
-    assert_eq!(cluster.sol_balance(&client), lamports);
+    buyer.assert_paid(2);
 }
 
 /// PayAI's `x402-solana` builds no memo instruction: it pays because the offer sets no
@@ -396,21 +438,15 @@ async fn official_python_client_pays_unmodified() {
 /// Our own client, `cargo run --example pay` (as `tests/interop/pay_example.sh` runs it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_pay_example_pays() {
-    let (gateway, base, _stop) = paid_gateway().await;
-    let cluster = &gateway.cluster;
-    let wallet = &cluster.wallets()[0];
-    let client = wallet.keypair.pubkey();
-    let lamports = cluster.sol_balance(&client);
-    let (client_before, pay_to_before) = (
-        cluster.token_balance(&client),
-        cluster.token_balance(&cluster.pay_to()),
-    );
-    let url = format!("{base}/v1/x402/solana/devnet/localnet/rpc/getBalance");
-    let body = serde_json::json!({ "params": [client.to_string()] }).to_string();
-    let keypair = wallet.path.display().to_string();
+    pays_get_balance_with(run_pay_example).await;
+}
+
+/// Runs `sh tests/interop/pay_example.sh url keypair rpc_url body` and turns its text output
+/// (`status: …`, `answer: <json>`, `receipt: <json>`) into the scripts' JSON report.
+async fn run_pay_example(args: [String; 4]) -> Value {
     let child = tokio::process::Command::new("sh")
         .arg(interop_dir().join("pay_example.sh"))
-        .args([&url, &keypair, &cluster.rpc_url(), &body])
+        .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -430,25 +466,21 @@ async fn our_pay_example_pays() {
         "pay exited {}:\n{stdout}\n{stderr}",
         out.status
     );
-    assert!(stdout.contains("status: 200 OK"), "{stdout}");
-    let answer = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("answer: "))
-        .expect("an answer line");
-    let answer: Value = serde_json::from_str(answer).expect("the answer is JSON");
-    assert_eq!(answer["result"]["value"], lamports, "{stdout}");
-    let receipt: Value =
-        serde_json::from_str(stdout.split_once("receipt: ").expect("a receipt").1.trim())
-            .expect("the receipt is JSON");
-    assert_success_receipt(
-        &serde_json::json!({ "paymentResponse": receipt }),
-        &client.to_string(),
-    );
-    assert_eq!(cluster.token_balance(&client), client_before - PRICE);
-    assert_eq!(
-        cluster.token_balance(&cluster.pay_to()),
-        pay_to_before + PRICE
-    );
+    let field = |name: &str| {
+        stdout
+            .split_once(&format!("{name}: "))
+            .unwrap_or_else(|| panic!("no {name} in {stdout}"))
+            .1
+    };
+    let status: u16 = field("status")[..3].parse().expect("an HTTP status");
+    let answer = field("answer").lines().next().unwrap_or_default();
+    let receipt: Value = serde_json::from_str(field("receipt").trim()).expect("a JSON receipt");
+    serde_json::json!({
+        "status": status,
+        "body": serde_json::from_str::<Value>(answer).expect("a JSON answer"),
+        "payer": receipt["payer"],
+        "paymentResponse": receipt,
+    })
 }
 
 /// Every README code block that names its source (`<!-- snippet: tests/interop/FILE -->` on
