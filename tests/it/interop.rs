@@ -1,10 +1,14 @@
-//! Interop: the official x402 TypeScript client (`@x402/fetch` + `@x402/svm` from npm,
-//! unmodified, pinned by `tests/interop/package-lock.json`) pays the gateway over real HTTP on
-//! loopback, with a real signed USDC transfer settled on the embedded local cluster.
+//! Interop: x402 clients nobody on this project wrote pay the gateway unmodified over real HTTP
+//! on loopback, each with a real signed USDC transfer settled on the embedded local cluster: the
+//! official TypeScript (`@x402/fetch`, `@x402/axios`) and Python (`x402`) clients, the legacy v1
+//! `x402-fetch`, a `@solana/web3.js` `Connection` with the paying fetch, PayAI's `x402-solana`,
+//! and our own `cargo run --example pay`. Versions are pinned by `tests/interop/package-lock.json`
+//! and `tests/interop/requirements.txt`.
 //!
-//! Needs `node` (v20+) and `npm` on PATH. The pinned packages are installed by the test itself
-//! (`npm ci --prefix tests/interop`) when `tests/interop/node_modules` is missing or incomplete;
-//! without node/npm, or when the install fails, the test fails naming the fix: it never skips.
+//! Needs `node` (v20+) with `npm`, and `python3` with `venv`, on PATH. The pinned packages are
+//! installed by the tests themselves (`npm ci --prefix tests/interop`, a venv at
+//! `tests/interop/.venv`) when missing or stale; without the tools, or when an install fails, the
+//! tests fail naming the fix: they never skip.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
