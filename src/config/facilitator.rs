@@ -68,6 +68,10 @@ pub struct LocalFacilitatorConfig {
     /// seconds, so the same payment is not settled twice. Must outlive a blockhash (≥ 90 s)
     /// and the settle deadline. Default: 120.
     pub dedupe_ttl_secs: u64,
+    /// Refuse payments without a memo instruction even when the requirements set no
+    /// `extra.memo` (a set `extra.memo` is always checked). Default `false`, as the official
+    /// facilitators; the gateway's own pre-check follows `[payment] require_memo`.
+    pub require_memo: bool,
 }
 
 impl Default for LocalFacilitatorConfig {
@@ -84,6 +88,7 @@ impl Default for LocalFacilitatorConfig {
             rebroadcast_ms: 2000,
             settle_deadline_ms: 30_000,
             dedupe_ttl_secs: 120,
+            require_memo: false,
         }
     }
 }

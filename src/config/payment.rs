@@ -42,6 +42,11 @@ pub struct PaymentConfig {
     pub reconcile_interval_ms: u64,
     /// Whether clients must send the x402 `payment-identifier` extension.
     pub require_payment_identifier: bool,
+    /// Refuse payments without a memo instruction even when the offer sets no `extra.memo`.
+    /// Default `false`, as the official facilitators: v1-era clients and `x402-solana` build
+    /// no memo. A memo-less payment is still one transaction per (blockhash, message), so
+    /// duplicate detection is unchanged; `true` is for operators who want every payment tagged.
+    pub require_memo: bool,
 }
 
 impl PaymentConfig {
@@ -135,6 +140,7 @@ impl Default for PaymentConfig {
             settled_ttl_secs: 24 * 3600,
             reconcile_interval_ms: 5000,
             require_payment_identifier: false,
+            require_memo: false,
         }
     }
 }

@@ -4,8 +4,9 @@
 //! agent sends first, so its answer must cost close to nothing. A challenge is a pure function
 //! of the route (the path: resource URL and Bazaar entry), the price, and the fee payers from
 //! the facilitators' `/supported`; the rest of `[payment]` is fixed for the process. So the
-//! `PAYMENT-REQUIRED` header value and the JSON body are built once per (path, price) and then
-//! shared: answering is two reference-count increments.
+//! `PAYMENT-REQUIRED` header value (the v2 challenge) and the JSON body (the same challenge in
+//! the v1 shape) are built once per (path, price) and then shared: answering is two
+//! reference-count increments.
 //!
 //! Staleness: every change of the `/supported` answer bumps the paygate's generation; an entry
 //! is tagged with the generation read *before* it was built, so it can be fresher than its tag,
@@ -22,6 +23,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use parking_lot::RwLock;
 
+use super::challenge::v1_challenge;
 use crate::x402::header::PAYMENT_REQUIRED;
 use crate::x402::{encode_header, PaymentRequired};
 
@@ -40,16 +42,17 @@ pub(super) struct Encoded {
 }
 
 impl Encoded {
-    /// Serializes `required` once: JSON for the body, base64 of the same JSON for the header.
+    /// Serializes `required` once: the header is base64 of its JSON (v2), the body the same
+    /// challenge in the v1 shape ([`v1_challenge`]), so clients of either generation pay.
     pub(super) fn new(required: &PaymentRequired) -> Self {
-        let body = Bytes::from(serde_json::to_vec(required).unwrap_or_default());
+        let body = Bytes::from(serde_json::to_vec(&v1_challenge(required)).unwrap_or_default());
         // Base64 is always a valid header value; the fallback is never taken.
         let header = HeaderValue::from_maybe_shared(Bytes::from(encode_header(required)))
             .unwrap_or_else(|_| HeaderValue::from_static(""));
         Self { header, body }
     }
 
-    /// The answer: `status`, `PAYMENT-REQUIRED`, the same JSON as the body, never cached by
+    /// The answer: `status`, `PAYMENT-REQUIRED` (v2) and the v1 body, never cached by
     /// intermediaries (a challenge names a fee payer that may rotate).
     pub(super) fn response(&self, status: StatusCode) -> Response {
         let mut response = Response::new(Body::from(self.body.clone()));
@@ -131,7 +134,7 @@ mod tests {
             },
             accepts: vec![crate::x402::PaymentRequirements {
                 scheme: "exact".into(),
-                network: "solana:x".into(),
+                network: crate::x402::network::SOLANA_DEVNET.into(),
                 amount: amount.into(),
                 asset: "mint".into(),
                 pay_to: "to".into(),
@@ -143,7 +146,7 @@ mod tests {
     }
 
     #[test]
-    fn header_and_body_carry_the_same_challenge() {
+    fn header_is_v2_and_body_is_v1_of_the_same_challenge() {
         let r = required("1000");
         let encoded = Encoded::new(&r);
         let response = encoded.response(StatusCode::PAYMENT_REQUIRED);
@@ -152,9 +155,13 @@ mod tests {
         let from_header: PaymentRequired =
             serde_json::from_slice(&crate::x402::decode_header_bytes(header, 1 << 16).unwrap())
                 .unwrap();
-        let from_body: PaymentRequired = serde_json::from_slice(&encoded.body).unwrap();
+        let from_body: crate::x402::PaymentRequiredV1 =
+            serde_json::from_slice(&encoded.body).unwrap();
         assert_eq!(from_header, r);
-        assert_eq!(from_body, r);
+        assert_eq!(from_body, v1_challenge(&r));
+        assert_eq!(from_body.x402_version, 1);
+        assert_eq!(from_body.accepts[0].network, "solana-devnet");
+        assert_eq!(from_body.accepts[0].max_amount_required, "1000");
         assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
     }
 

@@ -6,7 +6,10 @@ use url::Url;
 
 use crate::config::{AcceptConfig, Surface};
 use crate::priced::Discovery;
-use crate::x402::{PaymentRequired, PaymentRequirements, ResourceInfo, X402_VERSION};
+use crate::x402::{
+    network, PaymentRequired, PaymentRequiredV1, PaymentRequirements, PaymentRequirementsV1,
+    ResourceInfo, X402_VERSION,
+};
 
 /// The terms of one `accepts` entry for a price.
 pub fn requirements(
@@ -48,6 +51,52 @@ pub fn payment_required(
         resource,
         accepts,
         extensions: (!extensions.is_empty()).then_some(extensions),
+    }
+}
+
+/// One v2 requirement in the v1 shape: v1 network name, `maxAmountRequired`, the resource
+/// inlined, and (in challenges) the v1 discovery `outputSchema`. The v1 network name is empty
+/// for a network v1 never named; [`v1_challenge`] leaves such entries out.
+pub fn v1_requirements(
+    r: &PaymentRequirements,
+    resource: &ResourceInfo,
+    output_schema: Option<Value>,
+) -> PaymentRequirementsV1 {
+    PaymentRequirementsV1 {
+        scheme: r.scheme.clone(),
+        network: network::to_v1_name(&r.network)
+            .unwrap_or_default()
+            .to_string(),
+        max_amount_required: r.amount.clone(),
+        resource: resource.url.clone(),
+        description: resource.description.clone(),
+        mime_type: resource.mime_type.clone(),
+        pay_to: r.pay_to.clone(),
+        max_timeout_seconds: r.max_timeout_seconds,
+        asset: r.asset.clone(),
+        extra: r.extra.clone(),
+        output_schema,
+    }
+}
+
+/// The same challenge for v1 clients (the 402 body; v2 clients read `PAYMENT-REQUIRED`): the
+/// same terms per network v1 can name, with the Bazaar `info` (`{input, output}`) as each
+/// entry's `outputSchema`, where v1 discovery read it.
+pub fn v1_challenge(required: &PaymentRequired) -> PaymentRequiredV1 {
+    let output_schema = required
+        .extensions
+        .as_ref()
+        .and_then(|e| e.get("bazaar"))
+        .map(|bazaar| bazaar["info"].clone());
+    PaymentRequiredV1 {
+        x402_version: 1,
+        error: required.error.clone(),
+        accepts: required
+            .accepts
+            .iter()
+            .filter(|r| network::to_v1_name(&r.network).is_some())
+            .map(|r| v1_requirements(r, &required.resource, output_schema.clone()))
+            .collect(),
     }
 }
 
@@ -141,6 +190,57 @@ mod tests {
         assert_eq!(r.fee_payer(), Some("FeePayer111"));
         assert_eq!(r.memo(), None);
         assert!(r.matches(&r.clone()).is_ok());
+    }
+
+    #[test]
+    fn the_v1_challenge_has_the_same_terms_in_the_v1_shape() {
+        let accept = |network: &str| AcceptConfig {
+            network: network.into(),
+            asset: crate::x402::network::USDC_DEVNET.into(),
+            decimals: 6,
+            token_program: default_token_program(),
+        };
+        let devnet = requirements(&accept(network::SOLANA_DEVNET), 1234, "PayTo1", "Fee1", 60);
+        let custom = requirements(&accept("solana:custom"), 1234, "PayTo1", "Fee1", 60);
+        let route = Discovery::Standard;
+        let mut extensions = Map::new();
+        extensions.insert("bazaar".into(), bazaar_extension(&route));
+        let resource = ResourceInfo {
+            url: "https://rpc.example.com/v1/x402/solana/devnet/rpc".into(),
+            description: "d".into(),
+            mime_type: "application/json".into(),
+        };
+        let v2 = payment_required(
+            resource,
+            vec![devnet.clone(), custom],
+            Some("Payment required".into()),
+            extensions,
+        );
+        let v1 = serde_json::to_value(v1_challenge(&v2)).unwrap();
+        assert_eq!(v1["x402Version"], 1);
+        assert_eq!(v1["error"], "Payment required");
+        let accepts = v1["accepts"].as_array().unwrap();
+        assert_eq!(accepts.len(), 1, "v1 cannot name solana:custom: {v1}");
+        let a = &accepts[0];
+        assert_eq!(a["network"], "solana-devnet");
+        assert_eq!(a["maxAmountRequired"], "1234");
+        assert_eq!(
+            a["resource"],
+            "https://rpc.example.com/v1/x402/solana/devnet/rpc"
+        );
+        assert_eq!(a["description"], "d");
+        assert_eq!(a["mimeType"], "application/json");
+        assert_eq!(a["payTo"], "PayTo1");
+        assert_eq!(a["asset"], devnet.asset);
+        assert_eq!(a["maxTimeoutSeconds"], 60);
+        assert_eq!(a["extra"]["feePayer"], "Fee1");
+        assert_eq!(a["scheme"], "exact");
+        assert_eq!(
+            a["outputSchema"],
+            bazaar_extension(&route)["info"],
+            "v1 discovery: {{input, output}}"
+        );
+        assert!(a.get("amount").is_none() && v1.get("resource").is_none());
     }
 
     #[test]

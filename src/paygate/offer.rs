@@ -12,7 +12,7 @@ use solana_address::Address;
 
 use super::cache::Encoded;
 use super::challenge::{
-    bazaar_extension, payment_identifier_extension, payment_required, requirements,
+    bazaar_extension, payment_identifier_extension, payment_required, requirements, v1_requirements,
 };
 use super::Paygate;
 use crate::config::AcceptConfig;
@@ -21,8 +21,7 @@ use crate::store::PaymentKey;
 use crate::svm::{self, DecodedTransaction, ExactPolicy, MintInfo};
 use crate::x402::exact::normalize;
 use crate::x402::{
-    network, FacilitatorRequest, PaymentHeader, PaymentRequired, PaymentRequirements,
-    PaymentRequirementsV1, ResourceInfo,
+    network, FacilitatorRequest, PaymentHeader, PaymentRequired, PaymentRequirements, ResourceInfo,
 };
 
 /// Why a payment was refused by our checks: the challenge is sent again with the message.
@@ -68,6 +67,8 @@ pub(crate) struct Offer {
     resource: ResourceInfo,
     pub(super) accepts: Vec<(PaymentRequirements, AcceptConfig)>,
     extensions: Map<String, Value>,
+    /// `[payment] require_memo`: refuse memo-less payments even when no `extra.memo` is set.
+    require_memo: bool,
 }
 
 /// A payment that passed the local checks.
@@ -116,6 +117,7 @@ impl Offer {
             resource,
             accepts,
             extensions,
+            require_memo: gate.config.require_memo,
         }
     }
 
@@ -171,7 +173,7 @@ impl Offer {
             },
             PaymentHeader::V1(p) => FacilitatorRequest::V1 {
                 payload: Box::new(p.clone()),
-                requirements: Box::new(v1_requirements(required, &self.resource)),
+                requirements: Box::new(v1_requirements(required, &self.resource, None)),
             },
         };
         let terms = normalize(&request).map_err(|e| Refusal::payment(e.reason, Some(e.message)))?;
@@ -192,7 +194,10 @@ impl Offer {
             &tx,
             exact,
             &mint,
-            &ExactPolicy::new(vec![exact.fee_payer], vec![exact.asset]),
+            &ExactPolicy {
+                require_memo: self.require_memo,
+                ..ExactPolicy::new(vec![exact.fee_payer], vec![exact.asset])
+            },
         )
         .map_err(svm_refusal)?;
         Ok(Checked {
@@ -202,22 +207,5 @@ impl Offer {
             payer: verified.payer.to_string(),
             network,
         })
-    }
-}
-
-fn v1_requirements(r: &PaymentRequirements, resource: &ResourceInfo) -> PaymentRequirementsV1 {
-    PaymentRequirementsV1 {
-        scheme: r.scheme.clone(),
-        network: network::to_v1_name(&r.network)
-            .unwrap_or_default()
-            .to_string(),
-        max_amount_required: r.amount.clone(),
-        resource: resource.url.clone(),
-        description: resource.description.clone(),
-        mime_type: resource.mime_type.clone(),
-        pay_to: r.pay_to.clone(),
-        max_timeout_seconds: r.max_timeout_seconds,
-        asset: r.asset.clone(),
-        extra: r.extra.clone(),
     }
 }

@@ -18,7 +18,8 @@
 //! canonical Ed25519 signature (`verify_strict`) over the exact message bytes; mint == asset,
 //! on the allow-list, owned by the transfer's token program; decimals == the mint's;
 //! destination == ATA(payTo, asset, token program); amount == price; at most one memo, exactly
-//! one when `extra.memo` is set (and equal to it) or when the policy requires one.
+//! one when `extra.memo` is set (and equal to it) or when the policy requires one; none is
+//! accepted otherwise.
 //!
 //! Check order: requirement/policy consistency, then cheap structure (signer count, fee payer,
 //! nonce, isolation, layout), then signatures, then semantics (transfer fields, ATA, memo).
@@ -61,8 +62,10 @@ pub struct ExactPolicy {
     pub max_compute_unit_price: u64,
     /// Mints we accept payment in.
     pub allowed_mints: Vec<Address>,
-    /// Require exactly one memo even when `extra.memo` is unset (the spec says clients MUST
-    /// include one; it makes otherwise identical payments distinct). Default `true`.
+    /// Require exactly one memo even when `extra.memo` is unset. Default `false`, as in the
+    /// official facilitators: v1-era clients and `x402-solana` build no memo, and a memo-less
+    /// payment is still unique per (blockhash, message), which is what duplicate detection keys
+    /// on. Operators who want every payment tagged set `require_memo = true`.
     pub require_memo: bool,
 }
 
@@ -74,7 +77,7 @@ impl ExactPolicy {
             max_compute_unit_limit: DEFAULT_MAX_COMPUTE_UNIT_LIMIT,
             max_compute_unit_price: DEFAULT_MAX_COMPUTE_UNIT_PRICE,
             allowed_mints,
-            require_memo: true,
+            require_memo: false,
         }
     }
 }
@@ -451,6 +454,70 @@ mod tests {
             check_memos(&["x", "y"], None, false),
             Err(VerifyError::MemoCount(2))
         );
+    }
+
+    /// A signed honest payment of `f`, edited by `edit`, checked under `policy`.
+    fn verify_with(
+        f: &super::super::testkit::PaymentFixture,
+        edit: impl FnOnce(&mut Vec<solana_instruction::Instruction>),
+        policy: &ExactPolicy,
+    ) -> Result<VerifiedPayment, VerifyError> {
+        let mut ixs = f.instructions();
+        edit(&mut ixs);
+        let b64 = super::super::client::encode(&f.sign_v0(&ixs));
+        let tx = super::super::decode::decode_transaction(&b64)?;
+        verify_exact(&tx, &f.requirements(), &f.mint_info(), policy)
+    }
+
+    /// The three instructions v1-era clients and `x402-solana` build: limit, price, transfer.
+    fn drop_memo(ixs: &mut Vec<solana_instruction::Instruction>) {
+        ixs.truncate(3);
+    }
+
+    #[test]
+    fn memo_less_payment_is_accepted_when_no_memo_is_required() {
+        let f = super::super::testkit::PaymentFixture::new();
+        let policy = f.policy();
+        assert!(
+            !policy.require_memo,
+            "the default follows the official facilitators"
+        );
+        let paid = verify_with(&f, drop_memo, &policy).expect("memo-less payment");
+        assert_eq!(paid.memo, None);
+        assert_eq!(paid.amount, f.amount);
+    }
+
+    #[test]
+    fn memo_less_payment_is_refused_when_the_policy_requires_a_memo() {
+        let f = super::super::testkit::PaymentFixture::new();
+        let policy = ExactPolicy {
+            require_memo: true,
+            ..f.policy()
+        };
+        let refused = verify_with(&f, drop_memo, &policy).unwrap_err();
+        assert_eq!(refused, VerifyError::MemoCount(0));
+        assert_eq!(refused.reason(), "invalid_exact_svm_payload_memo_count");
+        // The same payment with its nonce memo passes the strict policy.
+        verify_with(&f, |_| {}, &policy).expect("one memo");
+    }
+
+    #[test]
+    fn a_seller_memo_is_still_checked_without_the_policy() {
+        let mut f = super::super::testkit::PaymentFixture::new();
+        f.memo = Some("pi_3abc123def456".into());
+        let policy = f.policy();
+        assert!(!policy.require_memo);
+        let missing = verify_with(&f, drop_memo, &policy).unwrap_err();
+        assert_eq!(missing.reason(), "invalid_exact_svm_payload_memo_count");
+        let other = |ixs: &mut Vec<solana_instruction::Instruction>| {
+            ixs[3] = f.memo_ix(b"pi_other");
+        };
+        assert_eq!(
+            verify_with(&f, other, &policy).unwrap_err(),
+            VerifyError::MemoMismatch
+        );
+        let paid = verify_with(&f, |_| {}, &policy).expect("the seller memo");
+        assert_eq!(paid.memo.as_deref(), Some("pi_3abc123def456"));
     }
 
     #[test]

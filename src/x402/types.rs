@@ -176,6 +176,22 @@ pub struct PaymentRequirementsV1 {
     /// Scheme terms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extra: Option<Map<String, Value>>,
+    /// v1 discovery (what Bazaar's `info` became in v2): `{input, output}`. Only in challenges.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_schema: Option<Value>,
+}
+
+/// The v1 402 challenge, sent as the 402 *body* (v1 had no `PAYMENT-REQUIRED` header).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentRequiredV1 {
+    /// Always 1.
+    pub x402_version: u8,
+    /// Why payment is (still) required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Ways to pay, each naming the resource itself.
+    pub accepts: Vec<PaymentRequirementsV1>,
 }
 
 /// A decoded payment header of either version.

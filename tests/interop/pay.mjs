@@ -22,6 +22,7 @@ if (!url || !keypairPath || !rpcUrl) {
 
 try {
   const bytes = Uint8Array.from(JSON.parse(await readFile(keypairPath, "utf8")));
+  // snippet:start
   const signer = await createKeyPairSignerFromBytes(bytes);
   const client = new x402Client().register("solana:*", new ExactSvmScheme(signer, { rpcUrl }));
   const pay = wrapFetchWithPayment(fetch, client);
@@ -31,6 +32,7 @@ try {
     headers: { "content-type": "application/json" },
     body,
   });
+  // snippet:end
   const text = await response.text();
   let parsed = null;
   try {

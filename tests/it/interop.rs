@@ -1,10 +1,14 @@
-//! Interop: the official x402 TypeScript client (`@x402/fetch` + `@x402/svm` from npm,
-//! unmodified, pinned by `tests/interop/package-lock.json`) pays the gateway over real HTTP on
-//! loopback, with a real signed USDC transfer settled on the embedded local cluster.
+//! Interop: x402 clients nobody on this project wrote pay the gateway unmodified over real HTTP
+//! on loopback, each with a real signed USDC transfer settled on the embedded local cluster: the
+//! official TypeScript (`@x402/fetch`, `@x402/axios`) and Python (`x402`) clients, the legacy v1
+//! `x402-fetch`, a `@solana/web3.js` `Connection` with the paying fetch, PayAI's `x402-solana`,
+//! and our own `cargo run --example pay`. Versions are pinned by `tests/interop/package-lock.json`
+//! and `tests/interop/requirements.txt`.
 //!
-//! Needs `node` (v20+) and `npm` on PATH. The pinned packages are installed by the test itself
-//! (`npm ci --prefix tests/interop`) when `tests/interop/node_modules` is missing or incomplete;
-//! without node/npm, or when the install fails, the test fails naming the fix: it never skips.
+//! Needs `node` (v20+) with `npm`, and `python3` with `venv`, on PATH. The pinned packages are
+//! installed by the tests themselves (`npm ci --prefix tests/interop`, a venv at
+//! `tests/interop/.venv`) when missing or stale; without the tools, or when an install fails, the
+//! tests fail naming the fix: they never skip.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -94,37 +98,108 @@ fn missing_pinned_package() -> Option<String> {
 
 /// `npm ci --prefix tests/interop --no-audit --no-fund`, bounded by `INSTALL_TIMEOUT`.
 fn npm_ci() -> Result<(), String> {
-    let mut child = Command::new("npm")
-        .arg("ci")
+    let mut npm = Command::new("npm");
+    npm.arg("ci")
         .arg("--prefix")
         .arg(interop_dir())
-        .args(["--no-audit", "--no-fund"])
+        .args(["--no-audit", "--no-fund"]);
+    run_install(
+        npm,
+        "npm ci --prefix tests/interop --no-audit --no-fund",
+        "the npm registry must be reachable, or run it by hand",
+    )
+}
+
+/// Runs an install command with inherited output, bounded by `INSTALL_TIMEOUT`.
+fn run_install(mut command: Command, shown: &str, fix: &str) -> Result<(), String> {
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
         .spawn()
-        .map_err(|e| format!("spawning `npm ci --prefix tests/interop` failed: {e}"))?;
+        .map_err(|e| format!("spawning `{shown}` failed: {e}"))?;
     let deadline = Instant::now() + INSTALL_TIMEOUT;
     loop {
         match child.try_wait() {
             Ok(Some(status)) if status.success() => return Ok(()),
             Ok(Some(status)) => {
-                return Err(format!(
-                    "`npm ci --prefix tests/interop --no-audit --no-fund` exited {status} (output \
-                     above); the npm registry must be reachable, or run it by hand"
-                ))
+                return Err(format!("`{shown}` exited {status} (output above); {fix}"))
             }
             Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(200)),
             Ok(None) => {
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(format!(
-                    "`npm ci --prefix tests/interop` did not finish within {INSTALL_TIMEOUT:?}"
+                    "`{shown}` did not finish within {INSTALL_TIMEOUT:?}"
                 ));
             }
-            Err(e) => return Err(format!("waiting for `npm ci`: {e}")),
+            Err(e) => return Err(format!("waiting for `{shown}`: {e}")),
         }
     }
+}
+
+/// The venv's python with `tests/interop/requirements.txt` installed (here, when missing), or a
+/// panic naming the fix. One install per test process, as for node.
+fn python() -> PathBuf {
+    static INSTALLED: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match INSTALLED.get_or_init(install_python_requirements) {
+        Ok(python) => python.clone(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn install_python_requirements() -> Result<PathBuf, String> {
+    let fix = "install Python 3.10+ with the venv module (`python3 -m venv`, Debian: \
+               python3-venv) on PATH, then rerun; the test installs tests/interop/requirements.txt \
+               into tests/interop/.venv itself";
+    match Command::new("python3").arg("--version").output() {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => {
+            return Err(format!(
+                "`python3 --version` failed ({}); {fix}",
+                out.status
+            ))
+        }
+        Err(e) => {
+            return Err(format!(
+                "`python3` is not installed or not on PATH ({e}); {fix}"
+            ))
+        }
+    }
+    let venv = interop_dir().join(".venv");
+    let python = venv.join("bin/python");
+    let requirements = std::fs::read_to_string(interop_dir().join("requirements.txt"))
+        .map_err(|e| format!("reading tests/interop/requirements.txt: {e}"))?;
+    // Written after a complete install: a venv whose stamp differs is reinstalled.
+    let stamp = venv.join("installed-requirements.txt");
+    if python.is_file() && std::fs::read_to_string(&stamp).ok().as_ref() == Some(&requirements) {
+        return Ok(python);
+    }
+    eprintln!(
+        "interop: installing tests/interop/requirements.txt into {}",
+        venv.display()
+    );
+    let mut create = Command::new("python3");
+    create.args(["-m", "venv"]).arg(&venv);
+    run_install(create, "python3 -m venv tests/interop/.venv", fix)?;
+    let mut pip = Command::new(&python);
+    pip.args([
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "-q",
+        "-r",
+    ])
+    .arg(interop_dir().join("requirements.txt"));
+    run_install(
+        pip,
+        "tests/interop/.venv/bin/python -m pip install -r tests/interop/requirements.txt",
+        "PyPI must be reachable, or run it by hand",
+    )?;
+    std::fs::write(&stamp, &requirements)
+        .map_err(|e| format!("writing {}: {e}", stamp.display()))?;
+    Ok(python)
 }
 
 /// The paid gateway (in-process facilitator, the `localnet` provider) on `cluster`, served on a
@@ -151,79 +226,335 @@ async fn serve_gateway(
     (gateway, base, stop)
 }
 
-/// Runs the official client once; returns its JSON report.
-async fn run_official_client(url: &str, keypair: &Path, rpc_url: &str, body: &str) -> Value {
-    let script = interop_dir().join("pay.mjs");
-    let child = tokio::process::Command::new("node")
-        .arg(&script)
-        .args([url, &keypair.display().to_string(), rpc_url, body])
+/// Runs one client script once (`program script url keypair rpc_url body`); returns its JSON
+/// report `{status, body, paymentResponse, payer}`.
+async fn run_client(program: &Path, script: &str, args: [String; 4]) -> Value {
+    let child = tokio::process::Command::new(program)
+        .arg(interop_dir().join(script))
+        .args(args)
         .current_dir(interop_dir())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .expect("spawn node");
+        .unwrap_or_else(|e| panic!("spawn {} {script}: {e}", program.display()));
     let out = tokio::time::timeout(CLIENT_TIMEOUT, child.wait_with_output())
         .await
-        .expect("the official client did not finish in time")
-        .expect("node output");
+        .unwrap_or_else(|_| panic!("{script} did not finish within {CLIENT_TIMEOUT:?}"))
+        .expect("client output");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "official client exited {}:\nstdout: {stdout}\nstderr: {stderr}",
+        "{script} exited {}:\nstdout: {stdout}\nstderr: {stderr}",
         out.status
     );
-    serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("client output is not JSON ({e}): {stdout}\nstderr: {stderr}"))
+    serde_json::from_str(stdout.lines().last().unwrap_or_default().trim())
+        .unwrap_or_else(|e| panic!("{script} output is not JSON ({e}): {stdout}\nstderr: {stderr}"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn official_typescript_client_pays_unmodified() {
-    require_node();
+/// A paid gateway on a running (unpaused) cluster, served on loopback.
+async fn paid_gateway() -> (PaidGateway, String, tokio::sync::oneshot::Sender<()>) {
     let dir = tempfile::tempdir().unwrap();
-    // The clock runs (no pause): the official client sees slots advance as on a real cluster.
+    // The clock runs (no pause): clients see slots advance as on a real cluster.
     let cluster = LocalCluster::start(LocalnetConfig::for_tests(dir.path()))
         .await
         .unwrap();
-    let (gateway, base, _stop) = serve_gateway(cluster, dir).await;
-    let cluster = &gateway.cluster;
-    let wallet = &cluster.wallets()[0];
-    let client = wallet.keypair.pubkey();
-    let lamports = cluster.sol_balance(&client);
-    let (client_before, pay_to_before) = (
-        cluster.token_balance(&client),
-        cluster.token_balance(&cluster.pay_to()),
-    );
+    serve_gateway(cluster, dir).await
+}
 
-    let url = format!("{base}/v1/x402/solana/devnet/localnet/rpc/getBalance");
-    let body = serde_json::json!({ "params": [client.to_string()] }).to_string();
-    let report = run_official_client(&url, &wallet.path, &cluster.rpc_url(), &body).await;
+/// Pays `getBalance` of the client wallet with `script` run by `program` and checks the 200,
+/// the upstream's answer, the success receipt and the exact balance changes.
+async fn pays_get_balance(program: &Path, script: &str) {
+    pays_get_balance_with(|args| run_client(program, script, args)).await
+}
+
+/// [`pays_get_balance`] with any client: `pay([url, keypair, rpc_url, body])` returns its report.
+async fn pays_get_balance_with<F, Fut>(pay: F)
+where
+    F: FnOnce([String; 4]) -> Fut,
+    Fut: std::future::Future<Output = Value>,
+{
+    let buyer = Buyer::new().await;
+    let url = format!(
+        "{}/v1/x402/solana/devnet/localnet/rpc/getBalance",
+        buyer.base
+    );
+    let body = serde_json::json!({ "params": [buyer.client.to_string()] }).to_string();
+    let report = pay([url, buyer.keypair(), buyer.rpc_url(), body]).await;
 
     assert_eq!(report["status"], 200, "{report:#}");
-    assert_eq!(report["payer"], client.to_string());
+    assert_eq!(report["payer"], buyer.client.to_string());
     assert_eq!(
-        report["body"]["result"]["value"], lamports,
+        report["body"]["result"]["value"], buyer.lamports,
         "the upstream's answer (the wallet's lamports; the fee payer paid the fee): {report:#}"
     );
+    assert_success_receipt(&report, &buyer.client.to_string());
+    buyer.assert_paid(1);
+}
+
+/// A paid gateway on loopback, its first wallet as the client, and the balances before paying.
+struct Buyer {
+    gateway: PaidGateway,
+    base: String,
+    _stop: tokio::sync::oneshot::Sender<()>,
+    client: solana_address::Address,
+    lamports: u64,
+    client_before: u64,
+    pay_to_before: u64,
+}
+
+impl Buyer {
+    async fn new() -> Self {
+        let (gateway, base, _stop) = paid_gateway().await;
+        let cluster = &gateway.cluster;
+        let client = cluster.wallets()[0].keypair.pubkey();
+        let lamports = cluster.sol_balance(&client);
+        let client_before = cluster.token_balance(&client);
+        let pay_to_before = cluster.token_balance(&cluster.pay_to());
+        Self {
+            gateway,
+            base,
+            _stop,
+            client,
+            lamports,
+            client_before,
+            pay_to_before,
+        }
+    }
+
+    fn keypair(&self) -> String {
+        self.gateway.cluster.wallets()[0].path.display().to_string()
+    }
+
+    fn rpc_url(&self) -> String {
+        self.gateway.cluster.rpc_url()
+    }
+
+    /// Exactly `payments` × the price moved from the client to `payTo`, and no SOL: the
+    /// facilitator's fee payer paid the fees.
+    fn assert_paid(&self, payments: u64) {
+        let cluster = &self.gateway.cluster;
+        assert_eq!(
+            cluster.token_balance(&self.client),
+            self.client_before - payments * PRICE
+        );
+        assert_eq!(
+            cluster.token_balance(&cluster.pay_to()),
+            self.pay_to_before + payments * PRICE
+        );
+        assert_eq!(
+            cluster.sol_balance(&self.client),
+            self.lamports,
+            "the client paid no SOL: the facilitator's fee payer did"
+        );
+    }
+}
+
+/// `paymentResponse`: success, our network, the payer, a transaction signature.
+fn assert_success_receipt(report: &Value, payer: &str) {
     let receipt = &report["paymentResponse"];
     assert_eq!(receipt["success"], true, "{report:#}");
-    assert_eq!(receipt["network"], SOLANA_DEVNET);
-    assert_eq!(receipt["payer"], client.to_string());
+    assert_eq!(receipt["payer"], payer, "{report:#}");
+    assert!(
+        receipt["network"] == SOLANA_DEVNET || receipt["network"] == "solana-devnet",
+        "{report:#}"
+    );
     let signature = receipt["transaction"].as_str().unwrap_or_default();
     assert!(
         bs58::decode(signature).into_vec().ok().map(|b| b.len()) == Some(64),
         "a transaction signature: {receipt}"
     );
-    assert_eq!(cluster.token_balance(&client), client_before - PRICE);
+}
+
+fn node() -> &'static Path {
+    require_node();
+    Path::new("node")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_typescript_client_pays_unmodified() {
+    pays_get_balance(node(), "pay.mjs").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_v1_typescript_client_pays_unmodified() {
+    pays_get_balance(node(), "pay_v1.mjs").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_axios_client_pays_unmodified() {
+    pays_get_balance(node(), "pay_axios.mjs").await;
+}
+
+/// A web3.js `Connection` on the standard JSON-RPC route with the official paying fetch: a
+/// `getBalance` and a batch (`getBalance` + `getSlot`), each one paid request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web3_connection_with_the_paying_fetch_pays_single_calls_and_batches() {
+    let program = node();
+    let buyer = Buyer::new().await;
+    let route = format!("{}/v1/x402/solana/devnet/rpc", buyer.base);
+    let report = run_client(
+        program,
+        "web3_connection.mjs",
+        [
+            route,
+            buyer.keypair(),
+            buyer.rpc_url(),
+            buyer.client.to_string(),
+        ],
+    )
+    .await;
+
+    let (client, lamports) = (buyer.client, buyer.lamports);
+    assert_eq!(report["lamports"], lamports, "{report:#}");
+    assert_eq!(report["batchLamports"], lamports, "{report:#}");
+    assert!(report["batchSlot"].is_u64(), "{report:#}");
+    let receipts = report["receipts"].as_array().expect("receipts");
     assert_eq!(
-        cluster.token_balance(&cluster.pay_to()),
-        pay_to_before + PRICE
+        receipts.len(),
+        2,
+        "one payment per HTTP request: {report:#}"
     );
-    assert_eq!(
-        cluster.sol_balance(&client),
-        lamports,
-        "the client paid no SOL: the facilitator's fee payer did"
+    for receipt in receipts {
+        assert_success_receipt(
+            &serde_json::json!({"paymentResponse": receipt}),
+            &client.to_string(),
+        );
+    }
+    buyer.assert_paid(2);
+}
+
+/// PayAI's `x402-solana` builds no memo instruction: it pays because the offer sets no
+/// `extra.memo` (README "Memo rule").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payai_x402_solana_client_pays_unmodified() {
+    pays_get_balance(node(), "pay_x402_solana.mjs").await;
+}
+
+/// The official Python client (`x402` 2.25.0 from PyPI, httpx, SVM with `rpc_url=`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_python_client_pays_unmodified() {
+    pays_get_balance(&python(), "pay.py").await;
+}
+
+/// Our own client, `cargo run --example pay` (as `tests/interop/pay_example.sh` runs it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_pay_example_pays() {
+    pays_get_balance_with(run_pay_example).await;
+}
+
+/// Runs `sh tests/interop/pay_example.sh url keypair rpc_url body` and turns its text output
+/// (`status: …`, `answer: <json>`, `receipt: <json>`) into the scripts' JSON report.
+async fn run_pay_example(args: [String; 4]) -> Value {
+    let child = tokio::process::Command::new("sh")
+        .arg(interop_dir().join("pay_example.sh"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn sh pay_example.sh");
+    // `cargo run` may first build the example.
+    let out = tokio::time::timeout(INSTALL_TIMEOUT, child.wait_with_output())
+        .await
+        .expect("cargo run --example pay did not finish in time")
+        .expect("output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "pay exited {}:\n{stdout}\n{stderr}",
+        out.status
     );
+    let field = |name: &str| {
+        stdout
+            .split_once(&format!("{name}: "))
+            .unwrap_or_else(|| panic!("no {name} in {stdout}"))
+            .1
+    };
+    let status: u16 = field("status")[..3].parse().expect("an HTTP status");
+    let answer = field("answer").lines().next().unwrap_or_default();
+    let receipt: Value = serde_json::from_str(field("receipt").trim()).expect("a JSON receipt");
+    serde_json::json!({
+        "status": status,
+        "body": serde_json::from_str::<Value>(answer).expect("a JSON answer"),
+        "payer": receipt["payer"],
+        "paymentResponse": receipt,
+    })
+}
+
+/// Every README code block that names its source (`<!-- snippet: tests/interop/FILE -->` on
+/// the line before the fence) is that file's text between `snippet:start` and `snippet:end`,
+/// de-indented: the README shows the code the tests run.
+#[test]
+fn readme_snippets_are_the_files_the_tests_run() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let mut checked = Vec::new();
+    let mut lines = readme.lines();
+    while let Some(line) = lines.next() {
+        let Some(file) = line
+            .trim()
+            .strip_prefix("<!-- snippet: ")
+            .and_then(|rest| rest.strip_suffix(" -->"))
+        else {
+            continue;
+        };
+        let fence = lines.next().unwrap_or_default();
+        assert!(
+            fence.starts_with("```"),
+            "a code block after the {file} marker"
+        );
+        let shown: Vec<&str> = lines
+            .by_ref()
+            .take_while(|l| !l.starts_with("```"))
+            .collect();
+        let text = std::fs::read_to_string(root.join(file))
+            .unwrap_or_else(|e| panic!("README names {file}: {e}"));
+        assert_eq!(
+            shown,
+            snippet(&text, file),
+            "README's {file} snippet drifted"
+        );
+        checked.push(file.to_owned());
+    }
+    for file in [
+        "tests/interop/pay.mjs",
+        "tests/interop/pay_v1.mjs",
+        "tests/interop/pay_axios.mjs",
+        "tests/interop/web3_connection.mjs",
+        "tests/interop/pay_x402_solana.mjs",
+        "tests/interop/pay.py",
+        "tests/interop/pay_example.sh",
+    ] {
+        assert!(
+            checked.iter().any(|c| c == file),
+            "README shows no snippet of {file}"
+        );
+    }
+}
+
+/// The lines between the `snippet:start` and `snippet:end` markers, without their common indent.
+fn snippet<'a>(text: &'a str, file: &str) -> Vec<&'a str> {
+    let body: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.contains("snippet:start"))
+        .skip(1)
+        .take_while(|l| !l.contains("snippet:end"))
+        .collect();
+    assert!(
+        !body.is_empty(),
+        "{file} has no snippet:start/snippet:end region"
+    );
+    let indent = body
+        .iter()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    body.iter().map(|l| l.get(indent..).unwrap_or("")).collect()
 }

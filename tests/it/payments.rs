@@ -29,10 +29,33 @@ async fn unpaid_request_gets_a_challenge_with_the_server_price() {
     assert_eq!(head.headers()["cache-control"], "no-store");
     let challenge: PaymentRequired =
         decode_header(head.headers()["payment-required"].as_bytes(), 16 * 1024).unwrap();
+    // The header is the v2 challenge; the body the same terms in the v1 shape (v1 clients).
+    assert_eq!(body["x402Version"], 1, "{body}");
+    assert_eq!(body["error"], challenge.error.clone().unwrap());
+    let v1 = &body["accepts"][0];
     assert_eq!(
-        serde_json::to_value(&challenge).unwrap(),
-        body,
-        "header and body carry the same JSON"
+        body["accepts"].as_array().unwrap().len(),
+        challenge.accepts.len()
+    );
+    assert_eq!(v1["network"], "solana-devnet");
+    assert_eq!(v1["maxAmountRequired"], challenge.accepts[0].amount);
+    assert_eq!(v1["resource"], challenge.resource.url);
+    assert_eq!(v1["description"], challenge.resource.description);
+    assert_eq!(v1["mimeType"], "application/json");
+    assert_eq!(v1["payTo"], challenge.accepts[0].pay_to);
+    assert_eq!(v1["asset"], challenge.accepts[0].asset);
+    assert_eq!(
+        v1["maxTimeoutSeconds"],
+        challenge.accepts[0].max_timeout_seconds
+    );
+    assert_eq!(
+        v1["extra"],
+        serde_json::to_value(&challenge.accepts[0].extra).unwrap()
+    );
+    assert_eq!(
+        v1["outputSchema"],
+        challenge.extensions.as_ref().unwrap()["bazaar"]["info"],
+        "v1 discovery lived in accepts[].outputSchema"
     );
     assert_eq!(
         challenge.resource.url,
@@ -65,7 +88,7 @@ async fn unpaid_request_gets_a_challenge_with_the_server_price() {
     let batch: Vec<Value> = (0..3)
         .map(|i| json!({"jsonrpc":"2.0","id":i,"method":"getSlot"}))
         .collect();
-    let (status, body, _) = env
+    let (status, body, head) = env
         .app
         .post_json(
             "/v1/x402/solana/devnet/rpc",
@@ -73,7 +96,10 @@ async fn unpaid_request_gets_a_challenge_with_the_server_price() {
         )
         .await;
     assert_eq!(status, 402);
-    assert_eq!(body["accepts"][0]["amount"], PRICE.to_string());
+    assert_eq!(body["accepts"][0]["maxAmountRequired"], PRICE.to_string());
+    let batch: PaymentRequired =
+        decode_header(head.headers()["payment-required"].as_bytes(), 16 * 1024).unwrap();
+    assert_eq!(batch.accepts[0].amount, PRICE.to_string());
 }
 
 #[tokio::test]
@@ -128,6 +154,101 @@ async fn paid_call_settles_and_moves_exactly_the_price() {
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "payment_already_used");
     assert_eq!(env.balances(), (client_after, pay_to_after));
+}
+
+/// `PAYMENT-SIGNATURE` for `fixture`'s transfer without its memo instruction: what v1-era
+/// clients and `x402-solana` send (compute limit, compute price, transfer).
+fn memo_less_header(
+    accepted: &Value,
+    fixture: &x402_gateway::svm::testkit::PaymentFixture,
+) -> String {
+    let mut ixs = fixture.instructions();
+    ixs.truncate(3);
+    let transaction = x402_gateway::svm::client::encode(&fixture.sign_v0(&ixs));
+    encode_header(&json!({
+        "x402Version": 2,
+        "accepted": accepted,
+        "payload": {"transaction": transaction},
+    }))
+}
+
+/// Without a memo, two payers' identical transfers (same payer, amount, blockhash) are one and
+/// the same transaction, as on chain: the second is the first payment replayed. It is answered
+/// from the first one's claim (the kept answer for the same request, 409 for another), never
+/// settled a second time.
+#[tokio::test]
+async fn identical_memo_less_payments_are_one_payment() {
+    let env = PaidGateway::start().await;
+    let challenge = env.challenge(PAID).await;
+    let accepted = serde_json::to_value(&challenge.accepts[0]).unwrap();
+    assert!(
+        challenge.accepts[0].memo().is_none(),
+        "the offer sets no extra.memo"
+    );
+    let (first, second) = (env.fixture(PRICE, 1), env.fixture(PRICE, 2));
+    let (header, twin) = (
+        memo_less_header(&accepted, &first),
+        memo_less_header(&accepted, &second),
+    );
+    assert_eq!(
+        header, twin,
+        "built twice in one blockhash window, a memo-less transfer is byte-identical"
+    );
+    let (client_before, pay_to_before) = env.balances();
+
+    let (status, body, head) = env.pay(PAID, &header).await;
+    assert_eq!(status, 200, "a memo-less payment is accepted: {body}");
+    let receipt: SettleResponse =
+        decode_header(head.headers()["payment-response"].as_bytes(), 8192).unwrap();
+    assert!(receipt.success, "{receipt:?}");
+    let paid = (client_before - PRICE, pay_to_before + PRICE);
+    assert_eq!(env.balances(), paid);
+
+    // The twin on the same request: the kept answer and receipt, no second settlement.
+    let (status, again, again_head) = env.pay(PAID, &twin).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again, body);
+    assert_eq!(
+        again_head.headers()["payment-response"],
+        head.headers()["payment-response"]
+    );
+    // The twin on another request: that payment already bought its answer.
+    let (status, other, _) = env.pay_body(PAID, &twin, r#"{"params":[]}"#).await;
+    assert_eq!(status, 409, "{other}");
+    assert_eq!(other["error"]["code"], "payment_already_used");
+    assert_eq!(env.balances(), paid, "settled once");
+}
+
+/// `[payment] require_memo = true`: the same memo-less payment is refused before any upstream
+/// call or settlement, naming the rule.
+#[tokio::test]
+async fn require_memo_refuses_memo_less_payments() {
+    let env = PaidGateway::builder().require_memo().build().await;
+    let challenge = env.challenge(PAID).await;
+    let accepted = serde_json::to_value(&challenge.accepts[0]).unwrap();
+    let before = env.balances();
+    let (status, body, head) = env
+        .pay(PAID, &memo_less_header(&accepted, &env.fixture(PRICE, 1)))
+        .await;
+    assert_eq!(status, 402, "{body}");
+    let refused: PaymentRequired =
+        decode_header(head.headers()["payment-required"].as_bytes(), 16 * 1024).unwrap();
+    assert!(
+        refused
+            .error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("invalid_exact_svm_payload_memo_count")),
+        "{refused:?}"
+    );
+    assert_eq!(env.balances(), before);
+    // With its memo the payment passes.
+    let (status, body, _) = env
+        .pay(
+            PAID,
+            &PaidGateway::header(&accepted, &env.fixture(PRICE, 1)),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
 }
 
 #[tokio::test]

@@ -114,19 +114,19 @@ fn accepts_seller_memo() {
 }
 
 #[test]
-fn accepts_missing_memo_only_when_policy_allows() {
+fn accepts_missing_memo_unless_policy_requires_one() {
     let f = PaymentFixture::new();
     let b64 = with_ixs(&f, |ixs| {
         ixs.pop();
     });
     let mut policy = f.policy();
+    let p = check(&b64, &f.requirements(), &f.mint_info(), &policy).expect("no memo allowed");
+    assert_eq!(p.memo, None);
+    policy.require_memo = true;
     assert_eq!(
         check(&b64, &f.requirements(), &f.mint_info(), &policy).unwrap_err(),
         VerifyError::MemoCount(0)
     );
-    policy.require_memo = false;
-    let p = check(&b64, &f.requirements(), &f.mint_info(), &policy).expect("no memo allowed");
-    assert_eq!(p.memo, None);
 }
 
 #[test]

@@ -168,6 +168,7 @@ pub(crate) struct Settings {
     pub rebroadcast: Duration,
     pub settle_deadline: Duration,
     pub dedupe_ttl: Duration,
+    pub require_memo: bool,
 }
 
 #[derive(Debug)]
@@ -251,6 +252,7 @@ impl LocalFacilitator {
             rebroadcast: ms(config.rebroadcast_ms),
             settle_deadline: ms(config.settle_deadline_ms),
             dedupe_ttl: Duration::from_secs(config.dedupe_ttl_secs),
+            require_memo: config.require_memo,
         };
         Ok(Self {
             inner: Arc::new(Inner {

@@ -105,6 +105,7 @@ impl Inner {
         let policy = ExactPolicy {
             max_compute_unit_limit: self.settings.max_compute_unit_limit,
             max_compute_unit_price: self.settings.max_compute_unit_price,
+            require_memo: self.settings.require_memo,
             ..ExactPolicy::new(self.keys.pubkeys(), net.allowed_mints.clone())
         };
         let verified = verify_exact(&tx, &payment.requirements, &mint, &policy)?;

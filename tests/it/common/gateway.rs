@@ -74,6 +74,7 @@ pub struct PaidGatewayBuilder {
     redis: Option<RedisStore>,
     remote_facilitator: Option<RemoteFacilitator>,
     reconcile_interval_ms: Option<u64>,
+    require_memo: bool,
     upstream_timeouts_ms: Option<(u64, u64)>,
     sections: String,
     env: HashMap<String, String>,
@@ -102,6 +103,12 @@ impl PaidGatewayBuilder {
     /// `[payment] reconcile_interval_ms` (tests that drive the reconciler by hand set an hour).
     pub fn reconcile_interval_ms(mut self, ms: u64) -> Self {
         self.reconcile_interval_ms = Some(ms);
+        self
+    }
+
+    /// `[payment] require_memo = true`: memo-less payments are refused.
+    pub fn require_memo(mut self) -> Self {
+        self.require_memo = true;
         self
     }
 
@@ -148,6 +155,9 @@ impl PaidGatewayBuilder {
         .unwrap();
         if let Some(ms) = self.reconcile_interval_ms {
             writeln!(toml, "reconcile_interval_ms = {ms}").unwrap();
+        }
+        if self.require_memo {
+            writeln!(toml, "require_memo = true").unwrap();
         }
         writeln!(
             toml,
