@@ -3,8 +3,9 @@
 //! no `pay_to`, no `[localnet]`), and on the embedded default (the demo), whose derived settings
 //! now exist before validation.
 
+use crate::common::process::{free_port, wait_for_exit, DEADLINE};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use x402_gateway::config::EMBEDDED_DEFAULT;
@@ -12,8 +13,6 @@ use x402_gateway::config::EMBEDDED_DEFAULT;
 const BIN: &str = env!("CARGO_BIN_EXE_x402-gateway");
 /// EX_USAGE, what `main` returns for an unusable configuration.
 const EXIT_CONFIG: i32 = 64;
-/// Generous: a debug binary starting the embedded cluster loads the SPL programs.
-const DEADLINE: Duration = Duration::from_secs(60);
 
 /// Runs the binary in `dir` (so generated demo keys land there) and waits for it to exit.
 fn run(dir: &Path, args: &[&str]) -> Output {
@@ -26,26 +25,7 @@ fn run(dir: &Path, args: &[&str]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("the gateway binary runs");
-    wait_with_deadline(child)
-}
-
-fn wait_with_deadline(mut child: Child) -> Output {
-    let start = Instant::now();
-    while child.try_wait().expect("try_wait").is_none() {
-        if start.elapsed() > DEADLINE {
-            let _ = child.kill();
-            panic!("the gateway did not exit within {DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().expect("output")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
+    wait_for_exit(child)
 }
 
 #[test]

@@ -1,18 +1,18 @@
 //! From the demo to production, through the real binary: keyed providers are never served
 //! unpaid by accident, and `check-config` refuses what `serve` would refuse at start.
 
+use crate::common::process::{free_port, wait_for_exit, DEADLINE};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_x402-gateway");
 /// EX_USAGE, what `main` returns for an unusable configuration.
 const EXIT_CONFIG: i32 = 64;
-const DEADLINE: Duration = Duration::from_secs(60);
 
 /// Runs the binary in `dir` with exactly `env` (plus PATH) and waits for it to exit.
 fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut child = Command::new(BIN)
+    let child = Command::new(BIN)
         .args(args)
         .current_dir(dir)
         .env_clear()
@@ -22,26 +22,7 @@ fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("the gateway binary runs");
-    wait(&mut child);
-    child.wait_with_output().expect("output")
-}
-
-fn wait(child: &mut Child) {
-    let start = Instant::now();
-    while child.try_wait().expect("try_wait").is_none() {
-        if start.elapsed() > DEADLINE {
-            let _ = child.kill();
-            panic!("the gateway did not exit within {DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
+    wait_for_exit(child)
 }
 
 fn stderr(out: &Output) -> String {
