@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
@@ -135,10 +136,14 @@ struct MethodBody {
 /// as an empty body.
 pub(crate) async fn parse_method_route(
     State(routes): State<Arc<RpcRoutes>>,
-    Path(path): Path<MethodPath>,
+    path: Result<Path<MethodPath>, PathRejection>,
     request: Request,
     next: Next,
 ) -> Response {
+    let path = match path {
+        Ok(Path(path)) => path,
+        Err(rejection) => return path_error(rejection),
+    };
     parse(&routes, request, next, |routes, raw| {
         parse_method(routes, &path, raw)
     })
@@ -148,14 +153,28 @@ pub(crate) async fn parse_method_route(
 /// Route layer of the standard JSON-RPC endpoint (single or batch).
 pub(crate) async fn parse_standard_route(
     State(routes): State<Arc<RpcRoutes>>,
-    Path(path): Path<StandardPath>,
+    path: Result<Path<StandardPath>, PathRejection>,
     request: Request,
     next: Next,
 ) -> Response {
+    let path = match path {
+        Ok(Path(path)) => path,
+        Err(rejection) => return path_error(rejection),
+    };
     parse(&routes, request, next, |routes, raw| {
         parse_standard(routes, &path, raw)
     })
     .await
+}
+
+/// A path axum could not decode (e.g. a percent-escape that is not UTF-8): our JSON-RPC error,
+/// not axum's plain-text 400.
+fn path_error(rejection: PathRejection) -> Response {
+    ProxyError::InvalidRequest {
+        id: Value::Null,
+        message: rejection.body_text(),
+    }
+    .into_response()
 }
 
 async fn parse(

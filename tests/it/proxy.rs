@@ -475,3 +475,21 @@ async fn served_over_real_http() {
     tx.send(()).unwrap();
     server.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn an_undecodable_path_is_a_json_error_not_plain_text() {
+    let (app, upstream, _) = setup().await;
+    for path in [
+        "/v1/x402/solana/mainnet/alchemy/rpc/get%FFBalance",
+        "/v1/x402/solana/main%FFnet/rpc",
+    ] {
+        let (status, body, head) = app
+            .post_json(path, r#"{"jsonrpc":"2.0","id":1,"method":"getSlot"}"#)
+            .await;
+        assert_eq!(status, 400, "{path}: {body}");
+        let content_type = head.headers()["content-type"].to_str().unwrap();
+        assert!(content_type.starts_with("application/json"), "{path}");
+        assert_eq!(body["error"]["code"], -32600, "{path}: {body}");
+    }
+    assert_eq!(upstream.calls(), 0);
+}
