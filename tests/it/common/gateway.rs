@@ -79,6 +79,7 @@ pub struct PaidGatewayBuilder {
     sections: String,
     env: HashMap<String, String>,
     cluster: Option<(LocalCluster, tempfile::TempDir)>,
+    ledger_url: Option<String>,
 }
 
 impl PaidGatewayBuilder {
@@ -128,6 +129,13 @@ impl PaidGatewayBuilder {
     /// An environment variable the config reads (e.g. `ADMIN_TOKEN`).
     pub fn env(mut self, name: &str, value: &str) -> Self {
         self.env.insert(name.to_owned(), value.to_owned());
+        self
+    }
+
+    /// The ledger at `url` (e.g. a fresh PostgreSQL database) instead of a SQLite file in the
+    /// test's directory.
+    pub fn ledger_url(mut self, url: impl Into<String>) -> Self {
+        self.ledger_url = Some(url.into());
         self
     }
 
@@ -223,6 +231,23 @@ getSlot = 1
                 "[upstream]\ntimeout_ms = {timeout}\nconnect_timeout_ms = {connect}"
             )
             .unwrap();
+        }
+        // The ledger: shared by every instance of this config; heartbeats fast enough that a
+        // dead instance is noticed within a second; with the reconciler driven by hand, its
+        // submitted settlements are due at once.
+        let ledger_url = self.ledger_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("ledger.sqlite3").display()
+            )
+        });
+        writeln!(
+            toml,
+            "[ledger]\nurl = \"{ledger_url}\"\nheartbeat_ms = 200\ndead_after_ms = 1000"
+        )
+        .unwrap();
+        if self.reconcile_interval_ms.is_some() {
+            writeln!(toml, "settle_grace_ms = 0").unwrap();
         }
         toml.push_str(&self.sections);
         let app = TestApp::with_env(&toml, self.env.clone()).await;
