@@ -8,6 +8,7 @@ mod demo;
 mod facilitators;
 mod health;
 mod interop;
+mod ledger;
 mod limits;
 mod local_facilitator;
 mod localnet;
