@@ -4,6 +4,7 @@
 mod architecture;
 mod check_config;
 mod common;
+mod crash;
 mod demo;
 mod facilitators;
 mod health;

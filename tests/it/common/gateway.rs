@@ -145,12 +145,28 @@ impl PaidGatewayBuilder {
         self
     }
 
-    pub async fn build(self) -> PaidGateway {
-        let (cluster, dir) = match self.cluster {
+    pub async fn build(mut self) -> PaidGateway {
+        let (cluster, dir) = match self.cluster.take() {
             Some(started) => started,
             None => start_cluster().await,
         };
         let mock = MockUpstream::start().await;
+        let toml = self.render(&cluster, &mock, dir.path());
+        let app = TestApp::with_env(&toml, self.env.clone()).await;
+        PaidGateway {
+            cluster,
+            app,
+            mock,
+            toml,
+            env: self.env,
+            _dir: dir,
+        }
+    }
+
+    /// The config this builder describes, for `cluster` and `mock`, with the SQLite ledger
+    /// (unless [`Self::ledger_url`]) in `dir`: what [`Self::build`] serves, or what a test
+    /// hands to the real binary.
+    pub fn render(&self, cluster: &LocalCluster, mock: &MockUpstream, dir: &std::path::Path) -> String {
         let mut toml = String::new();
         if let Some(url) = &self.public_base_url {
             writeln!(toml, "[server]\npublic_base_url = \"{url}\"\n").unwrap();
@@ -238,7 +254,7 @@ getSlot = 1
         let ledger_url = self.ledger_url.clone().unwrap_or_else(|| {
             format!(
                 "sqlite://{}?mode=rwc",
-                dir.path().join("ledger.sqlite3").display()
+                dir.join("ledger.sqlite3").display()
             )
         });
         writeln!(
@@ -250,15 +266,7 @@ getSlot = 1
             writeln!(toml, "settle_grace_ms = 0").unwrap();
         }
         toml.push_str(&self.sections);
-        let app = TestApp::with_env(&toml, self.env.clone()).await;
-        PaidGateway {
-            cluster,
-            app,
-            mock,
-            toml,
-            env: self.env,
-            _dir: dir,
-        }
+        toml
     }
 }
 
