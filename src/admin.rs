@@ -1,5 +1,5 @@
-//! Operator routes behind `Authorization: Bearer <ADMIN_TOKEN>`: `GET /admin/usage`, and
-//! `GET /metrics` unless `[metrics] public = true`.
+//! Operator routes behind `Authorization: Bearer <ADMIN_TOKEN>`: `GET /admin/usage`,
+//! `GET /admin/audit` (with payments on), and `GET /metrics` unless `[metrics] public = true`.
 //!
 //! Without `ADMIN_TOKEN` in the environment the token-protected routes are not mounted at all
 //! (404, like the facilitator's): there is no token that could open them.
@@ -14,10 +14,11 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::app::AppState;
+use crate::audit;
 use crate::config::Secret;
 use crate::error::ApiError;
 use crate::observability::prometheus;
-use crate::routes::{METRICS_ROUTE, USAGE_ROUTE};
+use crate::routes::{AUDIT_ROUTE, METRICS_ROUTE, USAGE_ROUTE};
 use crate::usage;
 
 /// The admin token, kept as a digest: comparing digests in constant time leaks neither the
@@ -81,6 +82,9 @@ pub(crate) fn routes(app: &AppState) -> Router<AppState> {
     let mut open = Router::new();
     if token.is_some() {
         protected = protected.route(USAGE_ROUTE, get(usage::admin::get_usage));
+        if app.ledger.is_some() {
+            protected = protected.route(AUDIT_ROUTE, get(audit::admin::get_audit));
+        }
     }
     if app.config.metrics.public {
         open = open.route(METRICS_ROUTE, get(prometheus::get_metrics));

@@ -1,8 +1,9 @@
 //! Everything a request handler may need, built once from the config.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use crate::audit::ChainAudit;
 use crate::authgate::SiwxGate;
 use crate::config::Config;
 use crate::facilitator::local::LocalFacilitator;
@@ -35,6 +36,9 @@ pub struct App {
     pub paygate: Option<Arc<Paygate>>,
     /// The payment ledger (opened when payments are on).
     pub ledger: Option<Arc<Ledger>>,
+    /// The chain audit of the ledger (when payments are on; it runs by itself every
+    /// `[ledger] audit_interval_secs` unless that is 0).
+    pub audit: Option<Arc<ChainAudit>>,
     /// Shared state: Redis when `[redis]` has a URL, else the in-memory store.
     pub store: Arc<dyn Store>,
     /// Wallet sign-in for auth-only routes (put on a route with `authgate::require`).
@@ -57,6 +61,14 @@ impl axum::extract::FromRef<AppState> for crate::usage::admin::UsageReport {
         Self {
             usage: app.usage.clone(),
             store: app.store.clone(),
+        }
+    }
+}
+
+impl axum::extract::FromRef<AppState> for crate::audit::admin::FindingsReport {
+    fn from_ref(app: &AppState) -> Self {
+        Self {
+            ledger: app.ledger.clone(),
         }
     }
 }
@@ -197,6 +209,24 @@ impl App {
         } else {
             None
         };
+        let audit = match &ledger {
+            Some(ledger) => {
+                let audit = Arc::new(
+                    ChainAudit::from_config(&config, ledger.clone(), &providers)
+                        .map_err(BuildError::Payment)?,
+                );
+                if config.ledger.audit_interval_secs > 0 {
+                    crate::audit::spawn(&audit);
+                }
+                Some(audit)
+            }
+            None => None,
+        };
+        if let (Some(facilitator), Some(local)) = (&facilitator, &config.facilitator) {
+            if local.balance_poll_secs > 0 {
+                facilitator.spawn_balance_poller(Duration::from_secs(local.balance_poll_secs));
+            }
+        }
         let nonce_key = match &config.siwx_secret {
             Some(secret) => NonceKey::from_secret(secret.expose()),
             None => {
@@ -226,6 +256,7 @@ impl App {
             facilitator,
             paygate,
             ledger,
+            audit,
             store,
             siwx,
             tokens,

@@ -12,6 +12,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod app;
+pub mod audit;
 pub mod authgate;
 pub mod cli;
 pub mod config;

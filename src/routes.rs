@@ -27,6 +27,8 @@ pub const FACILITATOR_SETTLE_ROUTE: &str = "/api/internal/facilitator/settle";
 
 /// The usage report (behind `ADMIN_TOKEN`).
 pub const USAGE_ROUTE: &str = "/admin/usage";
+/// The chain audit's findings (behind `ADMIN_TOKEN`, when payments are on).
+pub const AUDIT_ROUTE: &str = "/admin/audit";
 /// Prometheus text exposition (behind `ADMIN_TOKEN` unless `[metrics] public = true`).
 pub const METRICS_ROUTE: &str = "/metrics";
 
@@ -43,5 +45,6 @@ pub const ROUTES: &[&str] = &[
     FACILITATOR_VERIFY_ROUTE,
     FACILITATOR_SETTLE_ROUTE,
     USAGE_ROUTE,
+    AUDIT_ROUTE,
     METRICS_ROUTE,
 ];

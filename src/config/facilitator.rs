@@ -72,6 +72,13 @@ pub struct LocalFacilitatorConfig {
     /// `extra.memo` (a set `extra.memo` is always checked). Default `false`, as the official
     /// facilitators; the gateway's own pre-check follows `[payment] require_memo`.
     pub require_memo: bool,
+    /// How often each fee payer's SOL balance is read (in the background, never on the
+    /// request path) into `x402_fee_payer_balance_lamports`, in seconds; 0 turns it off.
+    /// Default: 60.
+    pub balance_poll_secs: u64,
+    /// A fee payer holding fewer lamports than this is logged as a warning at every poll.
+    /// Default: 100 000 000 (0.1 SOL, about 20 000 settlements at the base fee).
+    pub low_balance_lamports: u64,
 }
 
 impl Default for LocalFacilitatorConfig {
@@ -89,6 +96,8 @@ impl Default for LocalFacilitatorConfig {
             settle_deadline_ms: 30_000,
             dedupe_ttl_secs: 120,
             require_memo: false,
+            balance_poll_secs: 60,
+            low_balance_lamports: 100_000_000,
         }
     }
 }

@@ -40,6 +40,10 @@ pub struct LedgerConfig {
     /// How often the chain audit runs (every `settled` row checked against the chain, unknown
     /// transfers into `pay_to` reported); 0 turns it off.
     pub audit_interval_secs: u64,
+    /// The chain audit reports a settled payment as `not_finalized` or `missing_on_chain` only
+    /// once it settled this long ago (a transaction takes ~13 s to finalize); younger ones are
+    /// looked at again on the next pass.
+    pub audit_finality_secs: u64,
     /// Most queued background writes (event rows, outcomes) before a payment waits for room.
     pub queue: usize,
 }
@@ -56,6 +60,7 @@ impl Default for LedgerConfig {
             dead_after_ms: 10_000,
             settle_grace_ms: 30_000,
             audit_interval_secs: 86_400,
+            audit_finality_secs: 600,
             queue: 10_000,
         }
     }

@@ -13,6 +13,7 @@
 //!   `settled` (until it lands the row stays `settle_submitted`, which the reconciler would
 //!   follow to the same end).
 
+mod audit;
 mod payments;
 mod queries;
 mod state;
@@ -25,6 +26,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 use tokio::sync::mpsc;
 
+pub use audit::{AuditCursor, Finding, FindingFilter, FindingKind, KnownSignature, SettledPayment};
 pub use payments::{Claimed, NewPayment, PaymentRow, Submission};
 pub use queries::{PaymentEvent, PaymentFilter, RevenueRow, StateTotal, Statement, MAX_PAGE};
 pub use state::PaymentState;

@@ -43,6 +43,9 @@ pub(super) struct TokenBalance {
 /// Everything `getTransaction` / `getSignatureStatuses` need about a landed transaction.
 #[derive(Debug, Clone)]
 pub(super) struct TxRecord {
+    /// Position in the ledger's history (execution order): orders an address's signatures
+    /// the way a real node's block order does.
+    pub seq: u64,
     pub slot: u64,
     pub block_time: i64,
     pub tx: VersionedTransaction,
@@ -65,6 +68,9 @@ pub(super) struct Chain {
     /// Recent blockhashes, newest at the back, with their last valid block height.
     blockhashes: VecDeque<(Hash, u64)>,
     txs: HashMap<Signature, TxRecord>,
+    /// Every account a landed transaction touched → its signatures, oldest first (the
+    /// address-signatures index behind `getSignaturesForAddress`).
+    by_address: HashMap<Address, Vec<Signature>>,
     pub transaction_count: u64,
     /// (slot, compute-unit price, writable keys) of landed transactions, for
     /// `getRecentPrioritizationFees`.
@@ -101,6 +107,7 @@ impl Chain {
             genesis_hash,
             blockhashes,
             txs: HashMap::new(),
+            by_address: HashMap::new(),
             transaction_count: 0,
             priority_fees: VecDeque::new(),
             faucet,
@@ -164,6 +171,18 @@ impl Chain {
 
     pub(super) fn record(&self, sig: &Signature) -> Option<&TxRecord> {
         self.txs.get(sig)
+    }
+
+    /// The landed transactions that touched `addr` (any of their accounts, lookup-table ones
+    /// included), newest first.
+    pub(super) fn history(&self, addr: &Address) -> impl Iterator<Item = (&Signature, &TxRecord)> {
+        self.by_address
+            .get(addr)
+            .map(|sigs| sigs.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .rev()
+            .filter_map(|sig| self.txs.get(sig).map(|r| (sig, r)))
     }
 
     pub(super) fn account(&self, addr: &Address) -> Option<Account> {
@@ -298,7 +317,11 @@ impl Chain {
             super::fees::compute_unit_price(&tx.message),
             writable,
         ));
+        for key in &keys {
+            self.by_address.entry(*key).or_default().push(sig);
+        }
         let record = TxRecord {
+            seq: self.transaction_count,
             slot: self.slot,
             block_time,
             post_balances: keys.iter().map(|k| self.lamports(k)).collect(),

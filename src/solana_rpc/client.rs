@@ -2,6 +2,8 @@
 //!
 //! Invariants:
 //! * redirects are never followed and proxy environment variables are ignored (SSRF hygiene);
+//! * an endpoint's URL never reaches an error or a log line (it may carry an API key): errors
+//!   drop it, the failover warning names the host;
 //! * every request has a connect timeout and a total timeout; a response body is read at most
 //!   up to `max_response_bytes` and then abandoned ([`RpcError::TooLarge`]);
 //! * a call tries each endpoint at most once, starting at the last one that worked, and moves
@@ -10,8 +12,8 @@
 
 use super::error::RpcError;
 use super::types::{
-    decode_b58_32, AccountData, RpcAccount, RpcResponse, SignatureStatus, SimulationResult,
-    WithContext,
+    decode_b58_32, AccountData, RpcAccount, RpcResponse, SignatureInfo, SignatureStatus,
+    SimulationResult, TransactionInfo, WithContext,
 };
 use base64::Engine as _;
 use serde::de::DeserializeOwned;
@@ -107,7 +109,9 @@ impl SolanaRpc {
                     return Ok(v);
                 }
                 Err(e) if e.is_retryable() => {
-                    tracing::warn!(%url, method, error = %e, "RPC endpoint failed, trying the next");
+                    // Host only: an RPC URL may carry an API key in its path or query.
+                    let host = url.host_str().unwrap_or_default();
+                    tracing::warn!(endpoint = i, host, method, error = %e, "RPC endpoint failed, trying the next");
                     last = e;
                 }
                 Err(e) => return Err(e),
@@ -287,6 +291,23 @@ impl SolanaRpc {
         &self,
         signatures: &[Signature],
     ) -> Result<Vec<Option<SignatureStatus>>, RpcError> {
+        self.signature_statuses(signatures, false).await
+    }
+
+    /// `getSignatureStatuses` searching the node's whole history (older signatures than the
+    /// recent status cache holds), at most [`MAX_SIGNATURE_STATUSES`].
+    pub async fn get_signature_statuses_in_history(
+        &self,
+        signatures: &[Signature],
+    ) -> Result<Vec<Option<SignatureStatus>>, RpcError> {
+        self.signature_statuses(signatures, true).await
+    }
+
+    async fn signature_statuses(
+        &self,
+        signatures: &[Signature],
+        history: bool,
+    ) -> Result<Vec<Option<SignatureStatus>>, RpcError> {
         if signatures.len() > MAX_SIGNATURE_STATUSES {
             return Err(RpcError::Decode("too many signatures".into()));
         }
@@ -294,7 +315,7 @@ impl SolanaRpc {
         let r: WithContext<Vec<Option<SignatureStatus>>> = self
             .call(
                 "getSignatureStatuses",
-                json!([sigs, {"searchTransactionHistory": false}]),
+                json!([sigs, {"searchTransactionHistory": history}]),
             )
             .await?;
         if r.value.len() != signatures.len() {
@@ -302,9 +323,98 @@ impl SolanaRpc {
         }
         Ok(r.value)
     }
+
+    /// `getBalance` (confirmed): lamports held by `address` (0 when it does not exist).
+    pub async fn get_balance(&self, address: &Address) -> Result<u64, RpcError> {
+        let r: WithContext<u64> = self
+            .call(
+                "getBalance",
+                json!([address.to_string(), {"commitment": COMMITMENT}]),
+            )
+            .await?;
+        Ok(r.value)
+    }
+
+    /// `getSignaturesForAddress`: one page of `address`'s transactions, newest first.
+    pub async fn get_signatures_for_address(
+        &self,
+        address: &Address,
+        page: &SignaturePage<'_>,
+    ) -> Result<Vec<SignatureInfo>, RpcError> {
+        let mut config = json!({
+            "limit": page.limit.clamp(1, MAX_SIGNATURES_PAGE),
+            "commitment": page.commitment.as_str(),
+        });
+        if let Some(before) = page.before {
+            config["before"] = json!(before);
+        }
+        if let Some(until) = page.until {
+            config["until"] = json!(until);
+        }
+        self.call(
+            "getSignaturesForAddress",
+            json!([address.to_string(), config]),
+        )
+        .await
+    }
+
+    /// `getTransaction` (`json` encoding, v0 messages accepted) at `commitment`; `None` when
+    /// the node does not know the signature (or not at that commitment).
+    pub async fn get_transaction(
+        &self,
+        signature: &str,
+        commitment: Commitment,
+    ) -> Result<Option<TransactionInfo>, RpcError> {
+        self.call(
+            "getTransaction",
+            json!([signature, {
+                "encoding": "json",
+                "commitment": commitment.as_str(),
+                "maxSupportedTransactionVersion": 0,
+            }]),
+        )
+        .await
+    }
+}
+
+/// Largest `limit` of one `getSignaturesForAddress` page (the RPC server's own limit).
+pub const MAX_SIGNATURES_PAGE: usize = 1000;
+
+/// A commitment level a read may ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commitment {
+    /// Voted on by a supermajority.
+    Confirmed,
+    /// Rooted: can no longer be rolled back.
+    Finalized,
+}
+
+impl Commitment {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Confirmed => "confirmed",
+            Self::Finalized => "finalized",
+        }
+    }
+}
+
+/// Which page of `getSignaturesForAddress` to read.
+#[derive(Debug, Clone, Copy)]
+pub struct SignaturePage<'a> {
+    /// Start below this signature (exclusive); `None`: the newest.
+    pub before: Option<&'a str>,
+    /// Stop above this signature (exclusive); `None`: the oldest the node has.
+    pub until: Option<&'a str>,
+    /// At most this many (1..=[`MAX_SIGNATURES_PAGE`]).
+    pub limit: usize,
+    /// Only transactions at this commitment.
+    pub commitment: Commitment,
 }
 
 fn map_reqwest(e: reqwest::Error) -> RpcError {
+    // reqwest's message names the URL, which may carry an API key: never keep it.
+    let e = e.without_url();
     if e.is_timeout() {
         RpcError::Timeout
     } else if e.is_decode() {

@@ -10,8 +10,12 @@ mod types;
 mod tests;
 
 pub use client::{
-    SolanaRpc, DEFAULT_MAX_RESPONSE_BYTES, MAX_MULTIPLE_ACCOUNTS, MAX_SIGNATURE_STATUSES,
+    Commitment, SignaturePage, SolanaRpc, DEFAULT_MAX_RESPONSE_BYTES, MAX_MULTIPLE_ACCOUNTS,
+    MAX_SIGNATURES_PAGE, MAX_SIGNATURE_STATUSES,
 };
 pub use error::{RpcError, NODE_UNHEALTHY};
 pub use mint_cache::{MintCache, MintError, DEFAULT_MINT_TTL, MINT_CACHE_CAPACITY};
-pub use types::{AccountData, SignatureStatus, SimulationResult};
+pub use types::{
+    AccountData, EncodedMessage, EncodedTransaction, LoadedAddresses, SignatureInfo,
+    SignatureStatus, SimulationResult, TokenAmount, TokenBalance, TransactionInfo, TransactionMeta,
+};

@@ -114,6 +114,146 @@ impl SignatureStatus {
     }
 }
 
+/// One entry of `getSignaturesForAddress`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignatureInfo {
+    /// The transaction's signature (base58).
+    pub signature: String,
+    /// Slot it landed in.
+    pub slot: u64,
+    /// The transaction error, `None` on success.
+    #[serde(default)]
+    pub err: Option<Value>,
+    /// Its memos, as the node formats them.
+    #[serde(default)]
+    pub memo: Option<String>,
+    /// Unix seconds, when known.
+    #[serde(default)]
+    pub block_time: Option<i64>,
+    /// `processed`, `confirmed` or `finalized`.
+    #[serde(default)]
+    pub confirmation_status: Option<String>,
+}
+
+/// What `getTransaction` (`encoding: json`) says about a landed transaction, reduced to what
+/// the chain audit reads: its error, fee, accounts and token balances.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransactionInfo {
+    /// Slot it landed in.
+    pub slot: u64,
+    /// Unix seconds, when known.
+    #[serde(default)]
+    pub block_time: Option<i64>,
+    /// Status metadata.
+    pub meta: Option<TransactionMeta>,
+    /// The transaction (only its account keys are read).
+    pub transaction: EncodedTransaction,
+}
+
+/// `meta` of [`TransactionInfo`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransactionMeta {
+    /// The transaction error, `None` on success.
+    #[serde(default)]
+    pub err: Option<Value>,
+    /// Lamports the fee payer paid.
+    #[serde(default)]
+    pub fee: u64,
+    /// Token balances before.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub pre_token_balances: Vec<TokenBalance>,
+    /// Token balances after.
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub post_token_balances: Vec<TokenBalance>,
+    /// Accounts loaded from lookup tables (v0 messages).
+    #[serde(default)]
+    pub loaded_addresses: Option<LoadedAddresses>,
+}
+
+/// `meta.loadedAddresses`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+pub struct LoadedAddresses {
+    /// Writable, in order.
+    #[serde(default)]
+    pub writable: Vec<String>,
+    /// Read-only, in order.
+    #[serde(default)]
+    pub readonly: Vec<String>,
+}
+
+/// One entry of `preTokenBalances` / `postTokenBalances`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenBalance {
+    /// Index into the transaction's accounts (static keys, then loaded writable, readonly).
+    pub account_index: usize,
+    /// The mint.
+    pub mint: String,
+    /// The token account's owner.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// The token program.
+    #[serde(default)]
+    pub program_id: Option<String>,
+    /// The balance.
+    pub ui_token_amount: TokenAmount,
+}
+
+/// `uiTokenAmount`: only the exact atomic amount is read.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct TokenAmount {
+    /// Atomic units, as a decimal string.
+    pub amount: String,
+}
+
+/// `transaction` in `json` encoding.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct EncodedTransaction {
+    /// The message.
+    pub message: EncodedMessage,
+}
+
+/// `transaction.message` in `json` encoding.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EncodedMessage {
+    /// Static account keys, base58.
+    pub account_keys: Vec<String>,
+}
+
+impl TransactionInfo {
+    /// Every account of the transaction in `accountIndex` order: the static keys, then the
+    /// loaded writable and read-only ones.
+    pub fn account_keys(&self) -> Vec<&str> {
+        let loaded = self.meta.as_ref().and_then(|m| m.loaded_addresses.as_ref());
+        self.transaction
+            .message
+            .account_keys
+            .iter()
+            .chain(loaded.into_iter().flat_map(|l| l.writable.iter()))
+            .chain(loaded.into_iter().flat_map(|l| l.readonly.iter()))
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// How much `account`'s `mint` balance changed (post − pre; an account absent from a
+    /// side counts 0 there). `None` when an amount is not a number.
+    pub fn token_delta(&self, account: &str, mint: &str) -> Option<i128> {
+        let keys = self.account_keys();
+        let meta = self.meta.as_ref()?;
+        let sum = |list: &[TokenBalance]| -> Option<i128> {
+            list.iter()
+                .filter(|b| b.mint == mint && keys.get(b.account_index) == Some(&account))
+                .map(|b| b.ui_token_amount.amount.parse::<i128>().ok())
+                .sum()
+        };
+        Some(sum(&meta.post_token_balances)? - sum(&meta.pre_token_balances)?)
+    }
+}
+
 fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,

@@ -73,6 +73,13 @@ impl Endpoint {
         self.cluster
     }
 
+    /// The URL for a Solana JSON-RPC client of our own (the chain audit), when the key (if
+    /// any) is part of it; `None` when the provider wants the key in a header. Carries the key:
+    /// never log it.
+    pub(crate) fn rpc_url(&self) -> Option<&Url> {
+        self.key_header.is_none().then_some(&self.url)
+    }
+
     /// The health record.
     pub fn health(&self) -> &EndpointHealth {
         &self.health

@@ -1077,3 +1077,170 @@ fn config_defaults_and_toml() {
     assert_eq!(cfg.wallets[0].lamports(), 1_500_000_000);
     assert!(toml::from_str::<LocalnetConfig>("bogus = 1").is_err());
 }
+
+/// A Memo v2 instruction with no signers.
+fn memo_ix(text: &[u8]) -> solana_instruction::Instruction {
+    solana_instruction::Instruction {
+        program_id: x402_gateway::svm::constants::MEMO_PROGRAM,
+        accounts: vec![],
+        data: text.to_vec(),
+    }
+}
+
+#[tokio::test]
+async fn get_signatures_for_address_pages_history_newest_first() {
+    let net = TestNet::start().await;
+    let c = &net.cluster;
+    let client = net.client();
+    let payer = net.fee_payer();
+    let dst = ata(&c.pay_to(), &c.mint(), &c.token_program());
+    let (hash, _) = net.rpc.latest_blockhash().await;
+    // Four transfers into `dst` in execution order (the clock is paused: one slot), the
+    // second with two memos, the third failing on chain (more than the client holds).
+    let mut sent = Vec::new();
+    for (i, amount) in [11u64, 12, 100_000_001, 14].into_iter().enumerate() {
+        let mut ixs = vec![transfer_checked_ix(
+            &net,
+            &client.pubkey(),
+            &c.pay_to(),
+            amount,
+        )];
+        if i == 1 {
+            ixs.push(memo_ix(b"a"));
+            ixs.push(memo_ix(b"hello"));
+        }
+        let tx = legacy_tx(&ixs, &payer.pubkey(), &[payer, client], hash);
+        let sig = net
+            .rpc
+            .ok(
+                "sendTransaction",
+                json!([b64(&tx), {"encoding": "base64", "skipPreflight": true}]),
+            )
+            .await;
+        net.rpc.wait_confirmed(sig.as_str().unwrap()).await;
+        sent.push(sig.as_str().unwrap().to_string());
+    }
+    let newest_first: Vec<String> = sent.iter().rev().cloned().collect();
+    let list = |config: Value| {
+        let rpc = &net.rpc;
+        let dst = dst.to_string();
+        async move {
+            rpc.ok("getSignaturesForAddress", json!([dst, config]))
+                .await
+        }
+    };
+    let sigs = |page: &Value| -> Vec<String> {
+        page.as_array()
+            .unwrap_or_else(|| panic!("not an array: {page}"))
+            .iter()
+            .map(|e| e["signature"].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    // Finalized (the default) lists nothing yet; confirmed lists every landed one.
+    assert_eq!(list(json!({})).await, json!([]));
+    let confirmed = list(json!({"commitment": "confirmed"})).await;
+    assert_eq!(sigs(&confirmed), newest_first);
+    for entry in confirmed.as_array().unwrap() {
+        assert_keys(
+            entry,
+            &[
+                "signature",
+                "slot",
+                "err",
+                "memo",
+                "blockTime",
+                "confirmationStatus",
+            ],
+        );
+        assert_eq!(entry["confirmationStatus"], "confirmed");
+        assert_eq!(entry["slot"], c.slot());
+        assert!(entry["blockTime"].is_i64());
+    }
+    assert_eq!(confirmed[2]["memo"], "[1] a; [5] hello");
+    assert_eq!(confirmed[0]["memo"], Value::Null);
+    assert_eq!(
+        confirmed[1]["err"],
+        json!({"InstructionError": [0, {"Custom": 1}]})
+    );
+    assert_eq!(confirmed[0]["err"], Value::Null);
+
+    c.advance_slots(32);
+    let all = list(json!(null)).await;
+    assert_eq!(sigs(&all), newest_first);
+    assert!(all
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["confirmationStatus"] == "finalized"));
+    // The fee payer's history has them too (every account of a transaction is indexed).
+    let payer_history = net
+        .rpc
+        .ok(
+            "getSignaturesForAddress",
+            json!([payer.pubkey().to_string()]),
+        )
+        .await;
+    assert_eq!(sigs(&payer_history), newest_first);
+
+    // Paging: limit, then `before` the last one seen (exclusive); `until` stops above it.
+    let first = list(json!({"limit": 2})).await;
+    assert_eq!(sigs(&first), newest_first[..2]);
+    let second = list(json!({"limit": 2, "before": newest_first[1]})).await;
+    assert_eq!(sigs(&second), newest_first[2..]);
+    let above = list(json!({"until": newest_first[2]})).await;
+    assert_eq!(sigs(&above), newest_first[..2]);
+    let between = list(json!({"before": newest_first[0], "until": newest_first[3]})).await;
+    assert_eq!(sigs(&between), newest_first[1..3]);
+    // A `before` the node does not know gives nothing; an unknown `until` is ignored.
+    let unknown = solana_signature::Signature::from([7u8; 64]).to_string();
+    assert_eq!(list(json!({"before": unknown})).await, json!([]));
+    assert_eq!(sigs(&list(json!({"until": unknown})).await), newest_first);
+    // An address no transaction touched.
+    let untouched = net
+        .rpc
+        .ok(
+            "getSignaturesForAddress",
+            json!([Keypair::new().pubkey().to_string()]),
+        )
+        .await;
+    assert_eq!(untouched, json!([]));
+
+    // Refusals, with the real node's messages.
+    let err = |config: Value| {
+        let rpc = &net.rpc;
+        let dst = dst.to_string();
+        async move {
+            rpc.err("getSignaturesForAddress", json!([dst, config]))
+                .await
+        }
+    };
+    for limit in [0, 1001] {
+        let e = err(json!({"limit": limit})).await;
+        assert_eq!(e["code"], -32602);
+        assert!(
+            e["message"]
+                .as_str()
+                .unwrap()
+                .contains("Invalid limit; max 1000"),
+            "{e}"
+        );
+    }
+    let e = err(json!({"commitment": "processed"})).await;
+    assert_eq!(e["code"], -32602);
+    assert!(e["message"]
+        .as_str()
+        .unwrap()
+        .contains("Method does not support commitment below `confirmed`"));
+    assert_eq!(
+        err(json!({"before": "not-a-signature"})).await["code"],
+        -32602
+    );
+    let e = net
+        .rpc
+        .err("getSignaturesForAddress", json!(["not-an-address"]))
+        .await;
+    assert_eq!(e["code"], -32602);
+    let e = net.rpc.err("getSignaturesForAddress", json!([])).await;
+    assert_eq!(e["code"], -32602);
+}

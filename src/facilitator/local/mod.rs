@@ -3,8 +3,13 @@
 //!
 //! **Verify** (no funds move): parse the v2 or v1 request (`request.rs`), refuse an asset that
 //! is not allowed before any RPC call, fetch the mint (cached), run the strict static checks
-//! of [`crate::svm::verify_exact`], then concurrently check the blockhash and simulate
-//! (`sigVerify: false`, the client signatures were verified locally).
+//! of [`crate::svm::verify_exact`], then concurrently check the blockhash, simulate
+//! (`sigVerify: false`, the client signatures were verified locally) and read the status of
+//! the transaction's id: the fee payer's signature over the message, computed here (ed25519 is
+//! deterministic, so it is the id the settled transaction has). A status means the payment
+//! already landed: `duplicate_settlement`, before the caller spends anything on it (a gateway
+//! that lost its records would otherwise call its upstream again for a settled payment). The
+//! requests run in parallel: the check adds one request, not a round trip.
 //!
 //! Blockhash rule: `isBlockhashValid` must be true. When the blockhash's last valid block
 //! height is known (we saw it in one of our own `getLatestBlockhash` answers; `blockhash.rs`
@@ -24,7 +29,11 @@
 //!    `duplicate_settlement`, no broadcast. A pending claim is resumed: its signature is
 //!    re-awaited, not re-sent with preflight.
 //! 3. Sign as fee payer (the signature, hence the transaction id, is known from here on and is
-//!    in every later answer), `sendTransaction` with preflight.
+//!    in every later answer), `sendTransaction` with preflight. Only a definite refusal of
+//!    that first send (a JSON-RPC error object other than `-32005`, node unhealthy) means
+//!    nothing went out. `-32005`, a timeout, a reset or an HTTP 5xx may come after the node
+//!    forwarded the transaction, so it is followed like a sent one: step 4, re-broadcasts
+//!    included (the same bytes land at most once).
 //! 4. Poll `getSignatureStatuses` every `confirm_poll_ms`; every `rebroadcast_ms` ask
 //!    `isBlockhashValid` and re-send the same bytes (`skipPreflight`) while it is valid.
 //!
@@ -32,7 +41,8 @@
 //! | --- | --- | --- |
 //! | confirmed, `err: null` | `success: true` (signature) | settled |
 //! | confirmed with an error | `invalid_exact_svm_transaction_failed` (signature) | released |
-//! | preflight / node refused the send | the simulation reason, e.g. `insufficient_funds`, `invalid_exact_svm_payload_blockhash_expired` (`""`) | released |
+//! | preflight or node refused the send (JSON-RPC error, not `-32005`) | the simulation reason, e.g. `insufficient_funds`, `invalid_exact_svm_payload_blockhash_expired` (`""`) | released |
+//! | send failed otherwise (`-32005`, timeout, transport, 5xx) | as followed: one of the other rows | as that row |
 //! | preflight says `AlreadyProcessed` | `duplicate_settlement` (signature) | settled |
 //! | blockhash invalid and no status in a final read | `invalid_exact_svm_settlement_expired` (signature) | released |
 //! | `settle_deadline_ms` reached first, or the status unreadable at expiry | `settlement_pending` (signature) | pending |
@@ -48,6 +58,7 @@
 
 mod blockhash;
 pub mod dedupe;
+mod fee_payer;
 pub mod reasons;
 mod request;
 mod settle;
@@ -75,6 +86,7 @@ use crate::x402::{
 };
 use blockhash::BlockhashCache;
 pub use dedupe::{Claim, InMemoryLocks, LockError, MessageHash, SettlementLocks};
+pub use fee_payer::FeePayerBalance;
 
 /// Blocks a blockhash stays valid for (agave `MAX_PROCESSING_AGE`).
 pub const BLOCKHASH_LIFETIME_BLOCKS: u64 = 150;
@@ -169,6 +181,7 @@ pub(crate) struct Settings {
     pub settle_deadline: Duration,
     pub dedupe_ttl: Duration,
     pub require_memo: bool,
+    pub low_balance_lamports: u64,
 }
 
 #[derive(Debug)]
@@ -253,6 +266,7 @@ impl LocalFacilitator {
             settle_deadline: ms(config.settle_deadline_ms),
             dedupe_ttl: Duration::from_secs(config.dedupe_ttl_secs),
             require_memo: config.require_memo,
+            low_balance_lamports: config.low_balance_lamports,
         };
         Ok(Self {
             inner: Arc::new(Inner {
@@ -267,6 +281,19 @@ impl LocalFacilitator {
     /// Public keys of the fee payers, the default one first.
     pub fn fee_payers(&self) -> Vec<Address> {
         self.inner.keys.pubkeys()
+    }
+
+    /// Reads every fee payer's SOL balance on every network once: sets
+    /// `x402_fee_payer_balance_lamports` and warns about balances below
+    /// `[facilitator] low_balance_lamports`.
+    pub async fn poll_balances(&self) -> Vec<FeePayerBalance> {
+        self.inner.poll_balances().await
+    }
+
+    /// Polls the balances every `every` in the background (the first poll at once) for as
+    /// long as this facilitator lives. Call it from a tokio runtime.
+    pub fn spawn_balance_poller(&self, every: Duration) {
+        fee_payer::spawn_poller(Arc::downgrade(&self.inner), every);
     }
 
     /// CAIP-2 ids of the networks served.

@@ -11,6 +11,7 @@ use solana_signature::Signature;
 use tokio::time::timeout_at;
 
 use super::dedupe::Claim;
+use super::fee_payer;
 use super::reasons::*;
 use super::verify::{simulation_rejection, Checked};
 use super::{Failure, Inner, Rejection};
@@ -182,6 +183,10 @@ impl Inner {
             outcome = ?landing,
             "settle finished"
         );
+        if matches!(landing, Landing::Confirmed | Landing::Failed(_)) {
+            // It landed: the fee payer paid its fee, transfer or not.
+            fee_payer::count_fee(&c.net.network, c.tx.signatures().len(), &c.verified);
+        }
         match landing {
             Landing::Confirmed => {
                 self.mark_settled(&key, sig, &hash_hex).await;

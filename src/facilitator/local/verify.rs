@@ -6,15 +6,16 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 use solana_address::Address;
 use solana_hash::Hash;
+use solana_signature::Signature;
 
 use super::reasons::*;
 use super::request::{parse, Payment};
 use super::BLOCKHASH_LIFETIME_BLOCKS;
 use super::{Failure, Inner, NetworkState, Rejection};
-use crate::solana_rpc::{MintError, RpcError, NODE_UNHEALTHY};
+use crate::solana_rpc::{MintError, RpcError, SignatureStatus, NODE_UNHEALTHY};
 use crate::svm::{
-    blockhash_has_life, blocks_for, decode_transaction, simulation_result, verify_exact,
-    DecodedTransaction, ExactPolicy, VerifiedPayment, VerifyError,
+    blockhash_has_life, blocks_for, decode_transaction, sign_as_fee_payer, simulation_result,
+    verify_exact, DecodedTransaction, ExactPolicy, VerifiedPayment, VerifyError,
 };
 use crate::x402::FacilitatorRequest;
 
@@ -54,6 +55,27 @@ pub(crate) fn simulation_rejection(err: &Value, logs: &[String]) -> Option<Rejec
         e.reason()
     };
     Some(Rejection::new(reason, e.to_string()))
+}
+
+/// Refuses a payment whose transaction the cluster already has: it was settled (by us, or
+/// by an earlier process whose records are gone), so serving it again would sell one payment
+/// twice. The simulation cannot tell: it runs the unsigned copy, whose id is not the landed one.
+fn not_landed(
+    id: Signature,
+    statuses: Result<Vec<Option<SignatureStatus>>, RpcError>,
+) -> Result<(), Failure> {
+    let statuses = statuses.map_err(|e| rpc_failure("getSignatureStatuses", &e))?;
+    match statuses.into_iter().next().flatten() {
+        None => Ok(()),
+        Some(status) => Err(Rejection::new(
+            DUPLICATE_SETTLEMENT,
+            format!(
+                "this payment already landed in transaction {id} (slot {})",
+                status.slot
+            ),
+        )
+        .into()),
+    }
 }
 
 impl Inner {
@@ -117,14 +139,20 @@ impl Inner {
         })
     }
 
-    /// Blockhash life and simulation, concurrently.
+    /// Blockhash life, simulation and whether the payment already landed, concurrently.
     async fn check_chain(&self, c: &Checked<'_>) -> Result<(), Failure> {
         let net = c.net;
         let hash = c.tx.recent_blockhash();
+        let id = [self.transaction_id(c)?];
         let simulate = net
             .rpc
             .simulate_transaction(c.tx.wire_bytes(), false, false);
-        let (life, sim) = tokio::join!(self.check_blockhash(net, hash), simulate);
+        let (life, sim, landed) = tokio::join!(
+            self.check_blockhash(net, hash),
+            simulate,
+            net.rpc.get_signature_statuses(&id)
+        );
+        not_landed(id[0], landed)?;
         life?;
         match sim {
             Ok(s) => match s.err.as_ref().filter(|e| !e.is_null()) {
@@ -139,6 +167,17 @@ impl Inner {
             ),
             Err(e) => Err(rpc_failure("simulateTransaction", &e)),
         }
+    }
+
+    /// The id the transaction will have once we co-sign it. ed25519 signing is deterministic,
+    /// so this is the signature a settlement of this payment lands (or landed) under, known
+    /// without sending anything.
+    fn transaction_id(&self, c: &Checked<'_>) -> Result<Signature, Failure> {
+        let keypair = self
+            .keys
+            .get(&c.verified.fee_payer)
+            .ok_or_else(|| Rejection::new(FEE_PAYER_NOT_MANAGED, "fee payer key not loaded"))?;
+        Ok(sign_as_fee_payer(&c.tx, keypair)?.1)
     }
 
     /// The blockhash rule of the module docs.

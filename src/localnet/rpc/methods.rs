@@ -1,9 +1,9 @@
 //! Method dispatch and the read-only methods (accounts, balances, blockhashes, cluster info).
-//! Transaction methods live in `tx.rs`.
+//! Transaction methods live in `tx.rs`, an address's history in `history.rs`.
 
 use super::encoding::{self, DataSlice};
 use super::params::{optional, required, with_context, CommitmentConfig};
-use super::{tx, RpcError, RpcState, API_VERSION};
+use super::{history, tx, RpcError, RpcState, API_VERSION};
 use crate::config::localnet::TokenProgramKind;
 use crate::localnet::chain::{Chain, MAX_PROCESSING_AGE};
 use crate::localnet::tokens;
@@ -208,6 +208,7 @@ pub(super) fn dispatch(state: &RpcState, method: &str, params: &Value) -> Result
         "simulateTransaction" => tx::simulate_transaction(state, params),
         "getSignatureStatuses" => tx::get_signature_statuses(state, params),
         "getTransaction" => tx::get_transaction(state, params),
+        "getSignaturesForAddress" => history::get_signatures_for_address(state, params),
         "requestAirdrop" => tx::request_airdrop(state, params),
         _ => Err(RpcError::method_not_found()),
     }

@@ -7,6 +7,7 @@
 //! Handlers never panic on input: every decode step returns an [`RpcError`].
 
 mod encoding;
+mod history;
 mod methods;
 mod params;
 mod tx;

@@ -4,6 +4,7 @@
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use solana_signature::Signature;
 
 use super::{RpcError, API_VERSION};
 use crate::localnet::chain::Chain;
@@ -30,6 +31,12 @@ pub(super) fn optional<T: DeserializeOwned>(
 pub(super) fn required<T: DeserializeOwned>(params: &Value, i: usize) -> Result<T, RpcError> {
     optional(params, i)?
         .ok_or_else(|| RpcError::invalid_params("invalid length 0, expected at least 1 param"))
+}
+
+/// A base58 transaction signature parameter.
+pub(super) fn sig_param(s: &str) -> Result<Signature, RpcError> {
+    s.parse::<Signature>()
+        .map_err(|e| RpcError::invalid_param(format!("{e:?}")))
 }
 
 /// `commitment` / `minContextSlot`. Commitment is accepted and ignored: a single-node ledger

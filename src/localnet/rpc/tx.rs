@@ -6,7 +6,7 @@
 //! [`FINALIZED_DEPTH`] slots have passed; until then `confirmations` counts slots since.
 
 use super::encoding::{self, decode_transaction};
-use super::params::{optional, required, with_context, CommitmentConfig};
+use super::params::{optional, required, sig_param, with_context, CommitmentConfig};
 use super::{RpcError, RpcState};
 use crate::localnet::chain::{first_signature, FINALIZED_DEPTH};
 use crate::localnet::fees;
@@ -15,7 +15,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use solana_account::Account;
 use solana_message::VersionedMessage;
-use solana_signature::Signature;
 use solana_transaction::versioned::VersionedTransaction;
 use solana_transaction_error::TransactionError;
 
@@ -25,11 +24,6 @@ fn unix_now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
-}
-
-fn sig_param(s: &str) -> Result<Signature, RpcError> {
-    s.parse::<Signature>()
-        .map_err(|e| RpcError::invalid_param(format!("{e:?}")))
 }
 
 /// Every required signature verifies against its signer key.

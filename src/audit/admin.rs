@@ -1,0 +1,86 @@
+//! `GET /admin/audit?kind=&limit=&offset=`: the chain audit's findings, newest first, with
+//! the count of each kind; behind the admin token.
+
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Map, Value};
+
+use crate::error::ApiError;
+use crate::ledger::{FindingFilter, FindingKind, Ledger};
+
+/// What the route reads: the ledger (none when payments are off).
+#[derive(Debug, Clone)]
+pub struct FindingsReport {
+    /// The ledger holding the findings.
+    pub ledger: Option<Arc<Ledger>>,
+}
+
+/// The findings page and every kind's count.
+pub async fn get_audit(State(report): State<FindingsReport>, uri: Uri) -> Response {
+    let filter = match Query::<FindingFilter>::try_from_uri(&uri) {
+        Ok(Query(filter)) => filter,
+        Err(rejection) => {
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                format!(
+                    "{}; accepted: kind ({}), limit, offset",
+                    rejection.body_text(),
+                    FindingKind::ALL.map(FindingKind::as_str).join(", ")
+                ),
+            )
+            .into_response()
+        }
+    };
+    let Some(ledger) = report.ledger else {
+        return ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_ledger",
+            "payments are off: there is no ledger to audit",
+        )
+        .into_response();
+    };
+    let read = async {
+        Ok::<_, crate::ledger::LedgerError>((
+            ledger.findings(&filter).await?,
+            ledger.finding_counts().await?,
+        ))
+    };
+    match read.await {
+        Ok((findings, counts)) => {
+            let counts: Map<String, Value> = FindingKind::ALL
+                .iter()
+                .map(|kind| {
+                    let n = counts
+                        .iter()
+                        .find(|(k, _)| k == kind)
+                        .map_or(0, |(_, n)| *n);
+                    (kind.as_str().to_owned(), json!(n))
+                })
+                .collect();
+            let mut response =
+                Json(json!({"findings": findings, "counts": counts})).into_response();
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            response
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "audit findings: ledger unavailable");
+            let mut response = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ledger_unavailable",
+                "the payment ledger is unavailable; retry shortly",
+            )
+            .into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            response
+        }
+    }
+}
