@@ -71,16 +71,13 @@ pub async fn get_audit(State(report): State<FindingsReport>, uri: Uri) -> Respon
         }
         Err(e) => {
             tracing::warn!(error = %e, "audit findings: ledger unavailable");
-            let mut response = ApiError::new(
+            ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "ledger_unavailable",
                 "the payment ledger is unavailable; retry shortly",
             )
-            .into_response();
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-            response
+            .retry_after(5)
+            .into_response()
         }
     }
 }

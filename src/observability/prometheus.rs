@@ -10,7 +10,12 @@
 //!   `rate_limit_store_errors_total`, `rate_limit_local_checks_total` (fail-open decisions);
 //! - `usage_unflushed` (gauge), `usage_flush_errors_total`, `usage_dropped_total`;
 //! - emitted by the store and the paygate's reconciler: `store_errors_total{kind}`,
-//!   `settlements_pending` (gauge).
+//!   `settlements_pending`, `ledger_payments{state}`, `value_pending_settlement_atomic`
+//!   (gauges);
+//! - the in-process facilitator's fee payers: `fee_payer_fees_lamports_total{fee_payer,network}`,
+//!   `fee_payer_balance_lamports{fee_payer,network}` (gauge, polled);
+//! - the chain audit: `audit_findings_total{kind}` (new findings), `audit_findings{kind}` and
+//!   `audit_last_pass_timestamp_seconds` (gauges).
 
 use std::collections::HashSet;
 use std::sync::OnceLock;
@@ -111,6 +116,34 @@ fn describe() {
     describe_gauge!(
         "x402_settlements_pending",
         "Settlements whose outcome is not known yet"
+    );
+    describe_gauge!(
+        "x402_ledger_payments",
+        "Payments in the ledger by state (set by the reconciler)"
+    );
+    describe_gauge!(
+        "x402_value_pending_settlement_atomic",
+        "Sum of the payments submitted for settlement and not final yet, atomic units"
+    );
+    describe_counter!(
+        "x402_fee_payer_fees_lamports_total",
+        "Lamports the in-process facilitator's fee payers paid for settlements that landed"
+    );
+    describe_gauge!(
+        "x402_fee_payer_balance_lamports",
+        "Lamports each fee payer holds, as last polled ([facilitator] balance_poll_secs)"
+    );
+    describe_counter!(
+        "x402_audit_findings_total",
+        "Chain audit findings recorded by this process, by kind"
+    );
+    describe_gauge!(
+        "x402_audit_findings",
+        "Chain audit findings in the ledger, by kind (as of the last pass)"
+    );
+    describe_gauge!(
+        "x402_audit_last_pass_timestamp_seconds",
+        "When this process last finished a chain audit pass (Unix seconds)"
     );
     describe_gauge!(
         "x402_usage_unflushed",

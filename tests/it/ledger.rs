@@ -311,3 +311,37 @@ async fn a_flushed_redis_never_sells_a_settled_payment_again() {
     };
     replay_after_store_loss(&env, flush).await;
 }
+
+#[tokio::test]
+async fn a_landed_payment_is_refused_before_the_upstream_even_with_no_records_at_all() {
+    // Paid once on one gateway; then a gateway with nothing of it (its own empty ledger and
+    // memory store, and its own in-process facilitator) on the same cluster gets the same
+    // payment: the facilitator's verify sees the transaction id on chain.
+    let env = PaidGateway::start().await;
+    let challenge = env.challenge(FAILING).await;
+    let accepted = serde_json::to_value(&challenge.accepts[0]).unwrap();
+    let header = PaidGateway::header(&accepted, &env.fixture(PRICE, 91));
+    let (status, body, _) = env.pay(FAILING, &header).await;
+    assert_eq!(status, 200, "{body}");
+    let (calls, sends, balances) = (
+        env.mock.calls(),
+        env.cluster.send_transaction_count(),
+        env.balances(),
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let toml = PaidGateway::builder()
+        .public_base_url("https://gateway.example")
+        .render(&env.cluster, &env.mock, dir.path());
+    let amnesiac = crate::common::TestApp::with_env(&toml, Default::default()).await;
+    let (status, body, _) = amnesiac.post_paid(FAILING, &header, "", &[]).await;
+    assert_eq!(status, 402, "{body}");
+    assert!(body.to_string().contains("duplicate_settlement"), "{body}");
+    assert_eq!(
+        env.mock.calls(),
+        calls,
+        "no upstream call for a landed payment"
+    );
+    assert_eq!(env.cluster.send_transaction_count(), sends, "nothing sent");
+    assert_eq!(env.balances(), balances, "charged once");
+}

@@ -529,3 +529,74 @@ async fn a_second_fee_payer_key_is_advertised_and_used() {
     assert!(r.success, "{r:?}");
     assert!(env.cluster.sol_balance(&second.pubkey()) < before);
 }
+
+#[tokio::test]
+async fn verify_refuses_a_payment_that_already_landed_even_on_a_fresh_facilitator() {
+    let env = Env::start().await;
+    let fx = env.fixture(AMOUNT, 21);
+    let req = env.request(&fx);
+    let before = env.facilitator.verify(&req).await.unwrap();
+    assert!(before.is_valid, "{before:?}");
+    let s = guard(env.facilitator.settle(&req)).await.unwrap();
+    assert!(s.success, "{s:?}");
+
+    // The same facilitator, and a new one that never saw it (a restarted process whose
+    // settlement records are gone): the transaction id it would co-sign is on chain.
+    let keys = FeePayerKeys::new(vec![env.fee_payer().insecure_clone()]).unwrap();
+    let fresh = LocalFacilitator::new(
+        &test_config(&env.cluster.rpc_url(), &env.cluster.mint()),
+        keys,
+    )
+    .unwrap();
+    for facilitator in [&env.facilitator, &fresh] {
+        let v = facilitator.verify(&req).await.unwrap();
+        assert_invalid(&v, "duplicate_settlement");
+        assert!(
+            v.invalid_message
+                .as_deref()
+                .unwrap()
+                .contains(&s.transaction),
+            "the message names the landed transaction: {v:?}"
+        );
+        assert_eq!(v.payer, Some(env.client().pubkey().to_string()));
+    }
+    assert_eq!(
+        env.cluster.send_transaction_count(),
+        1,
+        "nothing sent again"
+    );
+    // Another payment of the same payer is untouched by the check.
+    let other = env
+        .facilitator
+        .verify(&env.request(&env.fixture(AMOUNT, 22)))
+        .await
+        .unwrap();
+    assert!(other.is_valid, "{other:?}");
+}
+
+#[tokio::test]
+async fn fee_payer_balances_are_polled_and_low_ones_flagged() {
+    let env = Env::start().await;
+    let fp = env.fee_payer().pubkey();
+    let balances = env.facilitator.poll_balances().await;
+    assert_eq!(balances.len(), 1, "{balances:?}");
+    assert_eq!(balances[0].fee_payer, fp);
+    assert_eq!(balances[0].network, SOLANA_DEVNET);
+    assert_eq!(balances[0].lamports, env.cluster.sol_balance(&fp));
+    assert!(!balances[0].low, "10 SOL is above the 0.1 SOL default");
+
+    // Above the threshold only while it holds more than it.
+    let keys = FeePayerKeys::new(vec![env.fee_payer().insecure_clone()]).unwrap();
+    let mut cfg = test_config(&env.cluster.rpc_url(), &env.cluster.mint());
+    cfg.low_balance_lamports = env.cluster.sol_balance(&fp) + 1;
+    let strict = LocalFacilitator::new(&cfg, keys).unwrap();
+    let balances = strict.poll_balances().await;
+    assert!(balances[0].low, "{balances:?}");
+
+    // An RPC that does not answer: logged and left out, never an error or a hang.
+    let keys = FeePayerKeys::new(vec![env.fee_payer().insecure_clone()]).unwrap();
+    let mut cfg = test_config(&format!("http://{}", closed_port()), &env.cluster.mint());
+    cfg.rpc_timeout_ms = 500;
+    let down = LocalFacilitator::new(&cfg, keys).unwrap();
+    assert!(guard(down.poll_balances()).await.is_empty());
+}

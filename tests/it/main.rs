@@ -2,6 +2,7 @@
 //! embedded local cluster, the in-process facilitator and the `exact` verifier.
 
 mod architecture;
+mod audit;
 mod check_config;
 mod common;
 mod crash;
@@ -14,6 +15,7 @@ mod limits;
 mod local_facilitator;
 mod localnet;
 mod logs;
+mod money_metrics;
 mod openapi;
 mod payments;
 mod production;

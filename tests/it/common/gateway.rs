@@ -80,6 +80,7 @@ pub struct PaidGatewayBuilder {
     env: HashMap<String, String>,
     cluster: Option<(LocalCluster, tempfile::TempDir)>,
     ledger_url: Option<String>,
+    ledger_keys: String,
 }
 
 impl PaidGatewayBuilder {
@@ -136,6 +137,13 @@ impl PaidGatewayBuilder {
     /// test's directory.
     pub fn ledger_url(mut self, url: impl Into<String>) -> Self {
         self.ledger_url = Some(url.into());
+        self
+    }
+
+    /// More `[ledger]` keys (one `key = value` per line), e.g. the chain audit's.
+    pub fn ledger_keys(mut self, toml: &str) -> Self {
+        self.ledger_keys.push_str(toml);
+        self.ledger_keys.push('\n');
         self
     }
 
@@ -267,6 +275,7 @@ getSlot = 1
         if self.reconcile_interval_ms.is_some() {
             writeln!(toml, "settle_grace_ms = 0").unwrap();
         }
+        toml.push_str(&self.ledger_keys);
         toml.push_str(&self.sections);
         toml
     }
