@@ -281,8 +281,136 @@ fn typed_handler(body: &Value) -> Reply {
              "confirmationStatus": "finalized"},
             null
         ]})),
+        "getBalance" => Reply::Result(json!({"context": ctx, "value": 10_000_000_000u64})),
+        "getSignaturesForAddress" => Reply::Result(json!([
+            {"signature": Signature::from([7u8; 64]).to_string(), "slot": 99, "err": null,
+             "memo": "[5] hello", "blockTime": 1_700_000_000, "confirmationStatus": "finalized"},
+            {"signature": Signature::from([8u8; 64]).to_string(), "slot": 98,
+             "err": {"InstructionError": [0, {"Custom": 1}]}, "memo": null, "blockTime": null,
+             "confirmationStatus": "finalized"}
+        ])),
+        "getTransaction" if body["params"][0] == json!(Signature::from([7u8; 64]).to_string()) => {
+            Reply::Result(transaction_json())
+        }
+        "getTransaction" => Reply::Result(Value::Null),
         _ => Reply::Error(-32601, "Method not found"),
     }
+}
+
+/// A v0 transaction as `getTransaction` (`json`) shows it: payTo's token account (index 3)
+/// is loaded from a lookup table and absent from `preTokenBalances` (created by the
+/// transaction); the source (index 1) loses what it receives.
+fn transaction_json() -> Value {
+    let key = |b: u8| Address::new_from_array([b; 32]).to_string();
+    let balance = |index: u64, owner: u8, amount: &str| {
+        json!({"accountIndex": index, "mint": key(0x33), "owner": key(owner),
+               "programId": SPL_TOKEN_PROGRAM.to_string(),
+               "uiTokenAmount": {"amount": amount, "decimals": 6,
+                                 "uiAmount": null, "uiAmountString": "0"}})
+    };
+    json!({
+        "slot": 99, "blockTime": 1_700_000_000, "version": 0,
+        "meta": {
+            "err": null, "fee": 10_001, "status": {"Ok": null},
+            "preBalances": [], "postBalances": [],
+            "preTokenBalances": [balance(1, 0x11, "5000")],
+            "postTokenBalances": [balance(1, 0x11, "4000"), balance(3, 0x22, "1000")],
+            "loadedAddresses": {"writable": [key(0x44)], "readonly": [key(0x55)]},
+            "logMessages": null, "rewards": [], "computeUnitsConsumed": 6200
+        },
+        "transaction": {
+            "signatures": [Signature::from([7u8; 64]).to_string()],
+            "message": {"accountKeys": [key(1), key(0x45), key(2)], "header": {},
+                        "instructions": [], "recentBlockhash": key(5)}
+        }
+    })
+}
+
+#[tokio::test]
+async fn audit_methods_build_params_and_parse_results() {
+    let s = spawn(typed_handler).await;
+    let c = rpc(&[&s], 2000);
+    let who = Address::new_from_array([0x22; 32]);
+
+    assert_eq!(c.get_balance(&who).await, Ok(10_000_000_000));
+    assert_eq!(s.last_body()["params"][0], who.to_string());
+
+    let page = SignaturePage {
+        before: Some("B"),
+        until: None,
+        limit: 5_000,
+        commitment: Commitment::Finalized,
+    };
+    let entries = c.get_signatures_for_address(&who, &page).await.unwrap();
+    let p = &s.last_body()["params"];
+    assert_eq!(p[0], who.to_string());
+    assert_eq!(
+        p[1],
+        json!({"limit": 1000, "commitment": "finalized", "before": "B"}),
+        "limit clamped to the server's, no `until` sent"
+    );
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0].memo.as_deref(), Some("[5] hello"));
+    assert_eq!(entries[0].block_time, Some(1_700_000_000));
+    assert!(entries[0].err.is_none());
+    assert!(entries[1].err.is_some());
+
+    let sig = Signature::from([7u8; 64]).to_string();
+    let tx = c
+        .get_transaction(&sig, Commitment::Finalized)
+        .await
+        .unwrap()
+        .unwrap();
+    let p = &s.last_body()["params"];
+    assert_eq!(p[1]["maxSupportedTransactionVersion"], 0);
+    assert_eq!(p[1]["encoding"], "json");
+    assert_eq!(p[1]["commitment"], "finalized");
+    assert_eq!(tx.meta.as_ref().unwrap().fee, 10_001);
+    // Static keys, then loaded writable, then loaded read-only.
+    let key = |b: u8| Address::new_from_array([b; 32]).to_string();
+    assert_eq!(
+        tx.account_keys(),
+        [key(1), key(0x45), key(2), key(0x44), key(0x55)]
+    );
+    let mint = key(0x33);
+    assert_eq!(
+        tx.token_delta(&key(0x44), &mint),
+        Some(1000),
+        "created and credited"
+    );
+    assert_eq!(tx.token_delta(&key(0x45), &mint), Some(-1000));
+    assert_eq!(tx.token_delta(&key(2), &mint), Some(0), "untouched");
+    assert_eq!(
+        tx.token_delta(&key(0x44), &key(0x99)),
+        Some(0),
+        "another mint"
+    );
+    assert_eq!(
+        c.get_transaction(
+            &Signature::from([1u8; 64]).to_string(),
+            Commitment::Confirmed
+        )
+        .await,
+        Ok(None)
+    );
+}
+
+#[tokio::test]
+async fn errors_and_logs_never_carry_the_endpoint_url() {
+    // An API key in the path and in the query, on a port nothing listens on.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let url = Url::parse(&format!(
+        "http://{closed}/v2/s3cr3t-path?api-key=s3cr3t-query"
+    ))
+    .unwrap();
+    let c = SolanaRpc::new(vec![url], Duration::from_secs(2));
+    let e = c.get_block_height().await.unwrap_err();
+    let shown = format!("{e} {e:?}");
+    assert!(matches!(e, RpcError::Transport(_)), "{shown}");
+    assert!(!shown.contains("s3cr3t"), "{shown}");
 }
 
 #[tokio::test]

@@ -8,10 +8,13 @@ use solana_address::Address;
 
 /// A JSON-RPC 2.0 response envelope.
 #[derive(Debug, Deserialize)]
+#[serde(bound(deserialize = "T: Deserialize<'de>"))]
 pub(crate) struct RpcResponse<T> {
     #[serde(default)]
     pub id: Option<Value>,
-    #[serde(default = "none")]
+    /// Present (`Some`) whenever the member is, even as `null`: a `T` that is an `Option`
+    /// reads `"result": null` (e.g. `getTransaction` of an unknown signature) as `Some(None)`.
+    #[serde(default = "none", deserialize_with = "present")]
     pub result: Option<T>,
     #[serde(default)]
     pub error: Option<RpcErrorObject>,
@@ -19,6 +22,14 @@ pub(crate) struct RpcResponse<T> {
 
 fn none<T>() -> Option<T> {
     None
+}
+
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
 }
 
 /// The JSON-RPC `error` member.

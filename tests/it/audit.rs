@@ -265,3 +265,68 @@ async fn reconciliation_finds_a_planted_unknown_transfer_and_unfinalized_row_on_
     let db = TestDb::create().await;
     audit_finds_what_was_planted(gateway().ledger_url(db.url.clone()).build().await).await;
 }
+
+#[tokio::test]
+async fn a_settled_payment_too_young_to_judge_waits_for_a_later_pass() {
+    let env = PaidGateway::builder()
+        .ledger_keys("audit_interval_secs = 0\naudit_finality_secs = 3600")
+        .build()
+        .await;
+    let cluster = &env.cluster;
+    let ledger = env.app.app.ledger.clone().unwrap();
+    let chain_audit = env.app.app.audit.clone().unwrap();
+    let fresh = transfer_in(cluster, 333).await;
+    plant_settled(&ledger, cluster, 333, Some(&fresh)).await;
+    let bogus = solana_signature::Signature::from([8u8; 64]).to_string();
+    plant_settled(&ledger, cluster, 1_000, Some(&bogus)).await;
+
+    // Not finalized yet / not known yet, settled a moment ago: no verdict, looked at again.
+    for _ in 0..2 {
+        let pass = audit(&chain_audit).await.unwrap();
+        assert_eq!(pass.deferred, 2, "{pass:?}");
+        assert!(pass.findings.is_empty(), "{pass:?}");
+    }
+    // Finalized now: the real one checks out; the unknown one is still too young to call.
+    cluster.advance_slots(32);
+    let pass = audit(&chain_audit).await.unwrap();
+    assert_eq!((pass.confirmed, pass.deferred), (1, 1), "{pass:?}");
+    assert!(pass.findings.is_empty(), "{pass:?}");
+}
+
+#[tokio::test]
+async fn the_audit_runs_by_itself_once_per_interval_across_instances() {
+    let env = PaidGateway::builder()
+        .env("ADMIN_TOKEN", ADMIN_TOKEN)
+        .ledger_keys("audit_interval_secs = 1\naudit_finality_secs = 0")
+        .build()
+        .await;
+    let ledger = env.app.app.ledger.clone().unwrap();
+    // The lease: one holder per interval, and the holder cannot take it again early either.
+    let other = env.instance().await;
+    let other_ledger = other.app.ledger.clone().unwrap();
+    let hour = std::time::Duration::from_secs(3600);
+    assert!(ledger.take_due("test-job", hour).await.unwrap());
+    assert!(!ledger.take_due("test-job", hour).await.unwrap());
+    assert!(!other_ledger.take_due("test-job", hour).await.unwrap());
+
+    // The scheduled pass finds a planted transfer without being called.
+    let unknown = transfer_in(&env.cluster, 4_242).await;
+    env.cluster.advance_slots(32);
+    let mut listed = Value::Null;
+    for _ in 0..100 {
+        let (status, body) = admin_get(
+            &env,
+            "/admin/audit?kind=unknown_transfer",
+            Some(ADMIN_TOKEN),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        if !body["findings"].as_array().unwrap().is_empty() {
+            listed = body;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(listed["findings"][0]["signature"], unknown, "{listed}");
+    assert_eq!(listed["counts"]["unknown_transfer"], 1);
+}
