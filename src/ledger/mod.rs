@@ -13,6 +13,7 @@
 //!   `settled` (until it lands the row stays `settle_submitted`, which the reconciler would
 //!   follow to the same end).
 
+pub(crate) mod admin;
 mod payments;
 mod queries;
 mod state;

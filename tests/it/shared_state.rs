@@ -100,7 +100,7 @@ async fn two_instances_on_one_redis_and_postgres_sell_one_answer_per_payment() {
     many_requests_one_answer(&env, &[first.clone(), second], 200).await;
     redis.assert_all_keys_expire(&prefix).await;
     // One ledger row, settled, with the one answer that was sold.
-    let ledger = first.app.ledger.clone().unwrap();
+    let ledger = first.app.ledger.clone();
     ledger.flush().await;
     let rows = ledger.payments(&PaymentFilter::default()).await.unwrap();
     assert_eq!(rows.len(), 1, "{rows:?}");
