@@ -212,7 +212,9 @@ impl Paygate {
         match claim {
             Ok(Claimed::Fresh) => {}
             Ok(Claimed::Existing(row)) => {
-                return self.from_ledger(&row, &ids, &token, &fingerprint).await
+                return self
+                    .answer_from_ledger(&row, &ids, &token, &fingerprint)
+                    .await
             }
             Err(e) => {
                 tracing::warn!(error = %e, "payment ledger unavailable");
@@ -246,7 +248,7 @@ impl Paygate {
     /// it (the store had lost, or never had, its record): the kept answer for the same
     /// request, else a 409. The store learns the row's state again, so the next replay is
     /// answered from it.
-    async fn from_ledger(
+    async fn answer_from_ledger(
         &self,
         row: &PaymentRow,
         ids: &ClaimIds,
