@@ -5,7 +5,7 @@
 //! survives a killed process, not a power cut), PostgreSQL for several instances; one `Any`
 //! pool over both, the schema in `migrations/<backend>/`, applied at start and by `migrate`.
 //!
-//! What is written where (see `docs/ledger.md`):
+//! What is written where (README, "Payment ledger"):
 //! - on the request path, awaited: the claim (one upsert that also tells whether an earlier
 //!   attempt already settled or submitted this payment), the kept answer with the settle
 //!   request *before* the settlement is sent, and the settlement's outcome (`settled` with its
