@@ -1,5 +1,8 @@
-//! Operator routes behind `Authorization: Bearer <ADMIN_TOKEN>`: `GET /admin/usage`,
-//! `GET /admin/audit`, and `GET /metrics` unless `[metrics] public = true`.
+//! Operator routes behind `Authorization: Bearer <ADMIN_TOKEN>`: `GET /admin/usage`, the
+//! payment ledger's views (`/admin/payments…`, `/admin/payers/{payer}/statement`,
+//! `/admin/revenue`: see `crate::ledger::admin`), the chain audit's findings
+//! (`/admin/audit`: `crate::audit::admin`), and `GET /metrics` unless
+//! `[metrics] public = true`.
 //!
 //! Without `ADMIN_TOKEN` in the environment the token-protected routes are not mounted at all
 //! (404, like the facilitator's): there is no token that could open them.
@@ -18,8 +21,11 @@ use crate::audit;
 use crate::config::Secret;
 use crate::error::ApiError;
 use crate::observability::prometheus;
-use crate::routes::{AUDIT_ROUTE, METRICS_ROUTE, USAGE_ROUTE};
-use crate::usage;
+use crate::routes::{
+    ADMIN_AUDIT_ROUTE, ADMIN_PAYMENTS_ROUTE, ADMIN_PAYMENT_ROUTE, ADMIN_REVENUE_ROUTE,
+    ADMIN_STATEMENT_ROUTE, METRICS_ROUTE, USAGE_ROUTE,
+};
+use crate::{ledger, usage};
 
 /// The admin token, kept as a digest: comparing digests in constant time leaks neither the
 /// token's bytes nor its length.
@@ -82,7 +88,14 @@ pub(crate) fn routes(app: &AppState) -> Router<AppState> {
     let mut open = Router::new();
     if token.is_some() {
         protected = protected.route(USAGE_ROUTE, get(usage::admin::get_usage));
-        protected = protected.route(AUDIT_ROUTE, get(audit::admin::get_audit));
+        let payments = Router::new()
+            .route(ADMIN_PAYMENTS_ROUTE, get(ledger::admin::list_payments))
+            .route(ADMIN_PAYMENT_ROUTE, get(ledger::admin::get_payment))
+            .route(ADMIN_STATEMENT_ROUTE, get(ledger::admin::payer_statement))
+            .route(ADMIN_REVENUE_ROUTE, get(ledger::admin::revenue))
+            .route(ADMIN_AUDIT_ROUTE, get(audit::admin::get_audit))
+            .with_state(app.ledger.clone());
+        protected = protected.merge(payments);
     }
     if app.config.metrics.public {
         open = open.route(METRICS_ROUTE, get(prometheus::get_metrics));

@@ -34,8 +34,8 @@ pub struct App {
     pub facilitator: Option<Arc<LocalFacilitator>>,
     /// Payments on the RPC routes, when enabled.
     pub paygate: Option<Arc<Paygate>>,
-    /// The payment ledger (opened when payments are on).
-    pub ledger: Option<Arc<Ledger>>,
+    /// The payment ledger.
+    pub ledger: Arc<Ledger>,
     /// The chain audit of the ledger (when payments are on; it runs by itself every
     /// `[ledger] audit_interval_secs` unless that is 0).
     pub audit: Option<Arc<ChainAudit>>,
@@ -61,14 +61,6 @@ impl axum::extract::FromRef<AppState> for crate::usage::admin::UsageReport {
         Self {
             usage: app.usage.clone(),
             store: app.store.clone(),
-        }
-    }
-}
-
-impl axum::extract::FromRef<AppState> for crate::audit::admin::FindingsReport {
-    fn from_ref(app: &AppState) -> Self {
-        Self {
-            ledger: app.ledger.clone(),
         }
     }
 }
@@ -178,15 +170,12 @@ impl App {
         // Before anything can emit a metric.
         crate::observability::prometheus::install();
         // Every payment is recorded: the ledger is opened (and migrated) before anything sells.
-        let ledger = if config.payment.enabled {
-            Some(Ledger::open(&config.ledger).await?)
-        } else {
-            None
-        };
+        // Opened with payments off too, so the operator's view of past payments stays served.
+        let ledger = Ledger::open(&config.ledger).await?;
         let limits = Arc::new(RateLimits::from_config(&config.rate_limits));
         let paygate = if config.payment.enabled {
             let facilitator = facilitators.ok_or_else(|| BuildError::Payment("payment is enabled but no facilitator is configured ([facilitator] or payment.remote_facilitators)".into()))?;
-            let ledger = ledger.clone().expect("opened when payments are on");
+            let ledger = ledger.clone();
             let gate = Paygate::build(
                 &config.payment,
                 facilitator,
@@ -209,18 +198,17 @@ impl App {
         } else {
             None
         };
-        let audit = match &ledger {
-            Some(ledger) => {
-                let audit = Arc::new(
-                    ChainAudit::from_config(&config, ledger.clone(), &providers)
-                        .map_err(BuildError::Payment)?,
-                );
-                if config.ledger.audit_interval_secs > 0 {
-                    crate::audit::spawn(&audit);
-                }
-                Some(audit)
+        let audit = if config.payment.enabled {
+            let audit = Arc::new(
+                ChainAudit::from_config(&config, ledger.clone(), &providers)
+                    .map_err(BuildError::Payment)?,
+            );
+            if config.ledger.audit_interval_secs > 0 {
+                crate::audit::spawn(&audit);
             }
-            None => None,
+            Some(audit)
+        } else {
+            None
         };
         if let (Some(facilitator), Some(local)) = (&facilitator, &config.facilitator) {
             if local.balance_poll_secs > 0 {

@@ -1,27 +1,25 @@
 //! `GET /admin/audit?kind=&limit=&offset=`: the chain audit's findings, newest first, with
-//! the count of each kind; behind the admin token.
+//! the count of each kind; behind the admin token (mounted by `crate::admin` beside the
+//! ledger's other views).
 
 use std::sync::Arc;
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Map, Value};
 
 use crate::error::ApiError;
-use crate::ledger::{FindingFilter, FindingKind, Ledger};
-
-/// What the route reads: the ledger (none when payments are off).
-#[derive(Debug, Clone)]
-pub struct FindingsReport {
-    /// The ledger holding the findings.
-    pub ledger: Option<Arc<Ledger>>,
-}
+use crate::ledger::{FindingFilter, FindingKind, Ledger, LedgerError};
 
 /// The findings page and every kind's count.
-pub async fn get_audit(State(report): State<FindingsReport>, uri: Uri) -> Response {
-    let filter = match Query::<FindingFilter>::try_from_uri(&uri) {
+pub(crate) async fn get_audit(
+    State(ledger): State<Arc<Ledger>>,
+    query: Result<Query<FindingFilter>, QueryRejection>,
+) -> Response {
+    let filter = match query {
         Ok(Query(filter)) => filter,
         Err(rejection) => {
             return ApiError::new(
@@ -37,14 +35,10 @@ pub async fn get_audit(State(report): State<FindingsReport>, uri: Uri) -> Respon
         }
     };
     let read = async {
-        match &report.ledger {
-            Some(ledger) => Ok((
-                ledger.findings(&filter).await?,
-                ledger.finding_counts().await?,
-            )),
-            // Payments off: no ledger, nothing audited, nothing found.
-            None => Ok::<_, crate::ledger::LedgerError>((Vec::new(), Vec::new())),
-        }
+        Ok::<_, LedgerError>((
+            ledger.findings(&filter).await?,
+            ledger.finding_counts().await?,
+        ))
     };
     match read.await {
         Ok((findings, counts)) => {

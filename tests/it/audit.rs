@@ -127,7 +127,7 @@ fn kinds(pass: &AuditPass) -> Vec<FindingKind> {
 async fn audit_finds_what_was_planted(env: PaidGateway) {
     let cluster = &env.cluster;
     let app = &env.app.app;
-    let ledger = app.ledger.clone().expect("payments are on");
+    let ledger = app.ledger.clone();
     let chain_audit = app.audit.clone().expect("payments are on");
 
     // A real paid request: settled through the gateway, recorded as it happened.
@@ -273,7 +273,7 @@ async fn a_settled_payment_too_young_to_judge_waits_for_a_later_pass() {
         .build()
         .await;
     let cluster = &env.cluster;
-    let ledger = env.app.app.ledger.clone().unwrap();
+    let ledger = env.app.app.ledger.clone();
     let chain_audit = env.app.app.audit.clone().unwrap();
     let fresh = transfer_in(cluster, 333).await;
     plant_settled(&ledger, cluster, 333, Some(&fresh)).await;
@@ -300,10 +300,10 @@ async fn the_audit_runs_by_itself_once_per_interval_across_instances() {
         .ledger_keys("audit_interval_secs = 1\naudit_finality_secs = 0")
         .build()
         .await;
-    let ledger = env.app.app.ledger.clone().unwrap();
+    let ledger = env.app.app.ledger.clone();
     // The lease: one holder per interval, and the holder cannot take it again early either.
     let other = env.instance().await;
-    let other_ledger = other.app.ledger.clone().unwrap();
+    let other_ledger = other.app.ledger.clone();
     let hour = std::time::Duration::from_secs(3600);
     assert!(ledger.take_due("test-job", hour).await.unwrap());
     assert!(!ledger.take_due("test-job", hour).await.unwrap());

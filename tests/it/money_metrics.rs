@@ -51,7 +51,7 @@ async fn fee_payer_and_ledger_metrics_show_what_the_money_did() {
     let polled = facilitator.poll_balances().await;
     assert_eq!(polled[0].lamports, env.cluster.sol_balance(&fee_payer));
     let gate = app.paygate.clone().expect("payments are on");
-    app.ledger.as_ref().unwrap().flush().await;
+    app.ledger.flush().await;
     x402_gateway::paygate::reconcile::reconcile(&gate)
         .await
         .unwrap();
