@@ -15,6 +15,7 @@ pub(crate) mod app;
 pub mod authgate;
 pub mod cli;
 pub mod config;
+pub mod credits;
 pub(crate) mod error;
 pub(crate) mod exchange;
 pub mod facilitator;
