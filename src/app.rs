@@ -10,6 +10,7 @@ use crate::facilitator::Facilitator;
 use crate::paygate::Paygate;
 use crate::proxy::RpcRoutes;
 use crate::ratelimit::RateLimits;
+use crate::services::Services;
 use crate::siwx::{NonceKey, PublicOrigin};
 use crate::store::memory::MemoryStore;
 use crate::store::redis::RedisStore;
@@ -38,6 +39,8 @@ pub struct App {
     pub siwx: Arc<SiwxGate>,
     /// The Tokens API client, when `[tokens]` is configured.
     pub tokens: Option<Arc<TokensApi>>,
+    /// The configured HTTP services (`[[services]]`).
+    pub(crate) services: Arc<Services>,
     /// Rate limits (`[rate_limits]`); the paygate takes its payer/provider checks from here.
     pub limits: Arc<RateLimits>,
     /// Usage counters, flushed to `store` in the background.
@@ -76,6 +79,9 @@ pub enum BuildError {
     /// The Redis URL was refused by the client.
     #[error("redis: {0}")]
     Redis(String),
+    /// A configured service could not be built.
+    #[error("services: {0}")]
+    Services(String),
 }
 
 /// The parts of the application that are built from the config alone, connecting nothing:
@@ -89,6 +95,7 @@ struct Parts {
     /// What the paygate talks to: the in-process facilitator and the remote ones, with failover.
     facilitators: Option<Arc<dyn Facilitator>>,
     tokens: Option<Arc<TokensApi>>,
+    services: Arc<Services>,
 }
 
 impl Parts {
@@ -126,6 +133,7 @@ impl Parts {
             Some(t) => Some(Arc::new(TokensApi::new(t, config.server.max_body_bytes)?)),
             None => None,
         };
+        let services = Arc::new(Services::from_config(config).map_err(BuildError::Services)?);
         Ok(Self {
             upstream,
             providers,
@@ -133,6 +141,7 @@ impl Parts {
             facilitator,
             facilitators,
             tokens,
+            services,
         })
     }
 }
@@ -156,6 +165,7 @@ impl App {
             facilitator,
             facilitators,
             tokens,
+            services,
         } = Parts::assemble(&config)?;
         // Before anything can emit a metric.
         crate::observability::prometheus::install();
@@ -172,6 +182,14 @@ impl App {
                             "not sold: no [[payment.accepts]] entry on {}; its paid routes answer 404",
                             cluster.caip2());
                     }
+                }
+            }
+            for service in services.iter() {
+                let paid = service.routes.iter().any(|r| r.amount.is_some());
+                if paid && !gate.sells(service.cluster.caip2()) {
+                    tracing::warn!(service = %service.config.id, cluster = %service.cluster,
+                        "not sold: no [[payment.accepts]] entry on {}; its paid routes answer 404",
+                        service.cluster.caip2());
                 }
             }
             Some(gate)
@@ -209,6 +227,7 @@ impl App {
             store,
             siwx,
             tokens,
+            services,
             limits,
             usage,
             started: Instant::now(),

@@ -37,6 +37,7 @@ pub mod ratelimit;
 pub(crate) mod router;
 pub mod routes;
 mod server;
+pub(crate) mod services;
 pub mod siwx;
 pub mod solana_rpc;
 pub(crate) mod stack;

@@ -2,7 +2,7 @@
 //! once in [`crate::routes::ROUTES`]); the OpenAPI sync test checks that `openapi.yaml` documents exactly these.
 
 use axum::middleware::from_fn_with_state;
-use axum::routing::{get, post, MethodRouter};
+use axum::routing::{any, get, post, MethodRouter};
 use axum::Router;
 
 use std::sync::Arc;
@@ -15,7 +15,7 @@ use crate::routes::{
     HEALTHZ_ROUTE, METHOD_ROUTE, OPENAPI_ROUTE, READYZ_ROUTE, STANDARD_ROUTE, STATUS_ROUTE,
     TOKENS_ROUTE,
 };
-use crate::{admin, authgate, error, health, openapi, paygate, proxy, ratelimit, tokens};
+use crate::{admin, authgate, error, health, openapi, paygate, proxy, ratelimit, services, tokens};
 
 /// Builds the router with its state (the global layers are added by [`crate::stack`]).
 pub(crate) fn router(app: AppState) -> Router {
@@ -55,6 +55,24 @@ pub(crate) fn router(app: AppState) -> Router {
             get(tokens::not_configured).post(tokens::not_configured),
         ),
     };
+    // Configured services: each mount gets its own layer state (the service, the paygate, the
+    // sign-in gate); the layer finds the route (404 without one) before anything else.
+    for service in app.services.iter() {
+        let state = services::ServiceState {
+            service: service.clone(),
+            paygate: app.paygate.clone(),
+            siwx: app.siwx.clone(),
+            public_base_url: app.config.server.public_base_url.clone(),
+        };
+        let mount = Router::new()
+            .route(&service.mount, any(services::forward))
+            .route(
+                &format!("{}/{{*path}}", service.mount),
+                any(services::forward),
+            )
+            .route_layer(from_fn_with_state(state, services::service_gate));
+        router = router.merge(mount);
+    }
     // Operator routes: /admin/usage and /metrics behind ADMIN_TOKEN (not mounted without one;
     // `[metrics] public = true` serves /metrics to anyone).
     router = router.merge(admin::routes(&app));
