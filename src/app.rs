@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::authgate::SiwxGate;
+use crate::catalog::{Published, RouteTable};
 use crate::config::Config;
 use crate::facilitator::local::LocalFacilitator;
 use crate::facilitator::Facilitator;
@@ -41,6 +42,8 @@ pub struct App {
     pub tokens: Option<Arc<TokensApi>>,
     /// The configured HTTP services (`[[services]]`).
     pub(crate) services: Arc<Services>,
+    /// The route table and the discovery documents generated from it.
+    pub(crate) published: Arc<Published>,
     /// Rate limits (`[rate_limits]`); the paygate takes its payer/provider checks from here.
     pub limits: Arc<RateLimits>,
     /// Usage counters, flushed to `store` in the background.
@@ -51,6 +54,12 @@ pub struct App {
 
 /// Shared handle given to handlers through axum's `State`.
 pub type AppState = Arc<App>;
+
+impl axum::extract::FromRef<AppState> for crate::catalog::Docs {
+    fn from_ref(app: &AppState) -> Self {
+        Self(app.published.clone())
+    }
+}
 
 impl axum::extract::FromRef<AppState> for crate::usage::admin::UsageReport {
     fn from_ref(app: &AppState) -> Self {
@@ -217,6 +226,7 @@ impl App {
         let usage = Arc::new(crate::usage::Usage::new(&config.usage));
         crate::usage::Usage::spawn_flusher(&usage, &store);
         let rpc = Arc::new(RpcRoutes::new(&config, providers.clone(), upstream.clone()));
+        let published = Arc::new(Published::new(RouteTable::build(&config, &services)));
         Ok(Arc::new(App {
             config: Arc::new(config),
             providers,
@@ -228,6 +238,7 @@ impl App {
             siwx,
             tokens,
             services,
+            published,
             limits,
             usage,
             started: Instant::now(),

@@ -13,6 +13,7 @@
 pub(crate) mod admin;
 pub(crate) mod app;
 pub mod authgate;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub(crate) mod error;
@@ -28,7 +29,6 @@ pub(crate) mod keyfile;
 #[cfg(feature = "localnet")]
 pub mod localnet;
 pub(crate) mod observability;
-pub mod openapi;
 pub mod paygate;
 pub mod priced;
 pub mod pricing;

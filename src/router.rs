@@ -1,5 +1,6 @@
 //! Every route, in one place. The paths themselves are constants in [`crate::routes`] (listed
-//! once in [`crate::routes::ROUTES`]); the OpenAPI sync test checks that `openapi.yaml` documents exactly these.
+//! once in [`crate::routes::ROUTES`]); the route table ([`crate::catalog`]) describes each
+//! operation mounted here, and a test checks that the two agree.
 
 use axum::middleware::from_fn_with_state;
 use axum::routing::{any, get, post, MethodRouter};
@@ -12,20 +13,29 @@ use crate::facilitator::http::facilitator_routes;
 use crate::facilitator::Facilitator;
 use crate::ratelimit::LimitGate;
 use crate::routes::{
-    HEALTHZ_ROUTE, METHOD_ROUTE, OPENAPI_ROUTE, READYZ_ROUTE, STANDARD_ROUTE, STATUS_ROUTE,
-    TOKENS_ROUTE,
+    CATALOG_ROUTE, DISCOVER_GROUP_ROUTE, DISCOVER_MD_ROUTE, DISCOVER_ROUTE, HEALTHZ_ROUTE,
+    LLMS_TXT_ROUTE, METHOD_ROUTE, OPENAPI_JSON_ROUTE, OPENAPI_ROUTE, READYZ_ROUTE, STANDARD_ROUTE,
+    STATUS_ROUTE, TOKENS_ROUTE, WELL_KNOWN_OPENAPI_ROUTE, WELL_KNOWN_X402_ROUTE,
 };
-use crate::{admin, authgate, error, health, openapi, paygate, proxy, ratelimit, services, tokens};
+use crate::{admin, authgate, catalog, error, health, paygate, proxy, ratelimit, services, tokens};
 
 /// Builds the router with its state (the global layers are added by [`crate::stack`]).
 pub(crate) fn router(app: AppState) -> Router {
     let rpc_routes = rpc_routes(&app);
 
-    let free: [(&str, MethodRouter<AppState>); 4] = [
+    let free: [(&str, MethodRouter<AppState>); 12] = [
         (HEALTHZ_ROUTE, get(health::get_healthz)),
         (READYZ_ROUTE, get(health::get_readyz)),
         (STATUS_ROUTE, get(health::get_status)),
-        (OPENAPI_ROUTE, get(openapi::get_openapi)),
+        (OPENAPI_ROUTE, get(catalog::get_openapi_yaml)),
+        (OPENAPI_JSON_ROUTE, get(catalog::get_openapi_json)),
+        (WELL_KNOWN_OPENAPI_ROUTE, get(catalog::get_openapi_json)),
+        (WELL_KNOWN_X402_ROUTE, get(catalog::get_well_known_x402)),
+        (CATALOG_ROUTE, get(catalog::get_catalog)),
+        (DISCOVER_ROUTE, get(catalog::get_discover)),
+        (DISCOVER_MD_ROUTE, get(catalog::get_discover_md)),
+        (DISCOVER_GROUP_ROUTE, get(catalog::get_discover_group)),
+        (LLMS_TXT_ROUTE, get(catalog::get_llms_txt)),
     ];
     let mut router = Router::new();
     for (path, route) in free {

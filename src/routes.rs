@@ -1,5 +1,5 @@
 //! Every path the gateway serves, in one leaf module: the router mounts these constants, the
-//! metrics layer labels by them and the OpenAPI sync test compares `openapi.yaml` to [`ROUTES`].
+//! metrics layer labels by them and the route-table test compares the generated OpenAPI to [`ROUTES`].
 //! It imports nothing, so anything may read it without pulling in the router.
 
 /// Liveness.

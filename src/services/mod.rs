@@ -96,11 +96,6 @@ impl Services {
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Arc<Service>> {
         self.list.iter()
     }
-
-    /// The service called `id`.
-    pub(crate) fn get(&self, id: &str) -> Option<&Arc<Service>> {
-        self.list.iter().find(|s| s.config.id == id)
-    }
 }
 
 impl Service {
