@@ -8,6 +8,7 @@ use crate::catalog::{Published, RouteTable};
 use crate::config::Config;
 use crate::facilitator::local::LocalFacilitator;
 use crate::facilitator::Facilitator;
+use crate::ledger::Ledger;
 use crate::paygate::Paygate;
 use crate::proxy::RpcRoutes;
 use crate::ratelimit::RateLimits;
@@ -34,6 +35,8 @@ pub struct App {
     pub facilitator: Option<Arc<LocalFacilitator>>,
     /// Payments on the RPC routes, when enabled.
     pub paygate: Option<Arc<Paygate>>,
+    /// The payment ledger (opened when payments are on).
+    pub ledger: Option<Arc<Ledger>>,
     /// Shared state: Redis when `[redis]` has a URL, else the in-memory store.
     pub store: Arc<dyn Store>,
     /// Wallet sign-in for auth-only routes (put on a route with `authgate::require`).
@@ -91,6 +94,9 @@ pub enum BuildError {
     /// A configured service could not be built.
     #[error("services: {0}")]
     Services(String),
+    /// The ledger could not be opened or migrated.
+    #[error("ledger: {0}")]
+    Ledger(#[from] crate::ledger::LedgerError),
 }
 
 /// The parts of the application that are built from the config alone, connecting nothing:
@@ -178,12 +184,25 @@ impl App {
         } = Parts::assemble(&config)?;
         // Before anything can emit a metric.
         crate::observability::prometheus::install();
+        // Every payment is recorded: the ledger is opened (and migrated) before anything sells.
+        let ledger = if config.payment.enabled {
+            Some(Ledger::open(&config.ledger).await?)
+        } else {
+            None
+        };
         let limits = Arc::new(RateLimits::from_config(&config.rate_limits));
         let paygate = if config.payment.enabled {
             let facilitator = facilitators.ok_or_else(|| BuildError::Payment("payment is enabled but no facilitator is configured ([facilitator] or payment.remote_facilitators)".into()))?;
-            let gate = Paygate::build(&config.payment, facilitator, store.clone(), limits.clone())
-                .await
-                .map_err(BuildError::Payment)?;
+            let ledger = ledger.clone().expect("opened when payments are on");
+            let gate = Paygate::build(
+                &config.payment,
+                facilitator,
+                store.clone(),
+                ledger,
+                limits.clone(),
+            )
+            .await
+            .map_err(BuildError::Payment)?;
             for provider in providers.iter() {
                 for cluster in provider.endpoints.keys() {
                     if !gate.sells(cluster.caip2()) {
@@ -234,6 +253,7 @@ impl App {
             upstream,
             facilitator,
             paygate,
+            ledger,
             store,
             siwx,
             tokens,

@@ -8,6 +8,7 @@
 pub mod demo;
 mod env;
 mod facilitator;
+mod ledger;
 #[cfg(feature = "localnet")]
 pub mod localnet;
 mod metrics;
@@ -31,6 +32,7 @@ pub use env::{EnvSource, ProcessEnv};
 pub use facilitator::{
     FailoverPolicy, LocalFacilitatorConfig, NetworkConfig, RemoteFacilitatorConfig,
 };
+pub use ledger::{LedgerConfig, SQLITE_FILE};
 #[cfg(feature = "localnet")]
 pub use localnet::LocalnetConfig;
 pub use metrics::MetricsConfig;
@@ -100,6 +102,9 @@ pub struct Config {
     /// Usage counters and their flushing to the store.
     #[serde(default)]
     pub usage: UsageConfig,
+    /// `[ledger]`: the durable record of every payment.
+    #[serde(default)]
+    pub ledger: LedgerConfig,
     /// `/metrics`.
     #[serde(default)]
     pub metrics: MetricsConfig,
@@ -246,6 +251,9 @@ impl Config {
         if let Some(token) = env.var("ADMIN_TOKEN") {
             self.admin_token = Some(Secret::new(token));
         }
+        if let Some(url) = env.var("LEDGER_URL") {
+            self.ledger.url = Some(Secret::new(url));
+        }
         if let Some(url) = env.var("REDIS_URL") {
             self.redis.get_or_insert_with(RedisConfig::default).url = Some(Secret::new(url));
         }
@@ -294,6 +302,7 @@ impl Config {
                 .chain(self.services.iter().map(|s| s.id.as_str())),
         )?;
         self.usage.validate()?;
+        self.ledger.validate()?;
         if let Some(facilitator) = &self.facilitator {
             facilitator.validate()?;
         }
