@@ -124,11 +124,7 @@ impl Gateway {
             .await
             .unwrap();
         assert_eq!(response.status(), 402);
-        decode_header(
-            response.headers()["payment-required"].as_bytes(),
-            16 * 1024,
-        )
-        .unwrap()
+        decode_header(response.headers()["payment-required"].as_bytes(), 16 * 1024).unwrap()
     }
 }
 
@@ -170,7 +166,12 @@ async fn crash_at_every_step(backends: Backends) {
     let toml = builder.render(&cluster, &mock, dir.path());
     std::fs::write(dir.path().join("gw.toml"), toml).unwrap();
 
-    let points = ["after_upstream", "before_settle", "after_settle", "before_answer"];
+    let points = [
+        "after_upstream",
+        "before_settle",
+        "after_settle",
+        "before_answer",
+    ];
     for (nonce, point) in points.into_iter().enumerate() {
         let mut held = Gateway::spawn(dir.path(), Some(point));
         held.ready().await;
@@ -204,10 +205,16 @@ async fn crash_at_every_step(backends: Backends) {
             let (status, body, headers) = restarted.pay(&header).await.unwrap();
             match status {
                 200 => break (body, headers),
-                409 => assert_eq!(body["error"]["code"], "payment_in_progress", "{point}: {body}"),
+                409 => assert_eq!(
+                    body["error"]["code"], "payment_in_progress",
+                    "{point}: {body}"
+                ),
                 other => panic!("{point}: retry answered {other}: {body}"),
             }
-            assert!(start.elapsed() < STEP, "{point}: never answered after the restart");
+            assert!(
+                start.elapsed() < STEP,
+                "{point}: never answered after the restart"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         };
         assert!(body["result"].is_u64(), "{point}: {body}");

@@ -6,9 +6,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use x402_gateway::config::LedgerConfig;
-use x402_gateway::ledger::{
-    Claimed, Ledger, NewPayment, PaymentFilter, PaymentState, Submission,
-};
+use x402_gateway::ledger::{Claimed, Ledger, NewPayment, PaymentFilter, PaymentState, Submission};
 use x402_gateway::store::{CachedResponse, PaymentKey};
 use x402_gateway::x402::{decode_header, SettleResponse};
 
@@ -63,9 +61,18 @@ async fn every_migration_applies_to_an_empty_database_of_each_backend() {
     assert_eq!(Ledger::migrate(&sqlite_config(&dir)).await.unwrap(), sqlite);
 
     let db = TestDb::create().await;
-    assert_eq!(Ledger::migrate(&postgres_config(&db)).await.unwrap(), postgres);
+    assert_eq!(
+        Ledger::migrate(&postgres_config(&db)).await.unwrap(),
+        postgres
+    );
     // The schema is there: every table answers.
-    for table in ["payments", "payment_events", "instances", "leases", "audit_findings"] {
+    for table in [
+        "payments",
+        "payment_events",
+        "instances",
+        "leases",
+        "audit_findings",
+    ] {
         db.execute(&format!("SELECT COUNT(*) FROM {table}")).await;
     }
 
@@ -260,17 +267,18 @@ async fn replay_after_store_loss(env: &PaidGateway, lose: impl std::future::Futu
     let (status, replay, replay_head) = again.post_paid(FAILING, &header, "", &[]).await;
     assert_eq!(status, 200, "{replay}");
     assert_eq!(replay, body);
-    let receipt: SettleResponse = decode_header(
-        replay_head.headers()["payment-response"].as_bytes(),
-        8192,
-    )
-    .unwrap();
+    let receipt: SettleResponse =
+        decode_header(replay_head.headers()["payment-response"].as_bytes(), 8192).unwrap();
     let first: SettleResponse =
         decode_header(head.headers()["payment-response"].as_bytes(), 8192).unwrap();
     assert!(receipt.success);
     assert_eq!(receipt.transaction, first.transaction);
     assert_eq!(env.mock.calls(), calls, "no second upstream call");
-    assert_eq!(env.cluster.send_transaction_count(), sends, "no second send");
+    assert_eq!(
+        env.cluster.send_transaction_count(),
+        sends,
+        "no second send"
+    );
     assert_eq!(env.balances(), balances, "charged once");
     // Another request with the same payment: refused, still without an upstream call.
     let (status, _, _) = again.post_paid(FAILING, &header, "{}", &[]).await;

@@ -6,6 +6,7 @@ mod check_config;
 mod common;
 mod crash;
 mod demo;
+mod discovery;
 mod facilitators;
 mod health;
 mod interop;

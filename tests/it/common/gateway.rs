@@ -166,7 +166,12 @@ impl PaidGatewayBuilder {
     /// The config this builder describes, for `cluster` and `mock`, with the SQLite ledger
     /// (unless [`Self::ledger_url`]) in `dir`: what [`Self::build`] serves, or what a test
     /// hands to the real binary.
-    pub fn render(&self, cluster: &LocalCluster, mock: &MockUpstream, dir: &std::path::Path) -> String {
+    pub fn render(
+        &self,
+        cluster: &LocalCluster,
+        mock: &MockUpstream,
+        dir: &std::path::Path,
+    ) -> String {
         let mut toml = String::new();
         if let Some(url) = &self.public_base_url {
             writeln!(toml, "[server]\npublic_base_url = \"{url}\"\n").unwrap();
@@ -252,10 +257,7 @@ getSlot = 1
         // dead instance is noticed within a second; with the reconciler driven by hand, its
         // submitted settlements are due at once.
         let ledger_url = self.ledger_url.clone().unwrap_or_else(|| {
-            format!(
-                "sqlite://{}?mode=rwc",
-                dir.join("ledger.sqlite3").display()
-            )
+            format!("sqlite://{}?mode=rwc", dir.join("ledger.sqlite3").display())
         });
         writeln!(
             toml,
