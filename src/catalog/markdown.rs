@@ -17,7 +17,7 @@ const HOW_TO_PAY: [&str; 4] = [
 
 impl RouteTable {
     /// The cheapest price in a group, in USD, when it sells anything.
-    fn from_price(&self, group: &str) -> Option<String> {
+    fn cheapest_usd(&self, group: &str) -> Option<String> {
         self.operations_of(group)
             .flat_map(|op| op.offers.iter().map(move |o| (op, o)))
             .filter(|(op, o)| matches!(op.access, Access::Paid { .. }) && o.amount > 0)
@@ -37,7 +37,7 @@ impl RouteTable {
                     "description": g.description,
                     "docsUrl": g.docs_url,
                     "routes": self.operations_of(&g.id).count(),
-                    "priceFromUsd": self.from_price(&g.id),
+                    "priceFromUsd": self.cheapest_usd(&g.id),
                     "discover": format!("{}/discover/{}", self.public_base_url, g.id),
                 })
             })
@@ -116,7 +116,7 @@ impl RouteTable {
         let _ = writeln!(md, "\n## Services\n");
         for g in &self.groups {
             let price = self
-                .from_price(&g.id)
+                .cheapest_usd(&g.id)
                 .map(|p| format!(", from ${p} per call"))
                 .unwrap_or_default();
             let _ = writeln!(
