@@ -35,8 +35,8 @@ pub struct App {
     pub facilitator: Option<Arc<LocalFacilitator>>,
     /// Payments on the RPC routes, when enabled.
     pub paygate: Option<Arc<Paygate>>,
-    /// The payment ledger (opened when payments are on).
-    pub ledger: Option<Arc<Ledger>>,
+    /// The payment ledger.
+    pub ledger: Arc<Ledger>,
     /// Shared state: Redis when `[redis]` has a URL, else the in-memory store.
     pub store: Arc<dyn Store>,
     /// Wallet sign-in for auth-only routes (put on a route with `authgate::require`).
@@ -185,15 +185,12 @@ impl App {
         // Before anything can emit a metric.
         crate::observability::prometheus::install();
         // Every payment is recorded: the ledger is opened (and migrated) before anything sells.
-        let ledger = if config.payment.enabled {
-            Some(Ledger::open(&config.ledger).await?)
-        } else {
-            None
-        };
+        // Opened with payments off too, so the operator's view of past payments stays served.
+        let ledger = Ledger::open(&config.ledger).await?;
         let limits = Arc::new(RateLimits::from_config(&config.rate_limits));
         let paygate = if config.payment.enabled {
             let facilitator = facilitators.ok_or_else(|| BuildError::Payment("payment is enabled but no facilitator is configured ([facilitator] or payment.remote_facilitators)".into()))?;
-            let ledger = ledger.clone().expect("opened when payments are on");
+            let ledger = ledger.clone();
             let gate = Paygate::build(
                 &config.payment,
                 facilitator,

@@ -80,9 +80,7 @@ async fn run(cli: Cli, config: Config) -> ExitCode {
                     p.das.len()
                 );
             }
-            if config.payment.enabled {
-                println!("ledger: {}", config.ledger.describe());
-            }
+            println!("ledger: {}", config.ledger.describe());
             print_prices(&config);
             ExitCode::SUCCESS
         }
@@ -187,9 +185,7 @@ async fn serve(config: Config) -> ExitCode {
     let ledger = app.ledger.clone();
     let served = x402_gateway::serve(app, listener, x402_gateway::shutdown_signal()).await;
     // What was written behind (events, outcomes) reaches the ledger before the process ends.
-    if let Some(ledger) = ledger {
-        ledger.flush().await;
-    }
+    ledger.flush().await;
     match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -203,6 +203,9 @@ pub(super) fn fixed(table: &mut RouteTable, config: &Config) {
             }
         })));
     }
+    if admin {
+        ledger_admin(ops);
+    }
     if admin || config.metrics.public {
         let access = if config.metrics.public {
             Access::AdminOrPublic
@@ -579,4 +582,55 @@ pub(super) fn service(table: &mut RouteTable, service: &Service) {
             offers,
         });
     }
+}
+
+/// The ledger's operator routes (served with `ADMIN_TOKEN`).
+fn ledger_admin(ops: &mut Vec<Operation>) {
+    let mut o = op(
+        "GET",
+        ADMIN_PAYMENTS_ROUTE,
+        "operators",
+        "list_admin_payments",
+        "Payments from the ledger, filtered and paged (operators)",
+        Access::Admin,
+        json!({"description": "Every payment the durable ledger holds, newest first: its state (claimed, verified,\nupstream_ok, upstream_failed, settle_submitted, settled, expired, failed), payer,\npayTo, asset, network, amount, route, settlement signature, receipt and step times.\n`format=csv` exports the same rows as CSV. Served only when `ADMIN_TOKEN` is set (404\notherwise); needs `Authorization: Bearer <ADMIN_TOKEN>`.\n", "parameters": [{"name": "payer", "in": "query", "required": false, "schema": {"type": "string"}}, {"name": "state", "in": "query", "required": false, "schema": {"type": "string", "enum": ["claimed", "verified", "upstream_ok", "upstream_failed", "settle_submitted", "settled", "expired", "failed"]}}, {"name": "route", "in": "query", "required": false, "schema": {"type": "string"}}, {"name": "from_ms", "in": "query", "required": false, "description": "Created at or after (Unix ms)", "schema": {"type": "integer"}}, {"name": "to_ms", "in": "query", "required": false, "description": "Created before (Unix ms)", "schema": {"type": "integer"}}, {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}, {"name": "offset", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 0, "default": 0}}, {"name": "format", "in": "query", "required": false, "schema": {"type": "string", "enum": ["json", "csv"], "default": "json"}}], "responses": {"200": {"description": "One page of payments.", "content": {"application/json": {"schema": {"type": "object", "required": ["payments", "limit", "offset"], "properties": {"payments": {"type": "array", "items": {"$ref": "#/components/schemas/LedgerPayment"}}, "limit": {"type": "integer"}, "offset": {"type": "integer"}}}}, "text/csv": {"schema": {"type": "string"}}}}, "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/Error"}}}),
+    );
+    o.path_params = serde_json::from_value(json!([])).unwrap_or_default();
+    ops.push(o);
+    let mut o = op(
+        "GET",
+        ADMIN_PAYMENT_ROUTE,
+        "operators",
+        "get_admin_payment",
+        "One payment with every event (operators)",
+        Access::Admin,
+        json!({"responses": {"200": {"description": "The payment and its events, oldest first.", "content": {"application/json": {"schema": {"type": "object", "required": ["payment", "events"], "properties": {"payment": {"$ref": "#/components/schemas/LedgerPayment"}, "events": {"type": "array", "items": {"type": "object", "required": ["event", "at_ms", "instance"], "properties": {"event": {"type": "string"}, "at_ms": {"type": "integer"}, "instance": {"type": "string"}, "detail": {"type": ["string", "null"]}}}}}}}}}, "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/Error"}}}),
+    );
+    o.path_params = serde_json::from_value(json!([{"name": "key", "in": "path", "required": true, "description": "The payment key, hex SHA-256 of the transaction message.", "schema": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"}}])).unwrap_or_default();
+    ops.push(o);
+    let mut o = op(
+        "GET",
+        ADMIN_STATEMENT_ROUTE,
+        "operators",
+        "get_admin_payer_statement",
+        "A payer's statement (operators)",
+        Access::Admin,
+        json!({"responses": {"200": {"description": "Count and amount per state, and the 100 most recent payments.", "content": {"application/json": {"schema": {"type": "object", "required": ["payer", "totals", "recent"], "properties": {"payer": {"type": "string"}, "totals": {"type": "array", "items": {"type": "object", "properties": {"state": {"type": "string"}, "payments": {"type": "integer"}, "amount": {"type": "integer"}}}}, "recent": {"type": "array", "items": {"$ref": "#/components/schemas/LedgerPayment"}}}}}}}, "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/Error"}}}),
+    );
+    o.path_params = serde_json::from_value(
+        json!([{"name": "payer", "in": "path", "required": true, "schema": {"type": "string"}}]),
+    )
+    .unwrap_or_default();
+    ops.push(o);
+    let mut o = op(
+        "GET",
+        ADMIN_REVENUE_ROUTE,
+        "operators",
+        "get_admin_revenue",
+        "Settled revenue per UTC day and route, from the ledger (operators)",
+        Access::Admin,
+        json!({"parameters": [{"name": "from_ms", "in": "query", "required": false, "description": "Settled at or after (Unix ms; default 30 days ago)", "schema": {"type": "integer"}}, {"name": "to_ms", "in": "query", "required": false, "description": "Settled before (Unix ms; default now)", "schema": {"type": "integer"}}, {"name": "format", "in": "query", "required": false, "schema": {"type": "string", "enum": ["json", "csv"], "default": "json"}}], "responses": {"200": {"description": "Rows per day and route, and totals.", "content": {"application/json": {"schema": {"type": "object", "required": ["from_ms", "to_ms", "rows", "totals"], "properties": {"from_ms": {"type": "integer"}, "to_ms": {"type": "integer"}, "rows": {"type": "array", "items": {"type": "object", "properties": {"day": {"type": "string", "format": "date"}, "route": {"type": "string"}, "payments": {"type": "integer"}, "amount": {"type": "integer"}}}}, "totals": {"type": "object", "properties": {"payments": {"type": "integer"}, "amount": {"type": "integer"}}}}}}, "text/csv": {"schema": {"type": "string"}}}}, "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/Error"}}}),
+    );
+    o.path_params = serde_json::from_value(json!([])).unwrap_or_default();
+    ops.push(o);
 }

@@ -12,8 +12,7 @@ use super::{text, Ledger, LedgerResult};
 pub const MAX_PAGE: u32 = 1_000;
 
 /// Which payments to list (every field optional), newest first.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default)]
 pub struct PaymentFilter {
     /// The paying wallet.
     pub payer: Option<String>,

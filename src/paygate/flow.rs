@@ -174,18 +174,18 @@ impl Paygate {
                     self.limits.too_many(&verdict, &limits),
                 ))
             }
-            Ok(Reservation::Existing(record)) => return existing(&record, &fingerprint),
+            Ok(Reservation::Existing(record)) => return self.existing(&record, &fingerprint).await,
             Err(e) => {
                 // Fail closed: without the store we cannot promise one answer per payment.
                 // A reserve that timed out may still have claimed: release it (in the
                 // background, best effort) so that the 503's Retry-After is true.
                 tracing::warn!(error = %e, "payment store unavailable");
-                let store = self.store.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = store.release(&ids, &token).await {
-                        tracing::info!(error = %e, "releasing a failed reservation failed; it expires");
-                    }
-                });
+                tokio::spawn(release_failed_reservation(
+                    self.store.clone(),
+                    ids,
+                    token,
+                    ttl,
+                ));
                 return Err(PaygateError::StoreUnavailable);
             }
         }
@@ -212,7 +212,9 @@ impl Paygate {
         match claim {
             Ok(Claimed::Fresh) => {}
             Ok(Claimed::Existing(row)) => {
-                return self.from_ledger(&row, &ids, &token, &fingerprint).await
+                return self
+                    .answer_from_ledger(&row, &ids, &token, &fingerprint)
+                    .await
             }
             Err(e) => {
                 tracing::warn!(error = %e, "payment ledger unavailable");
@@ -242,11 +244,64 @@ impl Paygate {
         }
     }
 
+    /// The answer to a payment that already has a record: its kept answer for the same
+    /// request (from the ledger when the store only points there), else a 409 saying why.
+    async fn existing(
+        &self,
+        record: &ClaimRecord,
+        fingerprint: &str,
+    ) -> Result<Answer, PaygateError> {
+        let conflict = |code, message| Err(PaygateError::Conflict { code, message });
+        let in_progress = || {
+            conflict(
+                "payment_in_progress",
+                "this payment's settlement is being confirmed; retry later",
+            )
+        };
+        match &record.state {
+            ClaimState::InFlight { .. } => {
+                conflict("payment_in_progress", "this payment is being processed")
+            }
+            ClaimState::Pending { .. } => in_progress(),
+            ClaimState::Settled { .. } if record.fingerprint != fingerprint => conflict(
+                "payment_already_used",
+                "this payment (or its idempotency id) was already used for another request",
+            ),
+            ClaimState::Settled {
+                response: Some(kept),
+                ..
+            } => Ok(Answer::new(claims::replay(kept), PaymentOutcome::Replayed)),
+            ClaimState::Settled {
+                response: None,
+                ledger_key: Some(key),
+            } => match self.ledger.payment_by_hex(key).await {
+                Ok(Some(row)) if row.state == PaymentState::Settled => {
+                    match reconcile::kept_answer(&row) {
+                        Some(kept) => {
+                            Ok(Answer::new(claims::replay(&kept), PaymentOutcome::Replayed))
+                        }
+                        None => conflict("payment_already_used", "this payment was already used"),
+                    }
+                }
+                // Settled a moment ago: the ledger's "settled" is being written behind.
+                Ok(Some(row)) if row.state == PaymentState::SettleSubmitted => in_progress(),
+                Ok(_) => conflict("payment_already_used", "this payment was already used"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "payment ledger unavailable for a replay");
+                    Err(PaygateError::LedgerUnavailable)
+                }
+            },
+            ClaimState::Settled { response: None, .. } => {
+                conflict("payment_already_used", "this payment was already used")
+            }
+        }
+    }
+
     /// The answer to a payment whose ledger row says an earlier attempt submitted or settled
     /// it (the store had lost, or never had, its record): the kept answer for the same
     /// request, else a 409. The store learns the row's state again, so the next replay is
     /// answered from it.
-    async fn from_ledger(
+    async fn answer_from_ledger(
         &self,
         row: &PaymentRow,
         ids: &ClaimIds,
@@ -259,7 +314,8 @@ impl Paygate {
         let kept = reconcile::kept_answer(row);
         let state = match row.state {
             PaymentState::Settled => ClaimState::Settled {
-                response: kept.clone(),
+                response: None,
+                ledger_key: Some(row.payment_key.clone()),
             },
             PaymentState::SettleSubmitted => ClaimState::Pending {
                 transaction: row.signature.clone(),
@@ -341,26 +397,30 @@ impl Paygate {
     }
 }
 
-/// The answer to a payment that already has a record: its kept answer for the same request,
-/// else a 409 saying why.
-fn existing(record: &ClaimRecord, fingerprint: &str) -> Result<Answer, PaygateError> {
-    let conflict = |code, message| Err(PaygateError::Conflict { code, message });
-    match &record.state {
-        ClaimState::InFlight { .. } => {
-            conflict("payment_in_progress", "this payment is being processed")
+/// Releases a reservation whose reserve call failed or timed out (it may have claimed all the
+/// same, e.g. on a frozen Redis that answers later): retried with backoff until the store
+/// answers or the claim would have expired anyway. Commands on one connection run in order,
+/// so the release never overtakes the reserve it undoes.
+async fn release_failed_reservation(
+    store: Arc<dyn crate::store::Store>,
+    ids: ClaimIds,
+    token: String,
+    claim_ttl: Duration,
+) {
+    let give_up = tokio::time::Instant::now() + claim_ttl;
+    let mut wait = Duration::from_millis(100);
+    loop {
+        match store.release(&ids, &token).await {
+            Ok(()) => return,
+            Err(e) if tokio::time::Instant::now() + wait >= give_up => {
+                tracing::info!(error = %e, "releasing a failed reservation failed; it expires");
+                return;
+            }
+            Err(_) => {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
         }
-        ClaimState::Pending { .. } => conflict(
-            "payment_in_progress",
-            "this payment's settlement is being confirmed; retry later",
-        ),
-        ClaimState::Settled { response } if record.fingerprint == fingerprint => match response {
-            Some(kept) => Ok(Answer::new(claims::replay(kept), PaymentOutcome::Replayed)),
-            None => conflict("payment_already_used", "this payment was already used"),
-        },
-        ClaimState::Settled { .. } => conflict(
-            "payment_already_used",
-            "this payment (or its idempotency id) was already used for another request",
-        ),
     }
 }
 
@@ -507,11 +567,28 @@ impl Paid {
         match SettleOutcome::of(&settled) {
             SettleOutcome::Confirmed => {
                 add_receipt(&mut parts.headers, &settled, self.version);
+                // Awaited: a replay right after this answer reads the row (answer + receipt).
+                // If it fails, the row stays submitted and the reconciler settles it again
+                // (finding it landed); replays get 409 until then.
                 let receipt = serde_json::to_string(&settled).unwrap_or_default();
-                ledger.settled(key, &self.token, &settled.transaction, &receipt);
-                let kept = claims::keep(parts.status, &parts.headers, &body);
+                if let Err(e) = ledger
+                    .resolve(
+                        key,
+                        &self.token,
+                        PaymentState::Settled,
+                        Some(&settled.transaction),
+                        Some(&receipt),
+                        None,
+                    )
+                    .await
+                {
+                    tracing::warn!(error = %e, "recording a settled payment in the ledger failed");
+                }
+                // The answer is in the ledger (written before settling): the store keeps only
+                // where to find it, so its memory does not grow with answer sizes.
                 self.finish(ClaimState::Settled {
-                    response: Some(kept),
+                    response: None,
+                    ledger_key: Some(key.hex()),
                 })
                 .await;
                 crate::failpoint::hold("before_answer").await;

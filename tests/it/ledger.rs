@@ -5,6 +5,7 @@
 use std::process::Command;
 use std::sync::Arc;
 
+use solana_signer::Signer;
 use x402_gateway::config::LedgerConfig;
 use x402_gateway::ledger::{Claimed, Ledger, NewPayment, PaymentFilter, PaymentState, Submission};
 use x402_gateway::store::{CachedResponse, PaymentKey};
@@ -310,4 +311,119 @@ async fn a_flushed_redis_never_sells_a_settled_payment_again() {
         let _: () = redis::cmd("FLUSHALL").query_async(&mut conn).await.unwrap();
     };
     replay_after_store_loss(&env, flush).await;
+}
+
+#[tokio::test]
+async fn the_admin_api_reads_payments_from_the_ledger() {
+    let env = PaidGateway::builder()
+        .public_base_url("https://gateway.example")
+        .env("ADMIN_TOKEN", "adm1n")
+        .build()
+        .await;
+    let challenge = env.challenge(FAILING).await;
+    let accepted = serde_json::to_value(&challenge.accepts[0]).unwrap();
+    let header = PaidGateway::header(&accepted, &env.fixture(PRICE, 91));
+    let (status, body, _) = env.pay(FAILING, &header).await;
+    assert_eq!(status, 200, "{body}");
+    env.app.app.ledger.flush().await;
+    let admin = |path: &str| {
+        axum::http::Request::get(path)
+            .header("authorization", "Bearer adm1n")
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let get = |path: &'static str| async {
+        let response = env.app.send(admin(path)).await;
+        crate::common::app::split(response).await
+    };
+
+    let (status, list, _) = get("/admin/payments?state=settled").await;
+    assert_eq!(status, 200, "{list}");
+    let payments = list["payments"].as_array().unwrap();
+    assert_eq!(payments.len(), 1, "{list}");
+    let payment = &payments[0];
+    assert_eq!(payment["state"], "settled");
+    assert_eq!(payment["amount"], PRICE);
+    assert_eq!(payment["route"], FAILING);
+    assert_eq!(payment["payer"], env.client().pubkey().to_string());
+    let key = payment["payment_key"].as_str().unwrap().to_string();
+    assert!(
+        payment.get("answer").is_none(),
+        "kept answers are not listed"
+    );
+
+    let response = env.app.send(admin(&format!("/admin/payments/{key}"))).await;
+    let (status, one, _) = crate::common::app::split(response).await;
+    assert_eq!(status, 200, "{one}");
+    let events: Vec<&str> = one["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        events,
+        [
+            "claimed",
+            "verified",
+            "upstream_ok",
+            "settle_submitted",
+            "settled"
+        ]
+    );
+
+    let payer = env.client().pubkey().to_string();
+    let response = env
+        .app
+        .send(admin(&format!("/admin/payers/{payer}/statement")))
+        .await;
+    let (status, statement, _) = crate::common::app::split(response).await;
+    assert_eq!(status, 200, "{statement}");
+    assert_eq!(statement["totals"][0]["state"], "settled");
+    assert_eq!(statement["totals"][0]["amount"], PRICE);
+
+    let (status, revenue, _) = get("/admin/revenue").await;
+    assert_eq!(status, 200, "{revenue}");
+    assert_eq!(revenue["totals"]["amount"], PRICE);
+    assert_eq!(revenue["rows"][0]["route"], FAILING);
+
+    // CSV exports.
+    let response = env.app.send(admin("/admin/payments?format=csv")).await;
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/csv; charset=utf-8"
+    );
+    let csv = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let csv = String::from_utf8(csv.to_vec()).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 2, "{csv}");
+    assert!(lines[0].starts_with("payment_key,state,payer"), "{csv}");
+    assert!(lines[1].starts_with(&format!("{key},settled,")), "{csv}");
+    let response = env.app.send(admin("/admin/revenue?format=csv")).await;
+    let csv = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&csv).contains(&format!("{FAILING},1,{PRICE}")));
+
+    // Bad input: clear 400s; no token: 401.
+    let (status, bad, _) = get("/admin/payments?state=paid").await;
+    assert_eq!(
+        (status, bad["error"]["code"].as_str()),
+        (400, Some("invalid_query"))
+    );
+    let (status, _, _) = get("/admin/payments?nonsense=1").await;
+    assert_eq!(status, 400);
+    let (status, bad, _) = get("/admin/payments/xyz").await;
+    assert_eq!(
+        (status, bad["error"]["code"].as_str()),
+        (400, Some("invalid_payment_key"))
+    );
+    let (status, _, _) =
+        get("/admin/payments/0000000000000000000000000000000000000000000000000000000000000000")
+            .await;
+    assert_eq!(status, 404);
+    let (status, _, _) = env.app.get("/admin/payments").await;
+    assert_eq!(status, 401);
 }
