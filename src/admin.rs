@@ -22,8 +22,8 @@ use crate::config::Secret;
 use crate::error::ApiError;
 use crate::observability::prometheus;
 use crate::routes::{
-    ADMIN_AUDIT_ROUTE, ADMIN_PAYMENTS_ROUTE, ADMIN_PAYMENT_ROUTE, ADMIN_REVENUE_ROUTE,
-    ADMIN_STATEMENT_ROUTE, METRICS_ROUTE, USAGE_ROUTE,
+    ADMIN_AUDIT_ROUTE, ADMIN_CREDITS_ROUTE, ADMIN_CREDITS_WALLET_ROUTE, ADMIN_PAYMENTS_ROUTE,
+    ADMIN_PAYMENT_ROUTE, ADMIN_REVENUE_ROUTE, ADMIN_STATEMENT_ROUTE, METRICS_ROUTE, USAGE_ROUTE,
 };
 use crate::{ledger, usage};
 
@@ -96,6 +96,16 @@ pub(crate) fn routes(app: &AppState) -> Router<AppState> {
             .route(ADMIN_AUDIT_ROUTE, get(audit::admin::get_audit))
             .with_state(app.ledger.clone());
         protected = protected.merge(payments);
+        if app.credits.is_some() {
+            let credits = Router::new()
+                .route(ADMIN_CREDITS_ROUTE, get(ledger::admin::credit_accounts))
+                .route(
+                    ADMIN_CREDITS_WALLET_ROUTE,
+                    get(ledger::admin::credit_wallet),
+                )
+                .with_state(app.ledger.clone());
+            protected = protected.merge(credits);
+        }
     }
     if app.config.metrics.public {
         open = open.route(METRICS_ROUTE, get(prometheus::get_metrics));

@@ -5,19 +5,23 @@ use std::time::{Duration, Instant};
 
 use crate::audit::ChainAudit;
 use crate::authgate::SiwxGate;
+use crate::catalog::{Published, RouteTable};
 use crate::config::Config;
+use crate::credits::Credits;
 use crate::facilitator::local::LocalFacilitator;
 use crate::facilitator::Facilitator;
 use crate::ledger::Ledger;
 use crate::paygate::Paygate;
 use crate::proxy::RpcRoutes;
 use crate::ratelimit::RateLimits;
+use crate::services::Services;
 use crate::siwx::{NonceKey, PublicOrigin};
 use crate::store::memory::MemoryStore;
 use crate::store::redis::RedisStore;
 use crate::store::Store;
 use crate::tokens::TokensApi;
 use crate::upstream::{Providers, UpstreamClient};
+use crate::x402::network::{SOLANA_DEVNET, SOLANA_MAINNET};
 
 /// The application: config plus every dependency built from it.
 #[derive(Debug)]
@@ -39,12 +43,18 @@ pub struct App {
     /// The chain audit of the ledger (when payments are on; it runs by itself every
     /// `[ledger] audit_interval_secs` unless that is 0).
     pub audit: Option<Arc<ChainAudit>>,
+    /// Prepaid credits (`[credits] enabled` with payments on).
+    pub credits: Option<Arc<Credits>>,
     /// Shared state: Redis when `[redis]` has a URL, else the in-memory store.
     pub store: Arc<dyn Store>,
     /// Wallet sign-in for auth-only routes (put on a route with `authgate::require`).
     pub siwx: Arc<SiwxGate>,
     /// The Tokens API client, when `[tokens]` is configured.
     pub tokens: Option<Arc<TokensApi>>,
+    /// The configured HTTP services (`[[services]]`).
+    pub(crate) services: Arc<Services>,
+    /// The route table and the discovery documents generated from it.
+    pub(crate) published: Arc<Published>,
     /// Rate limits (`[rate_limits]`); the paygate takes its payer/provider checks from here.
     pub limits: Arc<RateLimits>,
     /// Usage counters, flushed to `store` in the background.
@@ -55,6 +65,12 @@ pub struct App {
 
 /// Shared handle given to handlers through axum's `State`.
 pub type AppState = Arc<App>;
+
+impl axum::extract::FromRef<AppState> for crate::catalog::Docs {
+    fn from_ref(app: &AppState) -> Self {
+        Self(app.published.clone())
+    }
+}
 
 impl axum::extract::FromRef<AppState> for crate::usage::admin::UsageReport {
     fn from_ref(app: &AppState) -> Self {
@@ -83,6 +99,9 @@ pub enum BuildError {
     /// The Redis URL was refused by the client.
     #[error("redis: {0}")]
     Redis(String),
+    /// A configured service could not be built.
+    #[error("services: {0}")]
+    Services(String),
     /// The ledger could not be opened or migrated.
     #[error("ledger: {0}")]
     Ledger(#[from] crate::ledger::LedgerError),
@@ -99,6 +118,7 @@ struct Parts {
     /// What the paygate talks to: the in-process facilitator and the remote ones, with failover.
     facilitators: Option<Arc<dyn Facilitator>>,
     tokens: Option<Arc<TokensApi>>,
+    services: Arc<Services>,
 }
 
 impl Parts {
@@ -136,6 +156,7 @@ impl Parts {
             Some(t) => Some(Arc::new(TokensApi::new(t, config.server.max_body_bytes)?)),
             None => None,
         };
+        let services = Arc::new(Services::from_config(config).map_err(BuildError::Services)?);
         Ok(Self {
             upstream,
             providers,
@@ -143,6 +164,7 @@ impl Parts {
             facilitator,
             facilitators,
             tokens,
+            services,
         })
     }
 }
@@ -166,6 +188,7 @@ impl App {
             facilitator,
             facilitators,
             tokens,
+            services,
         } = Parts::assemble(&config)?;
         // Before anything can emit a metric.
         crate::observability::prometheus::install();
@@ -173,6 +196,29 @@ impl App {
         // Opened with payments off too, so the operator's view of past payments stays served.
         let ledger = Ledger::open(&config.ledger).await?;
         let limits = Arc::new(RateLimits::from_config(&config.rate_limits));
+        // Credits are sold (top-ups) on the first accepted network, one the paygate takes.
+        let credits = match (&config.credits.enabled, config.payment.accepts.first()) {
+            (true, Some(accept)) => {
+                let network = [SOLANA_MAINNET, SOLANA_DEVNET]
+                    .into_iter()
+                    .find(|n| *n == accept.network)
+                    .ok_or_else(|| {
+                        BuildError::Payment(format!(
+                            "credits are sold on a Solana network; {} is not one",
+                            accept.network
+                        ))
+                    })?;
+                Some(Arc::new(Credits::new(
+                    &config.credits,
+                    config.credits_secret.as_ref().map(|s| s.expose()),
+                    ledger.clone(),
+                    store.clone(),
+                    network,
+                    &config.server.public_base_url,
+                )))
+            }
+            _ => None,
+        };
         let paygate = if config.payment.enabled {
             let facilitator = facilitators.ok_or_else(|| BuildError::Payment("payment is enabled but no facilitator is configured ([facilitator] or payment.remote_facilitators)".into()))?;
             let ledger = ledger.clone();
@@ -181,6 +227,7 @@ impl App {
                 facilitator,
                 store.clone(),
                 ledger,
+                credits.clone(),
                 limits.clone(),
             )
             .await
@@ -192,6 +239,14 @@ impl App {
                             "not sold: no [[payment.accepts]] entry on {}; its paid routes answer 404",
                             cluster.caip2());
                     }
+                }
+            }
+            for service in services.iter() {
+                let paid = service.routes.iter().any(|r| r.amount.is_some());
+                if paid && !gate.sells(service.cluster.caip2()) {
+                    tracing::warn!(service = %service.config.id, cluster = %service.cluster,
+                        "not sold: no [[payment.accepts]] entry on {}; its paid routes answer 404",
+                        service.cluster.caip2());
                 }
             }
             Some(gate)
@@ -236,6 +291,7 @@ impl App {
         let usage = Arc::new(crate::usage::Usage::new(&config.usage));
         crate::usage::Usage::spawn_flusher(&usage, &store);
         let rpc = Arc::new(RpcRoutes::new(&config, providers.clone(), upstream.clone()));
+        let published = Arc::new(Published::new(RouteTable::build(&config, &services)));
         Ok(Arc::new(App {
             config: Arc::new(config),
             providers,
@@ -245,9 +301,12 @@ impl App {
             paygate,
             ledger,
             audit,
+            credits,
             store,
             siwx,
             tokens,
+            services,
+            published,
             limits,
             usage,
             started: Instant::now(),

@@ -20,6 +20,10 @@ pub enum RouteId {
     RpcMethod,
     /// `POST /v1/x402/solana/{cluster}/rpc` (single or batch).
     RpcStandard,
+    /// `POST /v1/credits/topup`: a credit pack, paid with `exact` only.
+    CreditsTopup,
+    /// A paid route of a `[[services]]` entry (its own template is in [`Discovery::Http`]).
+    Service,
 }
 
 impl RouteId {
@@ -28,6 +32,8 @@ impl RouteId {
         match self {
             Self::RpcMethod => crate::routes::METHOD_ROUTE,
             Self::RpcStandard => crate::routes::STANDARD_ROUTE,
+            Self::CreditsTopup => crate::routes::CREDITS_TOPUP_ROUTE,
+            Self::Service => crate::routes::SERVICE_ROUTE,
         }
     }
 }
@@ -44,6 +50,32 @@ pub enum Discovery {
     },
     /// The standard JSON-RPC endpoint.
     Standard,
+    /// A credit pack: body `{"pack": "<name>"}`.
+    CreditsTopup,
+    /// A route of a configured HTTP service.
+    Http(Arc<HttpDiscovery>),
+}
+
+/// How to call one route of a configured HTTP service, for its Bazaar entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpDiscovery {
+    /// The HTTP method (`GET`, `POST`...).
+    pub method: String,
+    /// The public path template with `:param` parameters (`/weather/v1/forecast/:city`).
+    pub route_template: String,
+    /// Whether the template has parameters (the Bazaar `routeTemplate` is sent only then).
+    pub parameterised: bool,
+    /// JSON Schema of the query parameters (query methods) or the JSON body (body methods).
+    pub input_schema: Option<serde_json::Value>,
+    /// JSON Schema of the answer.
+    pub output_schema: Option<serde_json::Value>,
+}
+
+impl HttpDiscovery {
+    /// Methods whose input is a body rather than query parameters.
+    pub fn has_body(&self) -> bool {
+        matches!(self.method.as_str(), "POST" | "PUT" | "PATCH")
+    }
 }
 
 /// What the request costs.
@@ -58,6 +90,11 @@ pub enum Charge {
     /// are on.
     Unpriced(PriceError),
 }
+
+/// The wallet that paid for the request (inserted by the paygate before the inner handler
+/// runs, for handlers that answer about the payer, like a credit top-up).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payer(pub String);
 
 /// The request extension every priced route carries.
 #[derive(Debug, Clone)]
@@ -79,4 +116,7 @@ pub struct PricedRequest {
     pub discovery: Discovery,
     /// The body as received: with the method and path it defines the request a payment buys.
     pub body: Bytes,
+    /// Credits the payment's settlement grants its payer (a top-up pack); such a request is
+    /// never paid with credits.
+    pub grants: Option<u64>,
 }

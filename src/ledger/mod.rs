@@ -14,6 +14,7 @@
 
 pub(crate) mod admin;
 mod audit;
+mod credits;
 mod payments;
 mod queries;
 mod state;
@@ -27,6 +28,7 @@ use sqlx::{AnyPool, Executor, Row};
 use tokio::sync::mpsc;
 
 pub use audit::{AuditCursor, Finding, FindingFilter, FindingKind, KnownSignature, SettledPayment};
+pub use credits::{CreditAccount, CreditMovement};
 pub use payments::{Claimed, NewPayment, PaymentRow, Submission};
 pub use queries::{PaymentEvent, PaymentFilter, RevenueRow, StateTotal, Statement, MAX_PAGE};
 pub use state::PaymentState;

@@ -79,6 +79,7 @@ async fn plant_settled(
             amount,
             route: PAID,
             fingerprint: "planted",
+            credits: None,
         })
         .await
         .unwrap();
@@ -252,7 +253,8 @@ fn gateway() -> crate::common::gateway::PaidGatewayBuilder {
         .public_base_url("https://gateway.example")
         .env("ADMIN_TOKEN", ADMIN_TOKEN)
         // Driven by hand; a settled payment is judged at once (the test finalizes by hand).
-        .ledger_keys("audit_interval_secs = 0\naudit_finality_secs = 0")
+        .ledger_setting("audit_interval_secs = 0")
+        .ledger_setting("audit_finality_secs = 0")
 }
 
 #[tokio::test]
@@ -269,7 +271,8 @@ async fn reconciliation_finds_a_planted_unknown_transfer_and_unfinalized_row_on_
 #[tokio::test]
 async fn a_settled_payment_too_young_to_judge_waits_for_a_later_pass() {
     let env = PaidGateway::builder()
-        .ledger_keys("audit_interval_secs = 0\naudit_finality_secs = 3600")
+        .ledger_setting("audit_interval_secs = 0")
+        .ledger_setting("audit_finality_secs = 3600")
         .build()
         .await;
     let cluster = &env.cluster;
@@ -297,7 +300,8 @@ async fn a_settled_payment_too_young_to_judge_waits_for_a_later_pass() {
 async fn the_audit_runs_by_itself_once_per_interval_across_instances() {
     let env = PaidGateway::builder()
         .env("ADMIN_TOKEN", ADMIN_TOKEN)
-        .ledger_keys("audit_interval_secs = 1\naudit_finality_secs = 0")
+        .ledger_setting("audit_interval_secs = 1")
+        .ledger_setting("audit_finality_secs = 0")
         .build()
         .await;
     let ledger = env.app.app.ledger.clone();

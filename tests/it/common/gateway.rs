@@ -80,7 +80,7 @@ pub struct PaidGatewayBuilder {
     env: HashMap<String, String>,
     cluster: Option<(LocalCluster, tempfile::TempDir)>,
     ledger_url: Option<String>,
-    ledger_keys: String,
+    ledger_settings: String,
 }
 
 impl PaidGatewayBuilder {
@@ -140,10 +140,10 @@ impl PaidGatewayBuilder {
         self
     }
 
-    /// More `[ledger]` keys (one `key = value` per line), e.g. the chain audit's.
-    pub fn ledger_keys(mut self, toml: &str) -> Self {
-        self.ledger_keys.push_str(toml);
-        self.ledger_keys.push('\n');
+    /// One more `key = value` line of the `[ledger]` section.
+    pub fn ledger_setting(mut self, line: &str) -> Self {
+        self.ledger_settings.push_str(line);
+        self.ledger_settings.push('\n');
         self
     }
 
@@ -275,7 +275,7 @@ getSlot = 1
         if self.reconcile_interval_ms.is_some() {
             writeln!(toml, "settle_grace_ms = 0").unwrap();
         }
-        toml.push_str(&self.ledger_keys);
+        toml.push_str(&self.ledger_settings);
         toml.push_str(&self.sections);
         toml
     }
