@@ -26,6 +26,8 @@ pub struct App {
     pub providers: Arc<Providers>,
     /// What the RPC routes need (providers, outbound client, limits, prices).
     pub rpc: Arc<RpcRoutes>,
+    /// Providers registered at run time, shared through the store.
+    pub(crate) registry: Arc<crate::routing::registry::Registry>,
     /// The shared outbound client.
     pub upstream: UpstreamClient,
     /// The in-process facilitator, when configured.
@@ -165,7 +167,7 @@ impl App {
             let gate = Paygate::build(&config.payment, facilitator, store.clone(), limits.clone())
                 .await
                 .map_err(BuildError::Payment)?;
-            for provider in providers.iter() {
+            for provider in providers.snapshot().iter() {
                 for cluster in provider.endpoints.keys() {
                     if !gate.sells(cluster.caip2()) {
                         tracing::warn!(provider = provider.name(), %cluster,
@@ -198,11 +200,20 @@ impl App {
         ));
         let usage = Arc::new(crate::usage::Usage::new(&config.usage));
         crate::usage::Usage::spawn_flusher(&usage, &store);
-        let rpc = Arc::new(RpcRoutes::new(&config, providers.clone(), upstream.clone()));
+        let registry = Arc::new(crate::routing::registry::Registry::new(
+            providers.clone(),
+            store.clone(),
+        ));
+        registry.spawn_refresher(std::time::Duration::from_secs(
+            config.routing.registry_refresh_secs,
+        ));
+        crate::routing::probe::spawn(&providers, upstream.clone(), &config.routing);
+        let rpc = Arc::new(RpcRoutes::new(&config, registry.clone(), upstream.clone()));
         Ok(Arc::new(App {
             config: Arc::new(config),
             providers,
             rpc,
+            registry,
             upstream,
             facilitator,
             paygate,

@@ -36,6 +36,7 @@ pub(crate) mod proxy;
 pub mod ratelimit;
 pub(crate) mod router;
 pub mod routes;
+pub mod routing;
 mod server;
 pub mod siwx;
 pub mod solana_rpc;

@@ -2,7 +2,7 @@
 //! once in [`crate::routes::ROUTES`]); the OpenAPI sync test checks that `openapi.yaml` documents exactly these.
 
 use axum::middleware::from_fn_with_state;
-use axum::routing::{get, post, MethodRouter};
+use axum::routing::{delete, get, post, MethodRouter};
 use axum::Router;
 
 use std::sync::Arc;
@@ -12,9 +12,10 @@ use crate::facilitator::http::facilitator_routes;
 use crate::facilitator::Facilitator;
 use crate::ratelimit::LimitGate;
 use crate::routes::{
-    HEALTHZ_ROUTE, METHOD_ROUTE, OPENAPI_ROUTE, READYZ_ROUTE, STANDARD_ROUTE, STATUS_ROUTE,
-    TOKENS_ROUTE,
+    HEALTHZ_ROUTE, METHOD_ROUTE, OPENAPI_ROUTE, PROVIDERS_REGISTER_ROUTE, PROVIDERS_ROUTE,
+    PROVIDER_ROUTE, READYZ_ROUTE, ROUTE_DECISION_ROUTE, STANDARD_ROUTE, STATUS_ROUTE, TOKENS_ROUTE,
 };
+use crate::routing::api::{self as routing_api, RoutingApi};
 use crate::{admin, authgate, error, health, openapi, paygate, proxy, ratelimit, tokens};
 
 /// Builds the router with its state (the global layers are added by [`crate::stack`]).
@@ -58,12 +59,37 @@ pub(crate) fn router(app: AppState) -> Router {
     // Operator routes: /admin/usage and /metrics behind ADMIN_TOKEN (not mounted without one;
     // `[metrics] public = true` serves /metrics to anyone).
     router = router.merge(admin::routes(&app));
+    router = router.merge(registry_routes(&app));
     router
         .merge(rpc_routes)
         .merge(tokens_routes)
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(app)
+}
+
+/// The provider registry and the routing decision: reads are open (no URLs, no keys in them),
+/// changes need the admin token and are not mounted without one.
+fn registry_routes(app: &App) -> Router<AppState> {
+    let api = RoutingApi {
+        registry: app.registry.clone(),
+        routing: app.config.routing.clone(),
+        pricing: app.config.pricing.clone(),
+    };
+    let mut routes = Router::new()
+        .route(PROVIDERS_ROUTE, get(routing_api::get_providers))
+        .route(ROUTE_DECISION_ROUTE, post(routing_api::route));
+    if let Some(token) = app.config.admin_token.as_ref().filter(|t| !t.is_empty()) {
+        let protected = Router::new()
+            .route(PROVIDERS_REGISTER_ROUTE, post(routing_api::register))
+            .route(PROVIDER_ROUTE, delete(routing_api::remove))
+            .route_layer(from_fn_with_state(
+                admin::AdminToken::new(token),
+                admin::require_admin,
+            ));
+        routes = routes.merge(protected);
+    }
+    routes.with_state(api)
 }
 
 /// The RPC routes. Each request meets, outermost first:

@@ -25,6 +25,15 @@ pub const FACILITATOR_VERIFY_ROUTE: &str = "/api/internal/facilitator/verify";
 /// The in-process facilitator's `/settle`.
 pub const FACILITATOR_SETTLE_ROUTE: &str = "/api/internal/facilitator/settle";
 
+/// Every provider with its health (no URLs, no keys).
+pub const PROVIDERS_ROUTE: &str = "/providers";
+/// Registers a provider at run time (behind `ADMIN_TOKEN`).
+pub const PROVIDERS_REGISTER_ROUTE: &str = "/providers/register";
+/// Removes a provider registered at run time (behind `ADMIN_TOKEN`).
+pub const PROVIDER_ROUTE: &str = "/providers/{name}";
+/// The routing decision the standard endpoint would make.
+pub const ROUTE_DECISION_ROUTE: &str = "/route";
+
 /// The usage report (behind `ADMIN_TOKEN`).
 pub const USAGE_ROUTE: &str = "/admin/usage";
 /// Prometheus text exposition (behind `ADMIN_TOKEN` unless `[metrics] public = true`).
@@ -44,4 +53,8 @@ pub const ROUTES: &[&str] = &[
     FACILITATOR_SETTLE_ROUTE,
     USAGE_ROUTE,
     METRICS_ROUTE,
+    PROVIDERS_ROUTE,
+    PROVIDERS_REGISTER_ROUTE,
+    PROVIDER_ROUTE,
+    ROUTE_DECISION_ROUTE,
 ];

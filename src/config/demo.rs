@@ -154,6 +154,7 @@ fn provider(url: Url) -> ProviderConfig {
             .map(|m| (m.to_string(), 1))
             .collect(),
         das: Default::default(),
+        weight: 1,
         disabled_reason: None,
     }
 }

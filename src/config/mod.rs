@@ -15,6 +15,7 @@ mod payment;
 mod pricing;
 mod providers;
 mod rate_limits;
+mod routing;
 mod secret;
 mod sections;
 mod siwx;
@@ -37,6 +38,7 @@ pub use payment::{default_token_program, AcceptConfig, PaymentConfig};
 pub use pricing::PricingConfig;
 pub use providers::{Cluster, KeyPlacement, ProviderConfig, Surface};
 pub use rate_limits::{LimitSpec, RateLimitsConfig};
+pub use routing::{ClusterRouting, RoutingConfig, Strategy};
 pub use secret::Secret;
 pub use sections::{
     GuardrailsConfig, LogConfig, LogFormat, RedisConfig, ServerConfig, UpstreamConfig,
@@ -102,9 +104,13 @@ pub struct Config {
     /// (never the file).
     #[serde(skip)]
     pub admin_token: Option<Secret>,
-    /// Upstream providers, in routing order (the first enabled one serves the standard endpoint).
+    /// Upstream providers; the order breaks ties between equally good providers.
     #[serde(default)]
     pub providers: Vec<ProviderConfig>,
+    /// How the standard endpoint routes across a cluster's providers (strategies, health,
+    /// failover).
+    #[serde(default)]
+    pub routing: RoutingConfig,
     /// The embedded local Solana cluster for the offline demo; absent = not started.
     #[cfg(feature = "localnet")]
     #[serde(default)]
@@ -278,6 +284,9 @@ impl Config {
         self.rate_limits
             .check_providers(self.providers.iter().map(|p| p.name.as_str()))?;
         self.usage.validate()?;
+        self.routing.validate(self.server.request_timeout_ms)?;
+        self.routing
+            .check_providers(self.providers.iter().map(|p| p.name.as_str()))?;
         if let Some(facilitator) = &self.facilitator {
             facilitator.validate()?;
         }
