@@ -100,9 +100,14 @@ fn rank(strategy: Strategy, list: &mut [Ranked]) {
             let cost = |r: &Ranked| r.candidate.cost.unwrap_or(u64::MAX);
             cost(a).cmp(&cost(b)).then(a.index.cmp(&b.index))
         }),
-        // A provider with no successful sample yet ranks as 0 ms: it gets tried, and measured.
+        // A provider with no sample yet ranks as 0 ms: it gets tried, and measured. One whose
+        // recent calls all failed has no latency to offer: it ranks last.
         Strategy::Fastest => list.sort_by(|a, b| {
-            let latency = |r: &Ranked| r.view.latency_ms.unwrap_or(0.0);
+            let latency = |r: &Ranked| match r.view.latency_ms {
+                Some(ms) => ms,
+                None if r.view.success_rate < 1.0 => f64::INFINITY,
+                None => 0.0,
+            };
             latency(a)
                 .total_cmp(&latency(b))
                 .then(a.index.cmp(&b.index))

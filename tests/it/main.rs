@@ -16,6 +16,7 @@ mod openapi;
 mod payments;
 mod production;
 mod proxy;
+mod routing;
 mod shared_state;
 mod siwx;
 mod slow_clients;
