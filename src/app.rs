@@ -40,6 +40,8 @@ pub struct App {
     pub siwx: Arc<SiwxGate>,
     /// The Tokens API client, when `[tokens]` is configured.
     pub tokens: Option<Arc<TokensApi>>,
+    /// The facilitator proxy, when `[facilitator_proxy] enabled = true`.
+    pub(crate) facilitator_proxy: Option<Arc<crate::facilitator::proxy::FacilitatorProxy>>,
     /// Rate limits (`[rate_limits]`); the paygate takes its payer/provider checks from here.
     pub limits: Arc<RateLimits>,
     /// Usage counters, flushed to `store` in the background.
@@ -91,6 +93,7 @@ struct Parts {
     /// What the paygate talks to: the in-process facilitator and the remote ones, with failover.
     facilitators: Option<Arc<dyn Facilitator>>,
     tokens: Option<Arc<TokensApi>>,
+    facilitator_proxy: Option<Arc<crate::facilitator::proxy::FacilitatorProxy>>,
 }
 
 impl Parts {
@@ -128,6 +131,21 @@ impl Parts {
             Some(t) => Some(Arc::new(TokensApi::new(t, config.server.max_body_bytes)?)),
             None => None,
         };
+        // The same members as the paygate's (the in-process facilitator is the same instance).
+        let facilitator_proxy = if config.facilitator_proxy.enabled {
+            let members = crate::facilitator::members(
+                facilitator.clone().map(|f| f as Arc<dyn Facilitator>),
+                &config.payment.remote_facilitators,
+                &crate::config::ProcessEnv,
+            )
+            .map_err(BuildError::Facilitator)?;
+            Some(Arc::new(crate::facilitator::proxy::FacilitatorProxy::new(
+                members,
+                &config.facilitator_proxy,
+            )))
+        } else {
+            None
+        };
         Ok(Self {
             upstream,
             providers,
@@ -135,6 +153,7 @@ impl Parts {
             facilitator,
             facilitators,
             tokens,
+            facilitator_proxy,
         })
     }
 }
@@ -158,6 +177,7 @@ impl App {
             facilitator,
             facilitators,
             tokens,
+            facilitator_proxy,
         } = Parts::assemble(&config)?;
         // Before anything can emit a metric.
         crate::observability::prometheus::install();
@@ -220,6 +240,7 @@ impl App {
             store,
             siwx,
             tokens,
+            facilitator_proxy,
             limits,
             usage,
             started: Instant::now(),

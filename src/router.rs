@@ -38,6 +38,17 @@ pub(crate) fn router(app: AppState) -> Router {
         let facilitator: Arc<dyn Facilitator> = facilitator.clone();
         router = router.merge(facilitator_routes(facilitator, secret.clone()).with_state(()));
     }
+    // The facilitator proxy (off by default), behind its own access rule.
+    if let Some(proxy) = &app.facilitator_proxy {
+        router = router.merge(
+            crate::facilitator::proxy::routes(
+                proxy.clone(),
+                app.config.facilitator_proxy.access,
+                app.config.facilitator_proxy_token.as_ref(),
+            )
+            .with_state(()),
+        );
+    }
     // Auth-only routes: a wallet sign-in instead of a payment. Without `[tokens]` the path is
     // still served, with a 404 that says why, so the documented route never just vanishes.
     let tokens_routes = match (&app.config.tokens, &app.tokens) {

@@ -34,6 +34,17 @@ pub const PROVIDER_ROUTE: &str = "/providers/{name}";
 /// The routing decision the standard endpoint would make.
 pub const ROUTE_DECISION_ROUTE: &str = "/route";
 
+/// The facilitator proxy's `/supported` (`[facilitator_proxy]`, off by default).
+pub const PROXY_SUPPORTED_ROUTE: &str = "/facilitator/supported";
+/// The facilitator proxy's `/verify`.
+pub const PROXY_VERIFY_ROUTE: &str = "/facilitator/verify";
+/// The facilitator proxy's `/settle`.
+pub const PROXY_SETTLE_ROUTE: &str = "/facilitator/settle";
+/// The facilitator proxy's health: 200 when a target is healthy.
+pub const PROXY_HEALTH_ROUTE: &str = "/facilitator/health";
+/// The facilitator proxy's targets in detail.
+pub const PROXY_STATUS_ROUTE: &str = "/facilitator/status";
+
 /// The usage report (behind `ADMIN_TOKEN`).
 pub const USAGE_ROUTE: &str = "/admin/usage";
 /// Prometheus text exposition (behind `ADMIN_TOKEN` unless `[metrics] public = true`).
@@ -57,4 +68,9 @@ pub const ROUTES: &[&str] = &[
     PROVIDERS_REGISTER_ROUTE,
     PROVIDER_ROUTE,
     ROUTE_DECISION_ROUTE,
+    PROXY_SUPPORTED_ROUTE,
+    PROXY_VERIFY_ROUTE,
+    PROXY_SETTLE_ROUTE,
+    PROXY_HEALTH_ROUTE,
+    PROXY_STATUS_ROUTE,
 ];

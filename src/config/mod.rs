@@ -8,6 +8,7 @@
 pub mod demo;
 mod env;
 mod facilitator;
+mod facilitator_proxy;
 #[cfg(feature = "localnet")]
 pub mod localnet;
 mod metrics;
@@ -31,6 +32,7 @@ pub use env::{EnvSource, ProcessEnv};
 pub use facilitator::{
     FailoverPolicy, LocalFacilitatorConfig, NetworkConfig, RemoteFacilitatorConfig,
 };
+pub use facilitator_proxy::{FacilitatorProxyConfig, ProxyAccess};
 #[cfg(feature = "localnet")]
 pub use localnet::LocalnetConfig;
 pub use metrics::MetricsConfig;
@@ -73,6 +75,12 @@ pub struct Config {
     /// Shared secret of the facilitator endpoints, from `FACILITATOR_SECRET` (never the file).
     #[serde(skip)]
     pub facilitator_secret: Option<Secret>,
+    /// The facilitator proxy under `/facilitator/*` (off by default).
+    #[serde(default)]
+    pub facilitator_proxy: FacilitatorProxyConfig,
+    /// The facilitator proxy's bearer token, from `facilitator_proxy.token_env` (never the file).
+    #[serde(skip)]
+    pub facilitator_proxy_token: Option<Secret>,
     /// x402 payments on the RPC routes.
     #[serde(default)]
     pub payment: PaymentConfig,
@@ -237,6 +245,9 @@ impl Config {
         if let Some(tokens) = &mut self.tokens {
             tokens.api_key = env.var(&tokens.api_key_env).map(Secret::new);
         }
+        if let Some(token) = env.var(&self.facilitator_proxy.token_env) {
+            self.facilitator_proxy_token = Some(Secret::new(token));
+        }
         if let Some(token) = env.var("ADMIN_TOKEN") {
             self.admin_token = Some(Secret::new(token));
         }
@@ -292,6 +303,26 @@ impl Config {
         }
         self.pricing.validate()?;
         self.payment.validate()?;
+        self.facilitator_proxy.validate()?;
+        if self.facilitator_proxy.enabled {
+            if self.facilitator.is_none() && self.payment.remote_facilitators.is_empty() {
+                return Err(ConfigError::invalid(
+                    "facilitator_proxy.enabled",
+                    "no facilitator to proxy ([facilitator] or payment.remote_facilitators)",
+                ));
+            }
+            if self.facilitator_proxy.access == ProxyAccess::Token
+                && self.facilitator_proxy_token.is_none()
+            {
+                return Err(ConfigError::invalid(
+                    "facilitator_proxy.token_env",
+                    format!(
+                        "{} is not set (or set access = \"open\")",
+                        self.facilitator_proxy.token_env
+                    ),
+                ));
+            }
+        }
         // Across sections: a paid route needs someone to verify and settle its payments.
         if self.payment.enabled
             && self.facilitator.is_none()
@@ -309,7 +340,7 @@ impl Config {
     /// The environment variables the configuration names and needs at start: checked here so
     /// that a missing one is refused at load, not when `serve` builds the client.
     fn check_env(&self, env: &dyn EnvSource) -> Result<(), ConfigError> {
-        if !self.payment.enabled {
+        if !self.payment.enabled && !self.facilitator_proxy.enabled {
             return Ok(());
         }
         for (i, remote) in self.payment.remote_facilitators.iter().enumerate() {
