@@ -105,7 +105,8 @@ async fn every_documented_operation_is_routed() {
     ]
     .into();
     let toml = format!(
-        "{}{facilitator}\n[tokens]\nbase_url = \"{}\"\nauth = \"siwx\"\n",
+        "{}{facilitator}\n[tokens]\nbase_url = \"{}\"\nauth = \"siwx\"\n\
+         [facilitator_proxy]\nenabled = true\naccess = \"open\"\n",
         providers_toml(&upstream.url, &upstream.url),
         upstream.url
     );
