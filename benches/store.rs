@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use x402_gateway::store::memory::MemoryStore;
 use x402_gateway::store::redis::RedisStore;
 use x402_gateway::store::{
-    CachedResponse, ClaimIds, ClaimRecord, ClaimState, LimitCheck, PaymentKey, Reservation, Store,
+    new_token, CachedResponse, ClaimIds, ClaimRecord, ClaimState, LimitCheck, PaymentKey,
+    Reservation, Store,
 };
 
 const TTL: Duration = Duration::from_secs(600);
@@ -37,7 +38,7 @@ async fn one(store: &dyn Store, n: u64) -> Duration {
     ];
     let start = Instant::now();
     let token = match store
-        .reserve(&ids, "fp", &limits, TTL)
+        .reserve(&ids, &new_token(), "fp", &limits, TTL)
         .await
         .expect("reserve")
     {

@@ -1,5 +1,7 @@
-//! Operator routes behind `Authorization: Bearer <ADMIN_TOKEN>`: `GET /admin/usage`, and
-//! `GET /metrics` unless `[metrics] public = true`.
+//! Operator routes behind `Authorization: Bearer <ADMIN_TOKEN>`: `GET /admin/usage`, the
+//! payment ledger's views (`/admin/payments…`, `/admin/payers/{payer}/statement`,
+//! `/admin/revenue`: see `crate::ledger::admin`), and `GET /metrics` unless
+//! `[metrics] public = true`.
 //!
 //! Without `ADMIN_TOKEN` in the environment the token-protected routes are not mounted at all
 //! (404, like the facilitator's): there is no token that could open them.
@@ -17,8 +19,11 @@ use crate::app::AppState;
 use crate::config::Secret;
 use crate::error::ApiError;
 use crate::observability::prometheus;
-use crate::routes::{METRICS_ROUTE, USAGE_ROUTE};
-use crate::usage;
+use crate::routes::{
+    ADMIN_PAYMENTS_ROUTE, ADMIN_PAYMENT_ROUTE, ADMIN_REVENUE_ROUTE, ADMIN_STATEMENT_ROUTE,
+    METRICS_ROUTE, USAGE_ROUTE,
+};
+use crate::{ledger, usage};
 
 /// The admin token, kept as a digest: comparing digests in constant time leaks neither the
 /// token's bytes nor its length.
@@ -85,6 +90,13 @@ pub(crate) fn routes(app: &AppState) -> Router<AppState> {
     let mut open = Router::new();
     if token.is_some() {
         protected = protected.route(USAGE_ROUTE, get(usage::admin::get_usage));
+        let payments = Router::new()
+            .route(ADMIN_PAYMENTS_ROUTE, get(ledger::admin::list_payments))
+            .route(ADMIN_PAYMENT_ROUTE, get(ledger::admin::get_payment))
+            .route(ADMIN_STATEMENT_ROUTE, get(ledger::admin::payer_statement))
+            .route(ADMIN_REVENUE_ROUTE, get(ledger::admin::revenue))
+            .with_state(app.ledger.clone());
+        protected = protected.merge(payments);
     }
     if app.config.metrics.public {
         open = open.route(METRICS_ROUTE, get(prometheus::get_metrics));

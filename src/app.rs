@@ -7,6 +7,7 @@ use crate::authgate::SiwxGate;
 use crate::config::Config;
 use crate::facilitator::local::LocalFacilitator;
 use crate::facilitator::Facilitator;
+use crate::ledger::Ledger;
 use crate::paygate::Paygate;
 use crate::proxy::RpcRoutes;
 use crate::ratelimit::RateLimits;
@@ -34,6 +35,8 @@ pub struct App {
     pub facilitator: Option<Arc<LocalFacilitator>>,
     /// Payments on the RPC routes, when enabled.
     pub paygate: Option<Arc<Paygate>>,
+    /// The payment ledger.
+    pub ledger: Arc<Ledger>,
     /// Shared state: Redis when `[redis]` has a URL, else the in-memory store.
     pub store: Arc<dyn Store>,
     /// Wallet sign-in for auth-only routes (put on a route with `authgate::require`).
@@ -80,6 +83,9 @@ pub enum BuildError {
     /// The Redis URL was refused by the client.
     #[error("redis: {0}")]
     Redis(String),
+    /// The ledger could not be opened or migrated.
+    #[error("ledger: {0}")]
+    Ledger(#[from] crate::ledger::LedgerError),
 }
 
 /// The parts of the application that are built from the config alone, connecting nothing:
@@ -181,12 +187,22 @@ impl App {
         } = Parts::assemble(&config)?;
         // Before anything can emit a metric.
         crate::observability::prometheus::install();
+        // Every payment is recorded: the ledger is opened (and migrated) before anything sells.
+        // Opened with payments off too, so the operator's view of past payments stays served.
+        let ledger = Ledger::open(&config.ledger).await?;
         let limits = Arc::new(RateLimits::from_config(&config.rate_limits));
         let paygate = if config.payment.enabled {
             let facilitator = facilitators.ok_or_else(|| BuildError::Payment("payment is enabled but no facilitator is configured ([facilitator] or payment.remote_facilitators)".into()))?;
-            let gate = Paygate::build(&config.payment, facilitator, store.clone(), limits.clone())
-                .await
-                .map_err(BuildError::Payment)?;
+            let ledger = ledger.clone();
+            let gate = Paygate::build(
+                &config.payment,
+                facilitator,
+                store.clone(),
+                ledger,
+                limits.clone(),
+            )
+            .await
+            .map_err(BuildError::Payment)?;
             for provider in providers.snapshot().iter() {
                 for cluster in provider.endpoints.keys() {
                     if !gate.sells(cluster.caip2()) {
@@ -237,6 +253,7 @@ impl App {
             upstream,
             facilitator,
             paygate,
+            ledger,
             store,
             siwx,
             tokens,

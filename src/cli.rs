@@ -37,6 +37,9 @@ pub enum Command {
         #[arg(long, default_value_t = 3)]
         timeout_secs: u64,
     },
+    /// Apply the payment ledger's migrations (`migrations/<backend>/`) to `[ledger]`'s database
+    /// and exit; `serve` applies them too, at start.
+    Migrate,
     /// Run only the embedded local Solana cluster (the config's `[localnet]`, or defaults).
     #[cfg(feature = "localnet")]
     Localnet,

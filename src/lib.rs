@@ -18,6 +18,7 @@ pub mod config;
 pub(crate) mod error;
 pub(crate) mod exchange;
 pub mod facilitator;
+pub(crate) mod failpoint;
 pub(crate) mod guardrails;
 pub(crate) mod health;
 pub mod healthcheck;
@@ -25,6 +26,7 @@ pub(crate) mod http_client;
 pub mod jsonrpc;
 #[cfg(feature = "localnet")]
 pub(crate) mod keyfile;
+pub mod ledger;
 #[cfg(feature = "localnet")]
 pub mod localnet;
 pub(crate) mod observability;

@@ -80,6 +80,7 @@ async fn run(cli: Cli, config: Config) -> ExitCode {
                     p.das.len()
                 );
             }
+            println!("ledger: {}", config.ledger.describe());
             print_prices(&config);
             ExitCode::SUCCESS
         }
@@ -95,6 +96,21 @@ async fn run(cli: Cli, config: Config) -> ExitCode {
             }
         }
         // Answered before the config is loaded (see `main`).
+        Command::Migrate => match x402_gateway::ledger::Ledger::migrate(&config.ledger).await {
+            Ok(applied) => {
+                println!(
+                    "ledger migrated ({}): {} migrations applied: {:?}",
+                    config.ledger.describe(),
+                    applied.len(),
+                    applied
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("x402-gateway: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Healthcheck { .. } => ExitCode::SUCCESS,
         Command::Serve => serve(config).await,
     }
@@ -166,7 +182,11 @@ async fn serve(config: Config) -> ExitCode {
         }
     }
     tracing::info!(%listen, "gateway listening");
-    match x402_gateway::serve(app, listener, x402_gateway::shutdown_signal()).await {
+    let ledger = app.ledger.clone();
+    let served = x402_gateway::serve(app, listener, x402_gateway::shutdown_signal()).await;
+    // What was written behind (events, outcomes) reaches the ledger before the process ends.
+    ledger.flush().await;
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("x402-gateway: server error: {e}");

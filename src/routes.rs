@@ -47,6 +47,14 @@ pub const PROXY_STATUS_ROUTE: &str = "/facilitator/status";
 
 /// The usage report (behind `ADMIN_TOKEN`).
 pub const USAGE_ROUTE: &str = "/admin/usage";
+/// Payments from the ledger, filtered and paged (behind `ADMIN_TOKEN`).
+pub const ADMIN_PAYMENTS_ROUTE: &str = "/admin/payments";
+/// One payment with its events (behind `ADMIN_TOKEN`).
+pub const ADMIN_PAYMENT_ROUTE: &str = "/admin/payments/{key}";
+/// A payer's statement (behind `ADMIN_TOKEN`).
+pub const ADMIN_STATEMENT_ROUTE: &str = "/admin/payers/{payer}/statement";
+/// Settled revenue per day and route (behind `ADMIN_TOKEN`).
+pub const ADMIN_REVENUE_ROUTE: &str = "/admin/revenue";
 /// Prometheus text exposition (behind `ADMIN_TOKEN` unless `[metrics] public = true`).
 pub const METRICS_ROUTE: &str = "/metrics";
 
@@ -63,6 +71,10 @@ pub const ROUTES: &[&str] = &[
     FACILITATOR_VERIFY_ROUTE,
     FACILITATOR_SETTLE_ROUTE,
     USAGE_ROUTE,
+    ADMIN_PAYMENTS_ROUTE,
+    ADMIN_PAYMENT_ROUTE,
+    ADMIN_STATEMENT_ROUTE,
+    ADMIN_REVENUE_ROUTE,
     METRICS_ROUTE,
     PROVIDERS_ROUTE,
     PROVIDERS_REGISTER_ROUTE,

@@ -9,6 +9,7 @@ pub mod demo;
 mod env;
 mod facilitator;
 mod facilitator_proxy;
+mod ledger;
 #[cfg(feature = "localnet")]
 pub mod localnet;
 mod metrics;
@@ -33,6 +34,7 @@ pub use facilitator::{
     FailoverPolicy, LocalFacilitatorConfig, NetworkConfig, RemoteFacilitatorConfig,
 };
 pub use facilitator_proxy::{FacilitatorProxyConfig, ProxyAccess};
+pub use ledger::{LedgerConfig, SQLITE_FILE};
 #[cfg(feature = "localnet")]
 pub use localnet::LocalnetConfig;
 pub use metrics::MetricsConfig;
@@ -105,6 +107,9 @@ pub struct Config {
     /// Usage counters and their flushing to the store.
     #[serde(default)]
     pub usage: UsageConfig,
+    /// `[ledger]`: the durable record of every payment.
+    #[serde(default)]
+    pub ledger: LedgerConfig,
     /// `/metrics`.
     #[serde(default)]
     pub metrics: MetricsConfig,
@@ -251,6 +256,9 @@ impl Config {
         if let Some(token) = env.var("ADMIN_TOKEN") {
             self.admin_token = Some(Secret::new(token));
         }
+        if let Some(url) = env.var("LEDGER_URL") {
+            self.ledger.url = Some(Secret::new(url));
+        }
         if let Some(url) = env.var("REDIS_URL") {
             self.redis.get_or_insert_with(RedisConfig::default).url = Some(Secret::new(url));
         }
@@ -298,6 +306,7 @@ impl Config {
         self.routing.validate(self.server.request_timeout_ms)?;
         self.routing
             .check_providers(self.providers.iter().map(|p| p.name.as_str()))?;
+        self.ledger.validate()?;
         if let Some(facilitator) = &self.facilitator {
             facilitator.validate()?;
         }

@@ -63,6 +63,18 @@ pub fn claim_ids(
     Ok(ClaimIds { payment, aliases })
 }
 
+/// The claim's payer-scoped aliases, as the ledger keeps them: (`payment-identifier`,
+/// `Idempotency-Key`).
+pub fn aliases(ids: &ClaimIds) -> (Option<&str>, Option<&str>) {
+    let find = |prefix: &str| {
+        ids.aliases
+            .iter()
+            .find(|a| a.starts_with(prefix))
+            .map(String::as_str)
+    };
+    (find("pid:"), find("idem:"))
+}
+
 /// `extensions["payment-identifier"].info.id`, validated (v2 only).
 fn payment_identifier(header: &PaymentHeader) -> Result<Option<String>, String> {
     let PaymentHeader::V2(payload) = header else {

@@ -10,6 +10,7 @@
 //! | `Limited` | 429 | `rate_limited` / `provider_budget_exhausted` | the limit's wait | `limited` |
 //! | `Conflict` | 409 | `payment_in_progress` / `payment_already_used` | | `duplicate` |
 //! | `StoreUnavailable` | 503 | `payment_unavailable` | 2 | `unavailable` |
+//! | `LedgerUnavailable` | 503 | `payment_unavailable` | 2 | `unavailable` |
 //! | `FacilitatorUnavailable` | 503 | `payment_unavailable` | 2 | `unavailable` / `settle_failed` |
 //! | `UpstreamUnreadable` | 502 | `upstream_failed` | | `not_charged` |
 //! | `SettleRefused` | 402 | `{}` + receipt (why) | | `settle_failed` |
@@ -63,6 +64,8 @@ pub(crate) enum PaygateError {
     },
     /// The store did not answer: without it one answer per payment cannot be promised.
     StoreUnavailable,
+    /// The ledger did not answer: no money moves unrecorded, so nothing was charged.
+    LedgerUnavailable,
     /// The facilitator did not answer; nothing was charged.
     FacilitatorUnavailable {
         /// While settling (rather than verifying).
@@ -111,6 +114,7 @@ impl PaygateError {
             Self::Limited(_) => (O::Limited, None),
             Self::Conflict { code, .. } => (O::Duplicate, Some(Cow::Borrowed(code))),
             Self::StoreUnavailable => (O::Unavailable, Some("store_unavailable".into())),
+            Self::LedgerUnavailable => (O::Unavailable, Some("ledger_unavailable".into())),
             Self::FacilitatorUnavailable { settling } => {
                 let outcome = if *settling {
                     O::SettleFailed
@@ -185,6 +189,7 @@ impl IntoResponse for PaygateError {
                 ApiError::new(StatusCode::CONFLICT, code, message).into_response()
             }
             Self::StoreUnavailable => unavailable("the payment store is unavailable"),
+            Self::LedgerUnavailable => unavailable("the payment ledger is unavailable"),
             Self::FacilitatorUnavailable { .. } => {
                 unavailable("the payment facilitator is unavailable")
             }

@@ -20,12 +20,14 @@ use axum::response::Response;
 use super::claims::{self, claim_ids, fingerprint};
 use super::error::PaygateError;
 use super::offer::{Checked, Offer, Refusal};
+use super::reconcile;
 use super::Paygate;
 use crate::exchange::{Exchange, LimitScope, PaymentOutcome, UpstreamOutcome};
 use crate::facilitator::{SettleOutcome, SETTLEMENT_PENDING};
+use crate::ledger::{Claimed, NewPayment, PaymentRow, PaymentState, Submission};
 use crate::priced::{Charge, PricedRequest};
 use crate::ratelimit::{Checks, ClientIp};
-use crate::store::{CachedResponse, ClaimIds, ClaimRecord, ClaimState, Reservation};
+use crate::store::{new_token, CachedResponse, ClaimIds, ClaimRecord, ClaimState, Reservation};
 use crate::x402::header::{MAX_PAYMENT_HEADER_BYTES, PAYMENT_SIGNATURE, X_PAYMENT};
 use crate::x402::receipt::{add_receipt, PaymentVersion};
 use crate::x402::{decode_header_bytes, PaymentHeader, SettleResponse};
@@ -160,12 +162,13 @@ impl Paygate {
         // One payment, one answer: claim it (and check the payer's and provider's limits) in one
         // atomic store step, before anything is spent on it.
         let ttl = Duration::from_secs(self.config.claim_ttl_secs.max(1));
-        let token = match self
+        let token = new_token();
+        match self
             .store
-            .reserve(&ids, &fingerprint, limits.as_slice(), ttl)
+            .reserve(&ids, &token, &fingerprint, limits.as_slice(), ttl)
             .await
         {
-            Ok(Reservation::Reserved { token }) => token,
+            Ok(Reservation::Reserved { .. }) => {}
             Ok(Reservation::Limited(verdict)) => {
                 return Err(PaygateError::Limited(
                     self.limits.too_many(&verdict, &limits),
@@ -174,10 +177,49 @@ impl Paygate {
             Ok(Reservation::Existing(record)) => return existing(&record, &fingerprint),
             Err(e) => {
                 // Fail closed: without the store we cannot promise one answer per payment.
+                // A reserve that timed out may still have claimed: release it (in the
+                // background, best effort) so that the 503's Retry-After is true.
                 tracing::warn!(error = %e, "payment store unavailable");
+                let store = self.store.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = store.release(&ids, &token).await {
+                        tracing::info!(error = %e, "releasing a failed reservation failed; it expires");
+                    }
+                });
                 return Err(PaygateError::StoreUnavailable);
             }
-        };
+        }
+
+        // The ledger's claim, durable: also the second guard after a lost store (a payment an
+        // earlier attempt submitted or settled is answered from its row, never spent again).
+        let (pid_alias, idem_alias) = claims::aliases(&ids);
+        let claim = self
+            .ledger
+            .claim(&NewPayment {
+                key: &checked.key,
+                attempt: &token,
+                pid_alias,
+                idem_alias,
+                payer: &checked.payer,
+                pay_to: &checked.pay_to,
+                asset: &checked.asset,
+                network: &checked.network,
+                amount,
+                route: request.uri().path(),
+                fingerprint: &fingerprint,
+            })
+            .await;
+        match claim {
+            Ok(Claimed::Fresh) => {}
+            Ok(Claimed::Existing(row)) => {
+                return self.from_ledger(&row, &ids, &token, &fingerprint).await
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "payment ledger unavailable");
+                release(self, &ids, &token).await;
+                return Err(PaygateError::LedgerUnavailable);
+            }
+        }
 
         // From here the claim is ours. The rest runs on its own task: a client that hangs up, or
         // the global request timeout, must never leave a claimed (maybe settled) payment
@@ -197,6 +239,62 @@ impl Paygate {
                 tracing::error!(error = %e, "paid request task failed");
                 Err(PaygateError::Internal("paid request task failed"))
             }
+        }
+    }
+
+    /// The answer to a payment whose ledger row says an earlier attempt submitted or settled
+    /// it (the store had lost, or never had, its record): the kept answer for the same
+    /// request, else a 409. The store learns the row's state again, so the next replay is
+    /// answered from it.
+    async fn from_ledger(
+        &self,
+        row: &PaymentRow,
+        ids: &ClaimIds,
+        token: &str,
+        fingerprint: &str,
+    ) -> Result<Answer, PaygateError> {
+        let conflict = |code, message| Err(PaygateError::Conflict { code, message });
+        // Another payment with the same idempotency id: this one is not spent; free it.
+        let same_payment = row.payment_key == ids.payment.hex();
+        let kept = reconcile::kept_answer(row);
+        let state = match row.state {
+            PaymentState::Settled => ClaimState::Settled {
+                response: kept.clone(),
+            },
+            PaymentState::SettleSubmitted => ClaimState::Pending {
+                transaction: row.signature.clone(),
+                response: row.answer.clone(),
+                settle_request: row.settle_request.clone().unwrap_or_default(),
+            },
+            _ => {
+                release(self, ids, token).await;
+                return Err(PaygateError::Internal("ledger returned an unspent payment"));
+            }
+        };
+        if same_payment {
+            let record = ClaimRecord {
+                fingerprint: row.fingerprint.clone(),
+                state,
+            };
+            let ttl = Duration::from_secs(self.config.settled_ttl_secs.max(1));
+            if let Err(e) = self.store.finish(ids, token, &record, ttl).await {
+                tracing::warn!(error = %e, "restoring a payment's record in the store failed");
+            }
+        } else {
+            release(self, ids, token).await;
+        }
+        match (row.state, kept) {
+            (PaymentState::Settled, Some(kept)) if row.fingerprint == fingerprint => {
+                Ok(Answer::new(claims::replay(&kept), PaymentOutcome::Replayed))
+            }
+            (PaymentState::Settled, _) => conflict(
+                "payment_already_used",
+                "this payment (or its idempotency id) was already used",
+            ),
+            _ => conflict(
+                "payment_in_progress",
+                "this payment's settlement is being confirmed; retry later",
+            ),
         }
     }
 
@@ -266,6 +364,14 @@ fn existing(record: &ClaimRecord, fingerprint: &str) -> Result<Answer, PaygateEr
     }
 }
 
+/// Frees a claim: nothing was charged, the payment may be used again.
+async fn release(gate: &Paygate, ids: &ClaimIds, token: &str) {
+    if let Err(e) = gate.store.release(ids, token).await {
+        // The claim expires on its own (claim_ttl_secs); until then the payment gets 409.
+        tracing::warn!(error = %e, payment = ?ids.payment, "claim release failed");
+    }
+}
+
 /// A claimed payment, carried through verify, upstream and settlement.
 struct Paid {
     gate: Arc<Paygate>,
@@ -278,9 +384,12 @@ struct Paid {
 }
 
 impl Paid {
-    /// Verify, call the upstream, settle. Whatever it returns, the claim has been released
-    /// (nothing charged) or finished (settled or pending) before it returns.
+    /// Verify, call the upstream, record, settle. Whatever it returns, the claim has been
+    /// released (nothing charged) or finished (settled or pending) before it returns, and the
+    /// ledger knows which.
     async fn run(self, request: Request, next: Next) -> Result<Answer, PaygateError> {
+        let ledger = &self.gate.ledger;
+        let key = &self.checked.key;
         // The facilitator's verdict (a definitive "no" is a 402; an unreachable one is a 503).
         match self
             .gate
@@ -288,16 +397,18 @@ impl Paid {
             .verify_decoded(&self.checked.request, &self.checked.tx)
             .await
         {
-            Ok(v) if v.is_valid => {}
+            Ok(v) if v.is_valid => ledger.verified(key, &self.token),
             Ok(v) => {
-                self.release().await;
                 let reason = v.invalid_reason.unwrap_or_else(|| "invalid_payment".into());
+                ledger.refused(key, &self.token, &reason);
+                self.release().await;
                 return Err(PaygateError::Refused {
                     refusal: Refusal::payment(reason, None),
                     offer: Box::new(self.offer),
                 });
             }
             Err(e) => {
+                ledger.refused(key, &self.token, "facilitator_unavailable");
                 self.release().await;
                 tracing::warn!(error = %e, "facilitator verify failed");
                 return Err(PaygateError::FacilitatorUnavailable { settling: false });
@@ -308,15 +419,18 @@ impl Paid {
         let upstream = Exchange::get(&response).and_then(|e| e.upstream);
         if upstream != Some(UpstreamOutcome::Success) {
             // Our or the upstream's failure: the client is not charged and may reuse the payment.
+            ledger.upstream(key, &self.token, false);
             self.release().await;
             return Ok(Answer::new(response, PaymentOutcome::NotCharged));
         }
+        ledger.upstream(key, &self.token, true);
         // The forwarding handler buffered the answer under `upstream.max_response_bytes`; the
         // same cap bounds this read, so nothing unbounded is ever held for the claim.
         let (mut parts, body) = response.into_parts();
         let body = match axum::body::to_bytes(body, MAX_KEPT_BODY_BYTES).await {
             Ok(body) => body,
             Err(e) => {
+                ledger.refused(key, &self.token, "upstream_unreadable");
                 self.release().await;
                 tracing::warn!(error = %e, "upstream answer unreadable");
                 return Err(PaygateError::UpstreamUnreadable);
@@ -325,6 +439,37 @@ impl Paid {
         parts
             .headers
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("private"));
+        crate::failpoint::hold("after_upstream").await;
+
+        // Written ahead: the answer and what to settle, before anything is sent. A crash after
+        // this leaves a row the reconciler follows to the chain's verdict.
+        let kept = claims::keep(parts.status, &parts.headers, &body);
+        let settle_request = serde_json::to_string(&self.checked.request)
+            .expect("a facilitator request is always serializable");
+        let submission = Submission {
+            signature: None,
+            settle_request: &settle_request,
+            answer: &kept,
+            facilitator: self.gate.facilitator.name(),
+        };
+        match ledger.submit(key, &self.token, &submission).await {
+            Ok(true) => {}
+            Ok(false) => {
+                // Another attempt took the payment over (ours was presumed dead): it decides.
+                self.release().await;
+                return Err(PaygateError::Conflict {
+                    code: "payment_in_progress",
+                    message: "this payment is being processed",
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "payment ledger unavailable before settlement");
+                ledger.refused(key, &self.token, "ledger_unavailable");
+                self.release().await;
+                return Err(PaygateError::LedgerUnavailable);
+            }
+        }
+        crate::failpoint::hold("before_settle").await;
 
         let settled = match self
             .gate
@@ -334,13 +479,15 @@ impl Paid {
         {
             Ok(settled) => settled,
             Err(e) if !e.maybe_sent() => {
+                self.unsettled(PaymentState::Failed, None, "facilitator_unavailable")
+                    .await;
                 self.release().await;
                 return Err(PaygateError::FacilitatorUnavailable { settling: true });
             }
             Err(e) => {
-                // It may have been broadcast: keep the claim for the reconciler.
+                // It may have been broadcast: the row stays submitted for the reconciler, and
+                // the store's record answers retries with 409 meanwhile.
                 tracing::warn!(error = %e, "settle outcome unknown");
-                let kept = claims::keep(parts.status, &parts.headers, &body);
                 self.pending(None, kept).await;
                 return Err(PaygateError::SettlePending {
                     receipt: Box::new(SettleResponse {
@@ -356,14 +503,18 @@ impl Paid {
                 });
             }
         };
+        crate::failpoint::hold("after_settle").await;
         match SettleOutcome::of(&settled) {
             SettleOutcome::Confirmed => {
                 add_receipt(&mut parts.headers, &settled, self.version);
+                let receipt = serde_json::to_string(&settled).unwrap_or_default();
+                ledger.settled(key, &self.token, &settled.transaction, &receipt);
                 let kept = claims::keep(parts.status, &parts.headers, &body);
                 self.finish(ClaimState::Settled {
                     response: Some(kept),
                 })
                 .await;
+                crate::failpoint::hold("before_answer").await;
                 Ok(Answer {
                     response: Response::from_parts(parts, Body::from(body)),
                     outcome: Some(PaymentOutcome::Settled),
@@ -371,7 +522,6 @@ impl Paid {
                 })
             }
             SettleOutcome::Pending => {
-                let kept = claims::keep(parts.status, &parts.headers, &body);
                 self.pending(Some(settled.transaction.clone()), kept).await;
                 Err(PaygateError::SettlePending {
                     receipt: Box::new(settled),
@@ -383,6 +533,9 @@ impl Paid {
             // whose claim was lost: not paid by *this* request, so refused as any other "no".
             SettleOutcome::Duplicate | SettleOutcome::Refused => {
                 // Definitely not paid now: withhold the answer; the payment may be retried.
+                let reason = settled.error_reason.as_deref().unwrap_or("settle_failed");
+                let state = reconcile::unsettled_state(reason);
+                self.unsettled(state, Some(&settled), reason).await;
                 self.release().await;
                 Err(PaygateError::SettleRefused {
                     receipt: Box::new(settled),
@@ -394,9 +547,29 @@ impl Paid {
 
     /// Nothing was charged: the payment may be used again.
     async fn release(&self) {
-        if let Err(e) = self.gate.store.release(&self.ids, &self.token).await {
-            // The claim expires on its own (claim_ttl_secs); until then the payment gets 409.
-            tracing::warn!(error = %e, payment = ?self.ids.payment, "claim release failed");
+        release(&self.gate, &self.ids, &self.token).await;
+    }
+
+    /// A submitted settlement definitely did not happen: recorded (awaited, so that a retry
+    /// of the same payment finds the row free) as `state` with why.
+    async fn unsettled(&self, state: PaymentState, receipt: Option<&SettleResponse>, reason: &str) {
+        let receipt_json = receipt.and_then(|r| serde_json::to_string(r).ok());
+        let signature = receipt.map(|r| r.transaction.as_str());
+        if let Err(e) = self
+            .gate
+            .ledger
+            .resolve(
+                &self.checked.key,
+                &self.token,
+                state,
+                signature,
+                receipt_json.as_deref(),
+                Some(reason),
+            )
+            .await
+        {
+            // The row stays submitted: the reconciler settles again and gets the same "no".
+            tracing::warn!(error = %e, "recording an unsettled payment failed");
         }
     }
 
@@ -412,14 +585,14 @@ impl Paid {
             .finish(&self.ids, &self.token, &record, ttl)
             .await
         {
-            // The client paid: it still gets its answer. A replay of this payment can then
-            // reach settle again, where the chain refuses the duplicate transaction.
+            // The client paid: it still gets its answer. A replay of this payment is then
+            // answered from the ledger (the claim finds its row settled).
             tracing::error!(error = %e, payment = ?self.ids.payment, "recording a settled payment failed");
         }
     }
 
-    /// The settlement's outcome is unknown: keep the claim (a retry gets 409) with what the
-    /// reconciler needs to finish it, and the answer to release if it confirms.
+    /// The settlement's outcome is unknown: keep the claim (a retry gets 409) with the answer;
+    /// the ledger row (submitted) is what the reconciler follows.
     async fn pending(&self, transaction: Option<String>, kept: CachedResponse) {
         let settle_request = serde_json::to_string(&self.checked.request)
             .expect("a facilitator request is always serializable");

@@ -36,6 +36,7 @@ pub use layer::paygate;
 
 use crate::config::PaymentConfig;
 use crate::facilitator::{Facilitator, FacilitatorError};
+use crate::ledger::Ledger;
 use crate::ratelimit::RateLimits;
 use crate::store::Store;
 use crate::x402::SupportedResponse;
@@ -51,6 +52,8 @@ pub struct Paygate {
     pub facilitator: Arc<dyn Facilitator>,
     /// Claims on payments, limits (shared with the rest of the app).
     pub store: Arc<dyn Store>,
+    /// The durable record of every payment, written ahead of every step that moves money.
+    pub ledger: Arc<Ledger>,
     /// The per-IP challenge limit, the payer's limit and the provider budgets.
     limits: Arc<RateLimits>,
     /// The facilitators' last `/supported` answer (our fee payer comes from it).
@@ -69,6 +72,7 @@ impl Paygate {
         config: &PaymentConfig,
         facilitator: Arc<dyn Facilitator>,
         store: Arc<dyn Store>,
+        ledger: Arc<Ledger>,
         limits: Arc<RateLimits>,
     ) -> Result<Arc<Self>, String> {
         let pay_to = config
@@ -83,6 +87,7 @@ impl Paygate {
             pay_to,
             facilitator,
             store,
+            ledger,
             limits,
             supported: RwLock::new(None),
             generation: AtomicU64::new(0),

@@ -81,6 +81,10 @@ pub(super) struct Checked {
     pub(super) key: PaymentKey,
     pub(super) payer: String,
     pub(super) network: String,
+    /// The mint paid in.
+    pub(super) asset: String,
+    /// Our receiving wallet.
+    pub(super) pay_to: String,
 }
 
 impl Offer {
@@ -206,6 +210,8 @@ impl Offer {
             tx: Arc::new(tx),
             payer: verified.payer.to_string(),
             network,
+            asset: exact.asset.to_string(),
+            pay_to: required.pay_to.clone(),
         })
     }
 }

@@ -98,6 +98,7 @@ struct Harness {
     upstream_calls: Arc<AtomicUsize>,
     upstream: Arc<Mutex<UpstreamOutcome>>,
     provider: Arc<crate::upstream::Provider>,
+    _ledger_dir: tempfile::TempDir,
 }
 
 impl Harness {
@@ -126,10 +127,18 @@ impl Harness {
             }],
             ..PaymentConfig::default()
         };
+        let ledger_dir = tempfile::tempdir().unwrap();
+        let ledger = crate::ledger::Ledger::open(&crate::config::LedgerConfig {
+            data_dir: ledger_dir.path().to_path_buf(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
         let gate = Paygate::build(
             &config,
             stub.clone(),
             Arc::new(MemoryStore::default()),
+            ledger,
             Arc::new(RateLimits::from_config(&limits)),
         )
         .await
@@ -162,6 +171,7 @@ impl Harness {
             upstream_calls,
             upstream,
             provider,
+            _ledger_dir: ledger_dir,
         }
     }
 

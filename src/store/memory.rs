@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use parking_lot::Mutex;
 
 use super::{
-    gcra, gcra_state, new_token, ClaimIds, ClaimRecord, ClaimState, LimitCheck, LimitVerdict,
-    PaymentKey, Reservation, Store, StoreResult, UsageDelta,
+    gcra, gcra_state, ClaimIds, ClaimRecord, ClaimState, LimitCheck, LimitVerdict, PaymentKey,
+    Reservation, Store, StoreResult, UsageDelta,
 };
 
 /// Entries above this count trigger a sweep of the expired ones on the next write; after a
@@ -168,6 +168,7 @@ impl Store for MemoryStore {
     async fn reserve(
         &self,
         ids: &ClaimIds,
+        token: &str,
         fingerprint: &str,
         limits: &[LimitCheck],
         ttl: Duration,
@@ -184,7 +185,7 @@ impl Store for MemoryStore {
         if !verdict.is_allowed() {
             return Ok(Reservation::Limited(verdict));
         }
-        let token = new_token();
+        let token = token.to_string();
         let record = ClaimRecord {
             fingerprint: fingerprint.to_string(),
             state: ClaimState::InFlight {

@@ -200,9 +200,13 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Checks `limits` (all consumed or none), then, if allowed, claims `ids` for a request
     /// with `fingerprint`: one atomic step, one round trip. An existing record on any id is
     /// returned instead (and nothing is claimed). The in-flight claim lives `ttl`.
+    ///
+    /// The caller chooses `token` (see [`new_token`]) before the call, so that a reserve that
+    /// timed out, which may still have claimed, can be released with it.
     async fn reserve(
         &self,
         ids: &ClaimIds,
+        token: &str,
         fingerprint: &str,
         limits: &[LimitCheck],
         ttl: Duration,

@@ -16,8 +16,8 @@ use redis::{Cmd, FromRedisValue, RedisError, Value as RedisValue};
 use tokio::sync::OnceCell;
 
 use super::{
-    new_token, ClaimIds, ClaimRecord, ClaimState, LimitCheck, LimitVerdict, PaymentKey,
-    Reservation, Store, StoreError, StoreResult, UsageDelta,
+    ClaimIds, ClaimRecord, ClaimState, LimitCheck, LimitVerdict, PaymentKey, Reservation, Store,
+    StoreError, StoreResult, UsageDelta,
 };
 
 /// How long the pending index itself lives after its last write (each pending claim has its
@@ -392,11 +392,12 @@ impl Store for RedisStore {
     async fn reserve(
         &self,
         ids: &ClaimIds,
+        token: &str,
         fingerprint: &str,
         limits: &[LimitCheck],
         ttl: Duration,
     ) -> StoreResult<Reservation> {
-        let token = new_token();
+        let token = token.to_string();
         let record = ClaimRecord {
             fingerprint: fingerprint.to_string(),
             state: ClaimState::InFlight {

@@ -321,11 +321,14 @@ mod tests {
         async fn reserve(
             &self,
             ids: &crate::store::ClaimIds,
+            token: &str,
             fingerprint: &str,
             limits: &[crate::store::LimitCheck],
             ttl: Duration,
         ) -> StoreResult<crate::store::Reservation> {
-            self.inner.reserve(ids, fingerprint, limits, ttl).await
+            self.inner
+                .reserve(ids, token, fingerprint, limits, ttl)
+                .await
         }
         async fn release(&self, ids: &crate::store::ClaimIds, token: &str) -> StoreResult<()> {
             self.inner.release(ids, token).await

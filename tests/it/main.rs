@@ -4,10 +4,12 @@
 mod architecture;
 mod check_config;
 mod common;
+mod crash;
 mod demo;
 mod facilitators;
 mod health;
 mod interop;
+mod ledger;
 mod limits;
 mod local_facilitator;
 mod localnet;

@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 use x402_gateway::config::LocalFacilitatorConfig;
 use x402_gateway::facilitator::local::LocalFacilitator;
 use x402_gateway::facilitator::Facilitator;
+use x402_gateway::ledger::{PaymentFilter, PaymentState};
 use x402_gateway::paygate::reconcile::{reconcile, Pass};
 use x402_gateway::x402::{decode_header, encode_header, FacilitatorRequest, SettleResponse};
 
@@ -20,6 +21,7 @@ use crate::common::gateway::{
     facilitator_toml, PaidGateway, PaidGatewayBuilder, RedisStore, RemoteFacilitator,
 };
 use crate::common::loopback;
+use crate::common::postgres::TestDb;
 use crate::common::redis::{unique_prefix, TestRedis};
 use crate::common::{Mode, TestApp};
 use crate::payments::{FAILING, PAID, PRICE};
@@ -88,14 +90,23 @@ async fn many_requests_one_answer(env: &PaidGateway, instances: &[Arc<TestApp>],
 }
 
 #[tokio::test]
-async fn two_instances_on_one_redis_sell_one_answer_per_payment() {
+async fn two_instances_on_one_redis_and_postgres_sell_one_answer_per_payment() {
     let redis = TestRedis::start();
+    let db = TestDb::create().await;
     let (setup, prefix) = redis_setup(&redis, "two");
-    let env = setup.build().await;
+    let env = setup.ledger_url(&db.url).build().await;
     let second = Arc::new(env.instance().await);
     let first = Arc::new(env.instance().await);
-    many_requests_one_answer(&env, &[first, second], 200).await;
+    many_requests_one_answer(&env, &[first.clone(), second], 200).await;
     redis.assert_all_keys_expire(&prefix).await;
+    // One ledger row, settled, with the one answer that was sold.
+    let ledger = first.app.ledger.clone();
+    ledger.flush().await;
+    let rows = ledger.payments(&PaymentFilter::default()).await.unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].state, PaymentState::Settled);
+    assert_eq!(rows[0].amount, PRICE);
+    assert!(rows[0].signature.is_some());
 }
 
 #[tokio::test]

@@ -6,8 +6,8 @@ use std::time::Duration;
 use x402_gateway::store::memory::MemoryStore;
 use x402_gateway::store::redis::RedisStore;
 use x402_gateway::store::{
-    CachedResponse, ClaimIds, ClaimRecord, ClaimState, LimitCheck, LimitVerdict, PaymentKey,
-    Reservation, Store, StoreError, UsageDelta,
+    new_token, CachedResponse, ClaimIds, ClaimRecord, ClaimState, LimitCheck, LimitVerdict,
+    PaymentKey, Reservation, Store, StoreError, UsageDelta,
 };
 
 use crate::common::redis::{unique_prefix, TestRedis};
@@ -46,7 +46,11 @@ fn pending(fingerprint: &str) -> ClaimRecord {
 }
 
 async fn token(store: &dyn Store, ids: &ClaimIds, fp: &str) -> String {
-    match store.reserve(ids, fp, &[], TTL).await.unwrap() {
+    match store
+        .reserve(ids, &new_token(), fp, &[], TTL)
+        .await
+        .unwrap()
+    {
         Reservation::Reserved { token } => token,
         other => panic!("expected a reservation, got {other:?}"),
     }
@@ -56,12 +60,16 @@ async fn claims_lifecycle(store: &dyn Store) {
     let a = ids(1, &["idem:a"]);
     let t = token(store, &a, "fp1").await;
     // In flight: a second claim of the payment, or of its alias with another payment, sees it.
-    match store.reserve(&a, "fp1", &[], TTL).await.unwrap() {
+    match store
+        .reserve(&a, &new_token(), "fp1", &[], TTL)
+        .await
+        .unwrap()
+    {
         Reservation::Existing(r) => assert!(matches!(r.state, ClaimState::InFlight { .. })),
         other => panic!("{other:?}"),
     }
     match store
-        .reserve(&ids(2, &["idem:a"]), "fp1", &[], TTL)
+        .reserve(&ids(2, &["idem:a"]), &new_token(), "fp1", &[], TTL)
         .await
         .unwrap()
     {
@@ -85,7 +93,7 @@ async fn claims_lifecycle(store: &dyn Store) {
         Some(settled("fp2"))
     );
     match store
-        .reserve(&ids(3, &["idem:a"]), "fp2", &[], TTL)
+        .reserve(&ids(3, &["idem:a"]), &new_token(), "fp2", &[], TTL)
         .await
         .unwrap()
     {
@@ -178,7 +186,11 @@ async fn limits_are_all_or_nothing(store: &dyn Store, prefix: &str) {
     }
     // A reservation refused by a limit claims nothing.
     let a = ids(9, &[]);
-    match store.reserve(&a, "fp", &[tight], TTL).await.unwrap() {
+    match store
+        .reserve(&a, &new_token(), "fp", &[tight], TTL)
+        .await
+        .unwrap()
+    {
         Reservation::Limited(v) => assert!(!v.is_allowed()),
         other => panic!("{other:?}"),
     }
@@ -250,7 +262,11 @@ async fn concurrent_claims_of_one_payment_have_one_winner() {
         let tasks: Vec<_> = (0..64)
             .map(|_| {
                 let store = store.clone();
-                tokio::spawn(async move { store.reserve(&ids(5, &[]), "fp", &[], TTL).await })
+                tokio::spawn(async move {
+                    store
+                        .reserve(&ids(5, &[]), &new_token(), "fp", &[], TTL)
+                        .await
+                })
             })
             .collect();
         let mut won = 0;
@@ -275,7 +291,7 @@ async fn a_dead_redis_is_an_error_not_a_guess() {
     store.ping().await.unwrap();
     redis.stop();
     let err = store
-        .reserve(&ids(1, &[]), "fp", &[], TTL)
+        .reserve(&ids(1, &[]), &new_token(), "fp", &[], TTL)
         .await
         .unwrap_err();
     assert!(
@@ -295,7 +311,10 @@ async fn a_dead_redis_is_an_error_not_a_guess() {
     }
     assert!(ok, "store recovered");
     assert!(matches!(
-        store.reserve(&ids(1, &[]), "fp", &[], TTL).await.unwrap(),
+        store
+            .reserve(&ids(1, &[]), &new_token(), "fp", &[], TTL)
+            .await
+            .unwrap(),
         Reservation::Reserved { .. }
     ));
 }

@@ -17,6 +17,9 @@ pub const HELIUS_KEY: &str = "helius-test-key-5ecr3t";
 pub struct TestApp {
     pub app: AppState,
     pub router: Router,
+    /// The ledger's directory when the config left it at its default (never the repository's
+    /// `data/`): one fresh SQLite ledger per test app.
+    _ledger_dir: Option<tempfile::TempDir>,
 }
 
 /// Config with `alchemy` (key in path) and `helius` (key in query) on the given base URLs,
@@ -74,10 +77,19 @@ impl TestApp {
     }
 
     pub async fn with_env(toml: &str, env: HashMap<String, String>) -> Self {
-        let config = Config::from_toml(toml, &env).expect("test config");
+        let mut config = Config::from_toml(toml, &env).expect("test config");
+        let ledger_dir = (config.ledger.url.is_none() && config.ledger.file_url.is_none())
+            .then(|| tempfile::tempdir().expect("tempdir"));
+        if let Some(dir) = &ledger_dir {
+            config.ledger.data_dir = dir.path().to_path_buf();
+        }
         let app = App::build(config).await.expect("app builds");
         let router = build_router(app.clone());
-        Self { app, router }
+        Self {
+            app,
+            router,
+            _ledger_dir: ledger_dir,
+        }
     }
 
     pub async fn send(&self, request: Request<Body>) -> Response<Body> {

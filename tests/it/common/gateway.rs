@@ -79,6 +79,7 @@ pub struct PaidGatewayBuilder {
     sections: String,
     env: HashMap<String, String>,
     cluster: Option<(LocalCluster, tempfile::TempDir)>,
+    ledger_url: Option<String>,
 }
 
 impl PaidGatewayBuilder {
@@ -131,18 +132,46 @@ impl PaidGatewayBuilder {
         self
     }
 
+    /// The ledger at `url` (e.g. a fresh PostgreSQL database) instead of a SQLite file in the
+    /// test's directory.
+    pub fn ledger_url(mut self, url: impl Into<String>) -> Self {
+        self.ledger_url = Some(url.into());
+        self
+    }
+
     /// Sell on `cluster` (started by the test, e.g. to read its fee payer first).
     pub fn with_cluster(mut self, cluster: LocalCluster, dir: tempfile::TempDir) -> Self {
         self.cluster = Some((cluster, dir));
         self
     }
 
-    pub async fn build(self) -> PaidGateway {
-        let (cluster, dir) = match self.cluster {
+    pub async fn build(mut self) -> PaidGateway {
+        let (cluster, dir) = match self.cluster.take() {
             Some(started) => started,
             None => start_cluster().await,
         };
         let mock = MockUpstream::start().await;
+        let toml = self.render(&cluster, &mock, dir.path());
+        let app = TestApp::with_env(&toml, self.env.clone()).await;
+        PaidGateway {
+            cluster,
+            app,
+            mock,
+            toml,
+            env: self.env,
+            _dir: dir,
+        }
+    }
+
+    /// The config this builder describes, for `cluster` and `mock`, with the SQLite ledger
+    /// (unless [`Self::ledger_url`]) in `dir`: what [`Self::build`] serves, or what a test
+    /// hands to the real binary.
+    pub fn render(
+        &self,
+        cluster: &LocalCluster,
+        mock: &MockUpstream,
+        dir: &std::path::Path,
+    ) -> String {
         let mut toml = String::new();
         if let Some(url) = &self.public_base_url {
             writeln!(toml, "[server]\npublic_base_url = \"{url}\"\n").unwrap();
@@ -224,16 +253,22 @@ getSlot = 1
             )
             .unwrap();
         }
-        toml.push_str(&self.sections);
-        let app = TestApp::with_env(&toml, self.env.clone()).await;
-        PaidGateway {
-            cluster,
-            app,
-            mock,
+        // The ledger: shared by every instance of this config; heartbeats fast enough that a
+        // dead instance is noticed within a second; with the reconciler driven by hand, its
+        // submitted settlements are due at once.
+        let ledger_url = self.ledger_url.clone().unwrap_or_else(|| {
+            format!("sqlite://{}?mode=rwc", dir.join("ledger.sqlite3").display())
+        });
+        writeln!(
             toml,
-            env: self.env,
-            _dir: dir,
+            "[ledger]\nurl = \"{ledger_url}\"\nheartbeat_ms = 200\ndead_after_ms = 1000"
+        )
+        .unwrap();
+        if self.reconcile_interval_ms.is_some() {
+            writeln!(toml, "settle_grace_ms = 0").unwrap();
         }
+        toml.push_str(&self.sections);
+        toml
     }
 }
 
