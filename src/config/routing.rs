@@ -233,11 +233,15 @@ mod tests {
         assert!(c.check_providers(["a", "b"].into_iter()).is_ok());
         assert!(c.check_providers(["a"].into_iter()).is_err());
         assert!(toml::from_str::<RoutingConfig>("strategy = \"random\"").is_err());
-        let mut bad = RoutingConfig::default();
-        bad.deadline_ms = 30_000;
+        let bad = RoutingConfig {
+            deadline_ms: 30_000,
+            ..RoutingConfig::default()
+        };
         assert!(bad.validate(30_000).is_err());
-        let mut bad = RoutingConfig::default();
-        bad.max_attempts = 0;
+        let bad = RoutingConfig {
+            max_attempts: 0,
+            ..RoutingConfig::default()
+        };
         assert!(bad.validate(30_000).is_err());
     }
 }
