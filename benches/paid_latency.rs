@@ -12,7 +12,10 @@
 //! challenge's construction alone (the public `paygate::challenge` builders + both
 //! serializations, as the paygate runs them per unpaid request).
 //!
-//! Run: `cargo bench --no-default-features --bench paid_latency [-- samples]`.
+//! Every paid call is recorded in the ledger as in production: a SQLite file in a temporary
+//! directory, or the database at `LEDGER_URL` (e.g. `postgres://postgres@127.0.0.1/test`).
+//!
+//! Run: `[LEDGER_URL=…] cargo bench --no-default-features --bench paid_latency [-- samples]`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -189,7 +192,12 @@ async fn run(samples: usize) {
     let client = Keypair::new();
     let pay_to = Keypair::new().pubkey();
     let upstream = instant_upstream().await;
-    let cfg = config(&upstream, &pay_to.to_string());
+    let mut cfg = config(&upstream, &pay_to.to_string());
+    // The ledger: `LEDGER_URL` (e.g. PostgreSQL) or a SQLite file in a fresh directory.
+    let ledger_dir = tempfile::tempdir().unwrap();
+    cfg.ledger.data_dir = ledger_dir.path().to_path_buf();
+    cfg.ledger.file_url = std::env::var("LEDGER_URL").ok();
+    println!("ledger: {}", cfg.ledger.describe());
 
     let free = build_router(App::build(cfg.clone()).await.expect("free app"));
     let mut payment = cfg.payment.clone();
@@ -198,9 +206,15 @@ async fn run(samples: usize) {
         fee_payer: fee_payer.pubkey().to_string(),
     });
     let mut app = Arc::try_unwrap(App::build(cfg).await.expect("paid app")).expect("sole owner");
-    let gate = Paygate::build(&payment, facilitator, app.store.clone(), app.limits.clone())
-        .await
-        .expect("paygate");
+    let gate = Paygate::build(
+        &payment,
+        facilitator,
+        app.store.clone(),
+        app.ledger.clone(),
+        app.limits.clone(),
+    )
+    .await
+    .expect("paygate");
     app.paygate = Some(gate);
     let paid = build_router(Arc::new(app));
 

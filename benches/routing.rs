@@ -41,7 +41,9 @@ fn main() {
 
 async fn instant_upstream() -> String {
     let app = Router::new().fallback(axum::routing::post(|| async {
-        axum::Json(serde_json::json!({"jsonrpc":"2.0","id":1,"result":{"context":{"slot":1},"value":1}}))
+        axum::Json(
+            serde_json::json!({"jsonrpc":"2.0","id":1,"result":{"context":{"slot":1},"value":1}}),
+        )
     }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -111,9 +113,12 @@ async fn run(samples: usize) {
     );
     // `dead` is cheaper, so `cheapest` tries it first on every call.
     let hop = build_router(
-        App::build(config(&[("dead", &dead, 1_000_000), ("live", &live, 2_000_000)]))
-            .await
-            .expect("app"),
+        App::build(config(&[
+            ("dead", &dead, 1_000_000),
+            ("live", &live, 2_000_000),
+        ]))
+        .await
+        .expect("app"),
     );
     let warmup = 500;
     let (mut d, mut h) = (Vec::new(), Vec::new());
@@ -131,5 +136,8 @@ async fn run(samples: usize) {
     let (d99, h99) = (percentile(&d, 0.99), percentile(&h, 0.99));
     println!("standard route, live provider only:   p50 {d50:>7.1} us  p99 {d99:>7.1} us");
     println!("dead first provider, then live (hop): p50 {h50:>7.1} us  p99 {h99:>7.1} us");
-    println!("added by one failover hop:            p50 {:>7.1} us", h50 - d50);
+    println!(
+        "added by one failover hop:            p50 {:>7.1} us",
+        h50 - d50
+    );
 }

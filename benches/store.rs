@@ -53,6 +53,7 @@ async fn one(store: &dyn Store, n: u64) -> Duration {
                 headers: vec![("payment-response".into(), "x".repeat(300))],
                 body: vec![b'7'; 1024],
             }),
+            ledger_key: None,
         },
     };
     store

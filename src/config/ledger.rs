@@ -10,6 +10,14 @@ use super::{ConfigError, Secret};
 /// File name of the embedded SQLite ledger inside `data_dir`.
 pub const SQLITE_FILE: &str = "ledger.sqlite3";
 
+/// A backend the operator requires (`[ledger] backend`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RequiredBackend {
+    /// A PostgreSQL URL must be set.
+    Postgres,
+}
+
 /// `[ledger]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -24,6 +32,9 @@ pub struct LedgerConfig {
     /// The same in the file, for URLs without secrets (e.g. a local socket).
     #[serde(rename = "url")]
     pub file_url: Option<String>,
+    /// `postgres`: refuse to start unless `LEDGER_URL` (or `url`) names a PostgreSQL database,
+    /// so that instances behind one load balancer never each keep their own SQLite ledger.
+    pub backend: Option<RequiredBackend>,
     /// Pool size.
     pub max_connections: u32,
     /// Every ledger call (acquire included) fails after this long: the paygate then refuses to
@@ -50,6 +61,7 @@ impl Default for LedgerConfig {
             data_dir: PathBuf::from("data"),
             url: None,
             file_url: None,
+            backend: None,
             max_connections: 8,
             timeout_ms: 5_000,
             heartbeat_ms: 2_000,
@@ -91,13 +103,26 @@ impl LedgerConfig {
             field: format!("ledger.{field}"),
             message: message.into(),
         };
-        if let Some(url) = &self.file_url {
+        let url = self
+            .url
+            .as_ref()
+            .map(|u| u.expose().to_string())
+            .or(self.file_url.clone());
+        if let Some(url) = &url {
             if !(url.starts_with("sqlite:")
                 || url.starts_with("postgres://")
                 || url.starts_with("postgresql://"))
             {
                 return Err(invalid("url", "must be a sqlite: or postgres:// URL"));
             }
+        }
+        if self.backend == Some(RequiredBackend::Postgres)
+            && !url.as_deref().is_some_and(|u| u.starts_with("postgres"))
+        {
+            return Err(invalid(
+                "url",
+                "is not set: set LEDGER_URL (or url) to a postgres:// URL, or remove backend for the embedded SQLite ledger",
+            ));
         }
         if self.max_connections == 0 {
             return Err(invalid("max_connections", "must be positive"));

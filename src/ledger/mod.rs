@@ -5,13 +5,12 @@
 //! survives a killed process, not a power cut), PostgreSQL for several instances; one `Any`
 //! pool over both, the schema in `migrations/<backend>/`, applied at start and by `migrate`.
 //!
-//! What is written where (see `docs/ledger.md`):
+//! What is written where (README, "Payment ledger"):
 //! - on the request path, awaited: the claim (one upsert that also tells whether an earlier
 //!   attempt already settled or submitted this payment), the kept answer with the settle
-//!   request *before* the settlement is sent, and a settlement's refusal;
-//! - behind, by one writer task in order: event rows, `verified`, the upstream's outcome,
-//!   `settled` (until it lands the row stays `settle_submitted`, which the reconciler would
-//!   follow to the same end).
+//!   request *before* the settlement is sent, and the settlement's outcome (`settled` with its
+//!   receipt, before the answer goes out, so a replay right after reads it; or a refusal);
+//! - behind, by one writer task in order: event rows, `verified`, the upstream's outcome.
 
 pub(crate) mod admin;
 mod payments;

@@ -357,23 +357,6 @@ impl Ledger {
         Ok(owned)
     }
 
-    /// The settlement landed (behind): `settled`, with its receipt.
-    pub fn settled(&self, key: &PaymentKey, attempt: &str, signature: &str, receipt: &str) {
-        self.queue(Behind::Write(
-            Sql::new(
-                "UPDATE payments SET state = 'settled', signature = $1, receipt = $2, \
-                 final_ms = $3, updated_ms = $3, reason = NULL \
-                 WHERE payment_key = $4 AND attempt = $5 AND state = 'settle_submitted'",
-            )
-            .text(Some(signature.to_string()).filter(|s| !s.is_empty()))
-            .text(receipt.to_string())
-            .int(now_ms())
-            .text(key.hex())
-            .text(attempt.to_string()),
-        ));
-        self.event(key, "settled", Some(signature.to_string()));
-    }
-
     /// Resolves a submitted payment (awaited): `settled` (with its receipt), or `expired` /
     /// `failed` (nothing charged, with why). `Ok(false)` when it was no longer submitted.
     pub async fn resolve(

@@ -174,7 +174,7 @@ impl Paygate {
                     self.limits.too_many(&verdict, &limits),
                 ))
             }
-            Ok(Reservation::Existing(record)) => return existing(&record, &fingerprint),
+            Ok(Reservation::Existing(record)) => return self.existing(&record, &fingerprint).await,
             Err(e) => {
                 // Fail closed: without the store we cannot promise one answer per payment.
                 // A reserve that timed out may still have claimed: release it (in the
@@ -212,7 +212,9 @@ impl Paygate {
         match claim {
             Ok(Claimed::Fresh) => {}
             Ok(Claimed::Existing(row)) => {
-                return self.from_ledger(&row, &ids, &token, &fingerprint).await
+                return self
+                    .answer_from_ledger(&row, &ids, &token, &fingerprint)
+                    .await
             }
             Err(e) => {
                 tracing::warn!(error = %e, "payment ledger unavailable");
@@ -242,11 +244,64 @@ impl Paygate {
         }
     }
 
+    /// The answer to a payment that already has a record: its kept answer for the same
+    /// request (from the ledger when the store only points there), else a 409 saying why.
+    async fn existing(
+        &self,
+        record: &ClaimRecord,
+        fingerprint: &str,
+    ) -> Result<Answer, PaygateError> {
+        let conflict = |code, message| Err(PaygateError::Conflict { code, message });
+        let in_progress = || {
+            conflict(
+                "payment_in_progress",
+                "this payment's settlement is being confirmed; retry later",
+            )
+        };
+        match &record.state {
+            ClaimState::InFlight { .. } => {
+                conflict("payment_in_progress", "this payment is being processed")
+            }
+            ClaimState::Pending { .. } => in_progress(),
+            ClaimState::Settled { .. } if record.fingerprint != fingerprint => conflict(
+                "payment_already_used",
+                "this payment (or its idempotency id) was already used for another request",
+            ),
+            ClaimState::Settled {
+                response: Some(kept),
+                ..
+            } => Ok(Answer::new(claims::replay(kept), PaymentOutcome::Replayed)),
+            ClaimState::Settled {
+                response: None,
+                ledger_key: Some(key),
+            } => match self.ledger.payment_by_hex(key).await {
+                Ok(Some(row)) if row.state == PaymentState::Settled => {
+                    match reconcile::kept_answer(&row) {
+                        Some(kept) => {
+                            Ok(Answer::new(claims::replay(&kept), PaymentOutcome::Replayed))
+                        }
+                        None => conflict("payment_already_used", "this payment was already used"),
+                    }
+                }
+                // Settled a moment ago: the ledger's "settled" is being written behind.
+                Ok(Some(row)) if row.state == PaymentState::SettleSubmitted => in_progress(),
+                Ok(_) => conflict("payment_already_used", "this payment was already used"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "payment ledger unavailable for a replay");
+                    Err(PaygateError::LedgerUnavailable)
+                }
+            },
+            ClaimState::Settled { response: None, .. } => {
+                conflict("payment_already_used", "this payment was already used")
+            }
+        }
+    }
+
     /// The answer to a payment whose ledger row says an earlier attempt submitted or settled
     /// it (the store had lost, or never had, its record): the kept answer for the same
     /// request, else a 409. The store learns the row's state again, so the next replay is
     /// answered from it.
-    async fn from_ledger(
+    async fn answer_from_ledger(
         &self,
         row: &PaymentRow,
         ids: &ClaimIds,
@@ -259,7 +314,8 @@ impl Paygate {
         let kept = reconcile::kept_answer(row);
         let state = match row.state {
             PaymentState::Settled => ClaimState::Settled {
-                response: kept.clone(),
+                response: None,
+                ledger_key: Some(row.payment_key.clone()),
             },
             PaymentState::SettleSubmitted => ClaimState::Pending {
                 transaction: row.signature.clone(),
@@ -338,29 +394,6 @@ impl Paygate {
                 .annotate(&verdict, &checks, response.headers_mut());
         }
         Ok(Answer::new(response, PaymentOutcome::Challenge))
-    }
-}
-
-/// The answer to a payment that already has a record: its kept answer for the same request,
-/// else a 409 saying why.
-fn existing(record: &ClaimRecord, fingerprint: &str) -> Result<Answer, PaygateError> {
-    let conflict = |code, message| Err(PaygateError::Conflict { code, message });
-    match &record.state {
-        ClaimState::InFlight { .. } => {
-            conflict("payment_in_progress", "this payment is being processed")
-        }
-        ClaimState::Pending { .. } => conflict(
-            "payment_in_progress",
-            "this payment's settlement is being confirmed; retry later",
-        ),
-        ClaimState::Settled { response } if record.fingerprint == fingerprint => match response {
-            Some(kept) => Ok(Answer::new(claims::replay(kept), PaymentOutcome::Replayed)),
-            None => conflict("payment_already_used", "this payment was already used"),
-        },
-        ClaimState::Settled { .. } => conflict(
-            "payment_already_used",
-            "this payment (or its idempotency id) was already used for another request",
-        ),
     }
 }
 
@@ -507,11 +540,28 @@ impl Paid {
         match SettleOutcome::of(&settled) {
             SettleOutcome::Confirmed => {
                 add_receipt(&mut parts.headers, &settled, self.version);
+                // Awaited: a replay right after this answer reads the row (answer + receipt).
+                // If it fails, the row stays submitted and the reconciler settles it again
+                // (finding it landed); replays get 409 until then.
                 let receipt = serde_json::to_string(&settled).unwrap_or_default();
-                ledger.settled(key, &self.token, &settled.transaction, &receipt);
-                let kept = claims::keep(parts.status, &parts.headers, &body);
+                if let Err(e) = ledger
+                    .resolve(
+                        key,
+                        &self.token,
+                        PaymentState::Settled,
+                        Some(&settled.transaction),
+                        Some(&receipt),
+                        None,
+                    )
+                    .await
+                {
+                    tracing::warn!(error = %e, "recording a settled payment in the ledger failed");
+                }
+                // The answer is in the ledger (written before settling): the store keeps only
+                // where to find it, so its memory does not grow with answer sizes.
                 self.finish(ClaimState::Settled {
-                    response: Some(kept),
+                    response: None,
+                    ledger_key: Some(key.hex()),
                 })
                 .await;
                 crate::failpoint::hold("before_answer").await;

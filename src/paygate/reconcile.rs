@@ -165,7 +165,8 @@ async fn reconcile_submitted(gate: &Paygate, row: &PaymentRow) -> LedgerResult<R
         let record = ClaimRecord {
             fingerprint: row.fingerprint.clone(),
             state: ClaimState::Settled {
-                response: with_receipt(row.answer.clone(), &receipt, &request),
+                response: None,
+                ledger_key: Some(row.payment_key.clone()),
             },
         };
         if let Err(e) = gate

@@ -101,8 +101,12 @@ pub enum ClaimState {
     },
     /// Settled; the answer that was sent.
     Settled {
-        /// What the client received.
+        /// What the client received, when kept here.
         response: Option<CachedResponse>,
+        /// Where it is kept instead: the ledger row of this payment (hex key). The store then
+        /// holds a few dozen bytes per settled payment, whatever the answer's size.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ledger_key: Option<String>,
     },
 }
 
@@ -365,6 +369,7 @@ mod tests {
                     headers: vec![("content-type".into(), "application/json".into())],
                     body: b"{\"result\":1}".to_vec(),
                 }),
+                ledger_key: None,
             },
         };
         let json = serde_json::to_string(&record).unwrap();

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+use reqwest::header::HeaderMap;
 use serde_json::Value;
 use solana_signer::Signer;
 use x402_gateway::localnet::LocalCluster;
@@ -103,18 +104,8 @@ impl Gateway {
         self.child.wait().unwrap();
     }
 
-    async fn pay(&self, header: &str) -> reqwest::Result<(u16, Value, reqwest::header::HeaderMap)> {
-        let response = reqwest::Client::new()
-            .post(format!("{}{FAILING}", self.base))
-            .header("content-type", "application/json")
-            .header("payment-signature", header)
-            .timeout(Duration::from_secs(30))
-            .send()
-            .await?;
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = response.json().await.unwrap_or(Value::Null);
-        Ok((status, body, headers))
+    async fn pay(&self, header: &str) -> reqwest::Result<(u16, Value, HeaderMap)> {
+        pay(&self.base, header, Duration::from_secs(30)).await
     }
 
     async fn challenge(&self) -> PaymentRequired {
@@ -184,10 +175,8 @@ async fn crash_at_every_step(backends: Backends) {
         let request = {
             let base = held.base.clone();
             let header = header.clone();
-            tokio::spawn(async move {
-                let gw = Gateway::probe(base);
-                gw.pay(&header).await
-            })
+            // Held until the kill: the connection dies under it.
+            tokio::spawn(async move { pay(&base, &header, STEP * 2).await })
         };
         held.held_at(point).await;
         held.kill9();
@@ -242,30 +231,23 @@ async fn crash_at_every_step(backends: Backends) {
     }
 }
 
-impl Gateway {
-    /// A handle that only sends requests (the child belongs to the test's own handle).
-    fn probe(base: String) -> Probe {
-        Probe { base }
-    }
-}
-
-/// Sends the paid request from a task while the test holds the process handle.
-struct Probe {
-    base: String,
-}
-
-impl Probe {
-    async fn pay(&self, header: &str) -> reqwest::Result<(u16, Value)> {
-        let response = reqwest::Client::new()
-            .post(format!("{}{FAILING}", self.base))
-            .header("content-type", "application/json")
-            .header("payment-signature", header)
-            .timeout(Duration::from_secs(120))
-            .send()
-            .await?;
-        let status = response.status().as_u16();
-        Ok((status, response.json().await?))
-    }
+/// One paid call of the same request, with `header`.
+async fn pay(
+    base: &str,
+    header: &str,
+    timeout: Duration,
+) -> reqwest::Result<(u16, Value, HeaderMap)> {
+    let response = reqwest::Client::new()
+        .post(format!("{base}{FAILING}"))
+        .header("content-type", "application/json")
+        .header("payment-signature", header)
+        .timeout(timeout)
+        .send()
+        .await?;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = response.json().await.unwrap_or(Value::Null);
+    Ok((status, body, headers))
 }
 
 fn redis_of(redis: &TestRedis) -> RedisStore {

@@ -27,8 +27,10 @@ async fn embedded_default_charges_and_a_signed_payment_buys_the_answer() {
     let text = EMBEDDED_DEFAULT
         .replace("127.0.0.1:8899", "127.0.0.1:0")
         .replace("\".localnet", &format!("\"{}", dir.path().display()));
-    let config =
+    let mut config =
         Config::from_toml(&text, &HashMap::<String, String>::new()).expect("embedded default");
+    // The demo's ledger in the test's directory, not the repository's `data/`.
+    config.ledger.data_dir = dir.path().to_path_buf();
     assert!(config.payment.enabled, "the demo charges");
     let cluster = demo::start(&config).await.unwrap().expect("cluster");
     cluster.pause_clock(true);

@@ -325,11 +325,14 @@ struct Served {
     client: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
+    _ledger_dir: tempfile::TempDir,
 }
 
 impl Served {
     async fn start(toml: &str) -> Self {
-        let config = Config::from_toml(toml, &env()).expect("config");
+        let mut config = Config::from_toml(toml, &env()).expect("config");
+        let ledger_dir = tempfile::tempdir().unwrap();
+        config.ledger.data_dir = ledger_dir.path().to_path_buf();
         let app = App::build(config).await.expect("app");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
@@ -345,6 +348,7 @@ impl Served {
                 .unwrap(),
             stop: Some(stop),
             task,
+            _ledger_dir: ledger_dir,
         }
     }
 

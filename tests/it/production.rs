@@ -90,6 +90,10 @@ fn mainnet_env(fee_payer: &str) -> Vec<(&'static str, String)> {
             "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM".into(),
         ),
         ("REDIS_URL", "redis://127.0.0.1:6379".into()),
+        (
+            "LEDGER_URL",
+            "postgres://postgres@127.0.0.1:5432/test".into(),
+        ),
         ("FEE_PAYER_KEY", fee_payer.into()),
         ("ALCHEMY_API_KEY", "dummy-alchemy-key".into()),
         ("HELIUS_API_KEY", "dummy-helius-key".into()),
@@ -143,6 +147,10 @@ fn the_mainnet_example_names_each_missing_secret_in_one_line() {
             "config server.public_base_url_env: PUBLIC_BASE_URL is not set",
         ),
         ("REDIS_URL", "config redis.url: is not set: set REDIS_URL"),
+        (
+            "LEDGER_URL",
+            "config ledger.url: is not set: set LEDGER_URL",
+        ),
         ("PAY_TO", "config payment.pay_to_env: PAY_TO is not set"),
         (
             "FEE_PAYER_KEY",

@@ -30,6 +30,7 @@ fn settled(fingerprint: &str) -> ClaimRecord {
                 headers: vec![("payment-response".into(), "abc".into())],
                 body: b"{\"result\":1}".to_vec(),
             }),
+            ledger_key: None,
         },
     }
 }

@@ -195,7 +195,7 @@ impl PaidGatewayBuilder {
         )
         .unwrap();
         match &self.remote_facilitator {
-            None => toml.push_str(&facilitator_toml(&cluster)),
+            None => toml.push_str(&facilitator_toml(cluster)),
             Some(remote) => {
                 writeln!(
                     toml,
