@@ -180,12 +180,12 @@ impl Paygate {
                 // A reserve that timed out may still have claimed: release it (in the
                 // background, best effort) so that the 503's Retry-After is true.
                 tracing::warn!(error = %e, "payment store unavailable");
-                let store = self.store.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = store.release(&ids, &token).await {
-                        tracing::info!(error = %e, "releasing a failed reservation failed; it expires");
-                    }
-                });
+                tokio::spawn(release_failed_reservation(
+                    self.store.clone(),
+                    ids,
+                    token,
+                    ttl,
+                ));
                 return Err(PaygateError::StoreUnavailable);
             }
         }
@@ -394,6 +394,33 @@ impl Paygate {
                 .annotate(&verdict, &checks, response.headers_mut());
         }
         Ok(Answer::new(response, PaymentOutcome::Challenge))
+    }
+}
+
+/// Releases a reservation whose reserve call failed or timed out (it may have claimed all the
+/// same, e.g. on a frozen Redis that answers later): retried with backoff until the store
+/// answers or the claim would have expired anyway. Commands on one connection run in order,
+/// so the release never overtakes the reserve it undoes.
+async fn release_failed_reservation(
+    store: Arc<dyn crate::store::Store>,
+    ids: ClaimIds,
+    token: String,
+    claim_ttl: Duration,
+) {
+    let give_up = tokio::time::Instant::now() + claim_ttl;
+    let mut wait = Duration::from_millis(100);
+    loop {
+        match store.release(&ids, &token).await {
+            Ok(()) => return,
+            Err(e) if tokio::time::Instant::now() + wait >= give_up => {
+                tracing::info!(error = %e, "releasing a failed reservation failed; it expires");
+                return;
+            }
+            Err(_) => {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+        }
     }
 }
 

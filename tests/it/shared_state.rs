@@ -371,6 +371,50 @@ async fn redis_down_closes_paid_routes_only_and_they_recover() {
     assert_eq!(before.0 - env.balances().0, PRICE);
 }
 
+/// A Redis that freezes for a few seconds (not down: its connections stay open) turns a paid
+/// call into a 503 after the command timeout; the reservation that may have been made is
+/// released as soon as Redis answers again, so the client's retry is served, not a 409 for
+/// the claim's life (180 s, longer than the payment's blockhash).
+#[tokio::test]
+async fn a_reservation_lost_to_a_frozen_redis_is_released() {
+    let redis = TestRedis::spawn();
+    let env = PaidGateway::builder()
+        .public_base_url("https://gateway.example")
+        .with_redis(RedisStore {
+            url: redis.url.clone(),
+            key_prefix: unique_prefix("frozen"),
+            command_timeout_ms: Some(300),
+        })
+        .build()
+        .await;
+    let challenge = env.challenge(PAID).await;
+    let accepted = serde_json::to_value(&challenge.accepts[0]).unwrap();
+    // A first payment loads the claim script into Redis (a frozen EVALSHA of an unknown
+    // script would claim nothing when it thaws).
+    let warm = PaidGateway::header(&accepted, &env.fixture(PRICE, 71));
+    assert_eq!(env.pay(PAID, &warm).await.0, 200);
+    let header = PaidGateway::header(&accepted, &env.fixture(PRICE, 72));
+    let before = env.balances();
+
+    redis.freeze();
+    let (status, body, head) = env.pay(PAID, &header).await;
+    redis.thaw();
+    assert_eq!(status, 503, "{body}");
+    assert!(head.headers().contains_key("retry-after"));
+    // Within a few of the 503's Retry-After, the same payment is served.
+    let mut answers = Vec::new();
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (status, body, _) = env.pay(PAID, &header).await;
+        answers.push((status, body["error"]["code"].clone()));
+        if status == 200 {
+            break;
+        }
+    }
+    assert_eq!(answers.last().unwrap().0, 200, "{answers:?}");
+    assert_eq!(before.0 - env.balances().0, PRICE);
+}
+
 #[tokio::test]
 async fn a_paid_request_makes_at_most_two_redis_round_trips() {
     let redis = TestRedis::spawn();
