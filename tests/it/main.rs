@@ -20,6 +20,7 @@ mod openapi;
 mod payments;
 mod production;
 mod proxy;
+mod routing;
 mod services;
 mod shared_state;
 mod siwx;
