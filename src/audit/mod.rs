@@ -19,8 +19,8 @@
 //! left unchecked is checked on the next pass.
 //!
 //! Which RPC: the in-process facilitator's `rpc_urls` for the network, else the first
-//! provider endpoint of that cluster that takes its key in the URL (or none); a network with
-//! neither is not audited (a warning at start).
+//! configured (not run-time registered) provider endpoint of that cluster that takes its key
+//! in the URL (or none); a network with neither is not audited (a warning at start).
 
 pub mod admin;
 mod settled;
@@ -36,7 +36,7 @@ use crate::config::{Cluster, Config};
 use crate::ledger::{Finding, FindingKind, Ledger, LedgerResult};
 use crate::solana_rpc::SolanaRpc;
 use crate::svm::ata::associated_token_address;
-use crate::upstream::Providers;
+use crate::upstream::{Origin, Providers};
 
 /// The audit's lease in `leases`.
 const LEASE: &str = "audit";
@@ -179,8 +179,12 @@ fn rpc_urls(config: &Config, providers: &Providers, network: &str) -> Option<Vec
         .filter(|urls| !urls.is_empty());
     from_facilitator.or_else(|| {
         let cluster = Cluster::ALL.into_iter().find(|c| c.caip2() == network)?;
+        // Only the operator's own providers: a provider registered at run time is not
+        // trusted to tell us what the chain says about our money.
         providers
+            .snapshot()
             .iter()
+            .filter(|p| p.origin == Origin::Config)
             .find_map(|p| p.endpoints.get(&cluster)?.rpc_url().cloned())
             .map(|url| vec![url])
     })

@@ -22,6 +22,7 @@ mod openapi;
 mod payments;
 mod production;
 mod proxy;
+mod routing;
 mod services;
 mod shared_state;
 mod siwx;
