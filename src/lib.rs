@@ -14,6 +14,7 @@ pub(crate) mod admin;
 pub(crate) mod app;
 pub mod authgate;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub(crate) mod error;
 pub(crate) mod exchange;
