@@ -380,7 +380,7 @@ pub enum Outcome {
         remaining: Option<u64>,
     },
     /// Per call (or not at all, when the server asked nothing).
-    Exact(Paid),
+    Exact(Box<Paid>),
 }
 
 /// A top-up bought while serving a call.
@@ -514,6 +514,6 @@ impl Spender {
             Some(challenge) => call::pay(http, paying, request, challenge).await?,
             None => call::call(http, paying, request).await?,
         };
-        Ok(Outcome::Exact(paid))
+        Ok(Outcome::Exact(Box::new(paid)))
     }
 }

@@ -166,7 +166,7 @@ impl Cluster {
 
     async fn mint(&self, mint: &Address) -> Result<MintInfo, ClientError> {
         if let Some(info) = self.mints.lock().get(mint) {
-            return Ok(info.clone());
+            return Ok(*info);
         }
         let failed = |message: String| ClientError::Rpc {
             what: "the mint",
@@ -181,7 +181,7 @@ impl Cluster {
             .ok_or_else(|| failed(format!("mint {mint} does not exist on this cluster")))?;
         let info = parse_mint(*mint, &account.owner, &account.data)
             .map_err(|e| failed(format!("{mint} is not a usable mint: {e}")))?;
-        self.mints.lock().insert(*mint, info.clone());
+        self.mints.lock().insert(*mint, info);
         Ok(info)
     }
 

@@ -125,7 +125,7 @@ async fn forward(State(proxy): State<Arc<Proxy>>, body: Bytes) -> Response {
         }
         None => call::call(&proxy.http, paying, &request)
             .await
-            .map(Outcome::Exact),
+            .map(|paid| Outcome::Exact(Box::new(paid))),
     };
     let cap = proxy.budget.total_max();
     match result {

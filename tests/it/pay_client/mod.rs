@@ -4,6 +4,9 @@
 //! plain JSON-RPC client, and the credits commands. Every test checks real token balances on the
 //! cluster.
 
+mod credits;
+mod stub;
+
 use std::process::Stdio;
 use std::time::Duration;
 
