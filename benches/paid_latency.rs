@@ -211,6 +211,7 @@ async fn run(samples: usize) {
         facilitator,
         app.store.clone(),
         app.ledger.clone(),
+        None,
         app.limits.clone(),
     )
     .await

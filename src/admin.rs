@@ -20,8 +20,8 @@ use crate::config::Secret;
 use crate::error::ApiError;
 use crate::observability::prometheus;
 use crate::routes::{
-    ADMIN_PAYMENTS_ROUTE, ADMIN_PAYMENT_ROUTE, ADMIN_REVENUE_ROUTE, ADMIN_STATEMENT_ROUTE,
-    METRICS_ROUTE, USAGE_ROUTE,
+    ADMIN_CREDITS_ROUTE, ADMIN_CREDITS_WALLET_ROUTE, ADMIN_PAYMENTS_ROUTE, ADMIN_PAYMENT_ROUTE,
+    ADMIN_REVENUE_ROUTE, ADMIN_STATEMENT_ROUTE, METRICS_ROUTE, USAGE_ROUTE,
 };
 use crate::{ledger, usage};
 
@@ -91,6 +91,11 @@ pub(crate) fn routes(app: &AppState) -> Router<AppState> {
             .route(ADMIN_PAYMENT_ROUTE, get(ledger::admin::get_payment))
             .route(ADMIN_STATEMENT_ROUTE, get(ledger::admin::payer_statement))
             .route(ADMIN_REVENUE_ROUTE, get(ledger::admin::revenue))
+            .route(ADMIN_CREDITS_ROUTE, get(ledger::admin::credit_accounts))
+            .route(
+                ADMIN_CREDITS_WALLET_ROUTE,
+                get(ledger::admin::credit_wallet),
+            )
             .with_state(app.ledger.clone());
         protected = protected.merge(payments);
     }

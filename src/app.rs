@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use crate::authgate::SiwxGate;
 use crate::config::Config;
+use crate::credits::Credits;
 use crate::facilitator::local::LocalFacilitator;
 use crate::facilitator::Facilitator;
 use crate::ledger::Ledger;
@@ -17,6 +18,7 @@ use crate::store::redis::RedisStore;
 use crate::store::Store;
 use crate::tokens::TokensApi;
 use crate::upstream::{Providers, UpstreamClient};
+use crate::x402::network::{SOLANA_DEVNET, SOLANA_MAINNET};
 
 /// The application: config plus every dependency built from it.
 #[derive(Debug)]
@@ -35,6 +37,8 @@ pub struct App {
     pub paygate: Option<Arc<Paygate>>,
     /// The payment ledger.
     pub ledger: Arc<Ledger>,
+    /// Prepaid credits (`[credits] enabled` with payments on).
+    pub credits: Option<Arc<Credits>>,
     /// Shared state: Redis when `[redis]` has a URL, else the in-memory store.
     pub store: Arc<dyn Store>,
     /// Wallet sign-in for auth-only routes (put on a route with `authgate::require`).
@@ -169,6 +173,29 @@ impl App {
         // Opened with payments off too, so the operator's view of past payments stays served.
         let ledger = Ledger::open(&config.ledger).await?;
         let limits = Arc::new(RateLimits::from_config(&config.rate_limits));
+        // Credits are sold (top-ups) on the first accepted network, one the paygate takes.
+        let credits = match (&config.credits.enabled, config.payment.accepts.first()) {
+            (true, Some(accept)) => {
+                let network = [SOLANA_MAINNET, SOLANA_DEVNET]
+                    .into_iter()
+                    .find(|n| *n == accept.network)
+                    .ok_or_else(|| {
+                        BuildError::Payment(format!(
+                            "credits are sold on a Solana network; {} is not one",
+                            accept.network
+                        ))
+                    })?;
+                Some(Arc::new(Credits::new(
+                    &config.credits,
+                    config.credits_secret.as_ref().map(|s| s.expose()),
+                    ledger.clone(),
+                    store.clone(),
+                    network,
+                    &config.server.public_base_url,
+                )))
+            }
+            _ => None,
+        };
         let paygate = if config.payment.enabled {
             let facilitator = facilitators.ok_or_else(|| BuildError::Payment("payment is enabled but no facilitator is configured ([facilitator] or payment.remote_facilitators)".into()))?;
             let ledger = ledger.clone();
@@ -177,6 +204,7 @@ impl App {
                 facilitator,
                 store.clone(),
                 ledger,
+                credits.clone(),
                 limits.clone(),
             )
             .await
@@ -223,6 +251,7 @@ impl App {
             facilitator,
             paygate,
             ledger,
+            credits,
             store,
             siwx,
             tokens,

@@ -71,6 +71,8 @@ pub enum PaymentOutcome {
     Limited,
     /// The store or the facilitator could not be reached: 503.
     Unavailable,
+    /// Paid with prepaid credits (a session token), answered.
+    Credits,
 }
 
 impl PaymentOutcome {
@@ -87,6 +89,7 @@ impl PaymentOutcome {
             Self::Duplicate => "duplicate",
             Self::Limited => "limited",
             Self::Unavailable => "unavailable",
+            Self::Credits => "credits",
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod authgate;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod credits;
 pub(crate) mod error;
 pub(crate) mod exchange;
 pub mod facilitator;

@@ -20,6 +20,8 @@ pub enum RouteId {
     RpcMethod,
     /// `POST /v1/x402/solana/{cluster}/rpc` (single or batch).
     RpcStandard,
+    /// `POST /v1/credits/topup`: a credit pack, paid with `exact` only.
+    CreditsTopup,
 }
 
 impl RouteId {
@@ -28,6 +30,7 @@ impl RouteId {
         match self {
             Self::RpcMethod => crate::routes::METHOD_ROUTE,
             Self::RpcStandard => crate::routes::STANDARD_ROUTE,
+            Self::CreditsTopup => crate::routes::CREDITS_TOPUP_ROUTE,
         }
     }
 }
@@ -44,6 +47,8 @@ pub enum Discovery {
     },
     /// The standard JSON-RPC endpoint.
     Standard,
+    /// A credit pack: body `{"pack": "<name>"}`.
+    CreditsTopup,
 }
 
 /// What the request costs.
@@ -58,6 +63,11 @@ pub enum Charge {
     /// are on.
     Unpriced(PriceError),
 }
+
+/// The wallet that paid for the request (inserted by the paygate before the inner handler
+/// runs, for handlers that answer about the payer, like a credit top-up).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payer(pub String);
 
 /// The request extension every priced route carries.
 #[derive(Debug, Clone)]
@@ -79,4 +89,7 @@ pub struct PricedRequest {
     pub discovery: Discovery,
     /// The body as received: with the method and path it defines the request a payment buys.
     pub body: Bytes,
+    /// Credits the payment's settlement grants its payer (a top-up pack); such a request is
+    /// never paid with credits.
+    pub grants: Option<u64>,
 }

@@ -17,6 +17,10 @@ pub struct Quote {
     pub calls: usize,
     /// Provider units consumed.
     pub units: u64,
+    /// The price in prepaid credits (1 credit = 1 atomic unit): the provider's cost with the
+    /// markup, summed over the calls, without the settlement surcharge or the floor (the
+    /// top-up that bought the credits paid for its settlement).
+    pub credits: u64,
 }
 
 /// Why a request cannot be priced.
@@ -72,6 +76,7 @@ pub fn quote<'a>(
         amount,
         calls: count,
         units: units_total,
+        credits: sum,
     }))
 }
 

@@ -12,10 +12,10 @@ use crate::facilitator::http::facilitator_routes;
 use crate::facilitator::Facilitator;
 use crate::ratelimit::LimitGate;
 use crate::routes::{
-    HEALTHZ_ROUTE, METHOD_ROUTE, OPENAPI_ROUTE, READYZ_ROUTE, STANDARD_ROUTE, STATUS_ROUTE,
-    TOKENS_ROUTE,
+    CREDITS_BALANCE_ROUTE, CREDITS_SESSION_ROUTE, CREDITS_TOPUP_ROUTE, HEALTHZ_ROUTE, METHOD_ROUTE,
+    OPENAPI_ROUTE, READYZ_ROUTE, STANDARD_ROUTE, STATUS_ROUTE, TOKENS_ROUTE,
 };
-use crate::{admin, authgate, error, health, openapi, paygate, proxy, ratelimit, tokens};
+use crate::{admin, authgate, credits, error, health, openapi, paygate, proxy, ratelimit, tokens};
 
 /// Builds the router with its state (the global layers are added by [`crate::stack`]).
 pub(crate) fn router(app: AppState) -> Router {
@@ -55,6 +55,7 @@ pub(crate) fn router(app: AppState) -> Router {
             get(tokens::not_configured).post(tokens::not_configured),
         ),
     };
+    router = router.merge(credit_routes(&app));
     // Operator routes: /admin/usage and /metrics behind ADMIN_TOKEN (not mounted without one;
     // `[metrics] public = true` serves /metrics to anyone).
     router = router.merge(admin::routes(&app));
@@ -84,6 +85,45 @@ fn rpc_routes(app: &App) -> Router<AppState> {
     let standard = gated(app, standard)
         .route_layer(from_fn_with_state(rpc.clone(), proxy::parse_standard_route));
     method.merge(standard).with_state(rpc)
+}
+
+/// Prepaid credits: the top-up (parsed and priced, then sold by the paygate like any paid
+/// route), the session (behind the wallet sign-in) and the balance. Without `[credits]
+/// enabled` the paths answer 404 `credits_not_enabled`, so documented routes never vanish.
+fn credit_routes(app: &App) -> Router<AppState> {
+    let (Some(credits), Some(gate)) = (&app.credits, &app.paygate) else {
+        return Router::new()
+            .route(CREDITS_TOPUP_ROUTE, post(credits_disabled))
+            .route(
+                CREDITS_SESSION_ROUTE,
+                post(credits_disabled).delete(credits_disabled),
+            )
+            .route(CREDITS_BALANCE_ROUTE, get(credits_disabled));
+    };
+    let topup = Router::new()
+        .route(CREDITS_TOPUP_ROUTE, post(credits::topup))
+        .route_layer(from_fn_with_state(gate.clone(), paygate::paygate))
+        .route_layer(from_fn_with_state(credits.clone(), credits::parse_topup));
+    let signed_in = from_fn_with_state(app.siwx.clone(), authgate::require_siwx);
+    let session = Router::new()
+        .route(
+            CREDITS_SESSION_ROUTE,
+            post(credits::issue_session)
+                .layer(signed_in)
+                .delete(credits::revoke_session),
+        )
+        .route(CREDITS_BALANCE_ROUTE, get(credits::balance));
+    topup.merge(session).with_state(credits.clone())
+}
+
+async fn credits_disabled() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    error::ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "credits_not_enabled",
+        "this gateway sells no prepaid credits ([credits] enabled = false)",
+    )
+    .into_response()
 }
 
 /// Step 2 above: the layer between parsing and the handler.

@@ -18,6 +18,17 @@ pub const STANDARD_ROUTE: &str = "/v1/x402/solana/{cluster}/rpc";
 /// The Tokens API behind wallet sign-in (auth-only, no payment).
 pub const TOKENS_ROUTE: &str = "/v1/x402/tokens/{*path}";
 
+/// Buy a credit pack (an x402 `exact` paid route).
+pub const CREDITS_TOPUP_ROUTE: &str = "/v1/credits/topup";
+/// Exchange a wallet sign-in for a credits session token.
+pub const CREDITS_SESSION_ROUTE: &str = "/v1/credits/session";
+/// The session's wallet balance.
+pub const CREDITS_BALANCE_ROUTE: &str = "/v1/credits/balance";
+/// Credit balances and movements (behind `ADMIN_TOKEN`).
+pub const ADMIN_CREDITS_ROUTE: &str = "/admin/credits";
+/// One wallet's credit movements (behind `ADMIN_TOKEN`).
+pub const ADMIN_CREDITS_WALLET_ROUTE: &str = "/admin/credits/{wallet}";
+
 /// The in-process facilitator's `/supported` (behind `FACILITATOR_SECRET`).
 pub const FACILITATOR_SUPPORTED_ROUTE: &str = "/api/internal/facilitator/supported";
 /// The in-process facilitator's `/verify`.
@@ -47,6 +58,9 @@ pub const ROUTES: &[&str] = &[
     METHOD_ROUTE,
     STANDARD_ROUTE,
     TOKENS_ROUTE,
+    CREDITS_TOPUP_ROUTE,
+    CREDITS_SESSION_ROUTE,
+    CREDITS_BALANCE_ROUTE,
     FACILITATOR_SUPPORTED_ROUTE,
     FACILITATOR_VERIFY_ROUTE,
     FACILITATOR_SETTLE_ROUTE,
@@ -55,5 +69,7 @@ pub const ROUTES: &[&str] = &[
     ADMIN_PAYMENT_ROUTE,
     ADMIN_STATEMENT_ROUTE,
     ADMIN_REVENUE_ROUTE,
+    ADMIN_CREDITS_ROUTE,
+    ADMIN_CREDITS_WALLET_ROUTE,
     METRICS_ROUTE,
 ];

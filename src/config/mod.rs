@@ -4,6 +4,7 @@
 //! Loading connects nothing. Every error names the field it is about in one line, so `main` can
 //! print it and exit non-zero; unknown keys are errors, never silently ignored.
 
+mod credits;
 #[cfg(feature = "localnet")]
 pub mod demo;
 mod env;
@@ -27,6 +28,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use credits::{CreditsConfig, PackConfig};
 pub use env::{EnvSource, ProcessEnv};
 pub use facilitator::{
     FailoverPolicy, LocalFacilitatorConfig, NetworkConfig, RemoteFacilitatorConfig,
@@ -100,6 +102,12 @@ pub struct Config {
     /// `[ledger]`: the durable record of every payment.
     #[serde(default)]
     pub ledger: LedgerConfig,
+    /// `[credits]`: prepaid credits.
+    #[serde(default)]
+    pub credits: CreditsConfig,
+    /// The key signing credit session tokens, from `credits.secret_env`.
+    #[serde(skip)]
+    pub credits_secret: Option<Secret>,
     /// `/metrics`.
     #[serde(default)]
     pub metrics: MetricsConfig,
@@ -239,6 +247,9 @@ impl Config {
         if let Some(token) = env.var("ADMIN_TOKEN") {
             self.admin_token = Some(Secret::new(token));
         }
+        if let Some(secret) = env.var(&self.credits.secret_env) {
+            self.credits_secret = Some(Secret::new(secret));
+        }
         if let Some(url) = env.var("LEDGER_URL") {
             self.ledger.url = Some(Secret::new(url));
         }
@@ -287,11 +298,18 @@ impl Config {
             .check_providers(self.providers.iter().map(|p| p.name.as_str()))?;
         self.usage.validate()?;
         self.ledger.validate()?;
+        self.credits.validate()?;
         if let Some(facilitator) = &self.facilitator {
             facilitator.validate()?;
         }
         self.pricing.validate()?;
         self.payment.validate()?;
+        if self.credits.enabled && !self.payment.enabled {
+            return Err(ConfigError::invalid(
+                "credits.enabled",
+                "credits are bought with a payment: [payment] enabled = true is needed",
+            ));
+        }
         // Across sections: a paid route needs someone to verify and settle its payments.
         if self.payment.enabled
             && self.facilitator.is_none()

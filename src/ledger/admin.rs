@@ -207,6 +207,60 @@ pub(crate) async fn revenue(
     }
 }
 
+/// `GET /admin/credits` query: a page of balances.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PageQuery {
+    limit: Option<u32>,
+    offset: Option<u32>,
+}
+
+/// `GET /admin/credits`: every wallet's credit balance, largest first.
+pub(crate) async fn credit_accounts(
+    State(ledger): State<Arc<Ledger>>,
+    query: Result<Query<PageQuery>, QueryRejection>,
+) -> Response {
+    let Query(query) = match query {
+        Ok(q) => q,
+        Err(e) => return invalid_query(e),
+    };
+    let limit = query.limit.unwrap_or(100);
+    match ledger
+        .credit_accounts(limit, query.offset.unwrap_or(0))
+        .await
+    {
+        Ok(accounts) => no_store(Json(json!({ "accounts": accounts })).into_response()),
+        Err(e) => unavailable(e),
+    }
+}
+
+/// `GET /admin/credits/{wallet}`: a wallet's balance and its movements, newest first.
+pub(crate) async fn credit_wallet(
+    State(ledger): State<Arc<Ledger>>,
+    Path(wallet): Path<String>,
+) -> Response {
+    if wallet.is_empty() || wallet.len() > 64 || !wallet.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_wallet",
+            "a wallet is a base58 address",
+        )
+        .into_response();
+    }
+    let balance = match ledger.credit_balance(&wallet).await {
+        Ok(balance) => balance,
+        Err(e) => return unavailable(e),
+    };
+    match ledger.credit_movements(&wallet, 1_000).await {
+        Ok(movements) => no_store(
+            Json(json!({ "wallet": wallet, "balance": balance, "movements": movements }))
+                .into_response(),
+        ),
+        Err(e) => unavailable(e),
+    }
+}
+
 fn invalid_query(e: QueryRejection) -> Response {
     ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()).into_response()
 }

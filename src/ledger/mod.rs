@@ -13,6 +13,7 @@
 //! - behind, by one writer task in order: event rows, `verified`, the upstream's outcome.
 
 pub(crate) mod admin;
+mod credits;
 mod payments;
 mod queries;
 mod state;
@@ -25,6 +26,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 use tokio::sync::mpsc;
 
+pub use credits::{CreditAccount, CreditMovement};
 pub use payments::{Claimed, NewPayment, PaymentRow, Submission};
 pub use queries::{PaymentEvent, PaymentFilter, RevenueRow, StateTotal, Statement, MAX_PAGE};
 pub use state::PaymentState;

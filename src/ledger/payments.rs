@@ -41,6 +41,8 @@ pub struct NewPayment<'a> {
     pub route: &'a str,
     /// SHA-256 of the request (method, path, body).
     pub fingerprint: &'a str,
+    /// Credits its settlement grants the payer (a top-up pack).
+    pub credits: Option<u64>,
 }
 
 /// What the claim found.
@@ -210,12 +212,13 @@ impl Ledger {
                 sqlx::query(
                     "INSERT INTO payments (payment_key, attempt, state, pid_alias, idem_alias, \
                      payer, pay_to, asset, network, amount, route, fingerprint, instance, \
-                     created_ms, claimed_ms, updated_ms) \
-                     VALUES ($1, $2, 'claimed', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+                     created_ms, claimed_ms, updated_ms, credits_granted) \
+                     VALUES ($1, $2, 'claimed', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
                      ON CONFLICT (payment_key) DO UPDATE SET attempt = excluded.attempt, \
                      state = 'claimed', pid_alias = excluded.pid_alias, \
                      idem_alias = excluded.idem_alias, amount = excluded.amount, \
                      route = excluded.route, fingerprint = excluded.fingerprint, \
+                     credits_granted = excluded.credits_granted, \
                      instance = excluded.instance, claimed_ms = excluded.claimed_ms, \
                      verified_ms = NULL, upstream_ms = NULL, submitted_ms = NULL, \
                      final_ms = NULL, signature = NULL, settle_request = NULL, \
@@ -238,6 +241,7 @@ impl Ledger {
                 .bind(now)
                 .bind(now)
                 .bind(now)
+                .bind(p.credits.map(|c| c as i64))
                 .execute(&self.pool),
             )
             .await?;
@@ -373,24 +377,44 @@ impl Ledger {
             PaymentState::Settled | PaymentState::Expired | PaymentState::Failed
         ));
         let now = now_ms();
-        let done = self
-            .bounded(
-                sqlx::query(
-                    "UPDATE payments SET state = $1, signature = COALESCE($2, signature), \
-                     receipt = COALESCE($3, receipt), reason = $4, final_ms = $5, updated_ms = $5 \
-                     WHERE payment_key = $6 AND attempt = $7 AND state = 'settle_submitted'",
-                )
-                .bind(state.as_str())
-                .bind(signature.filter(|s| !s.is_empty()))
-                .bind(receipt)
-                .bind(reason)
-                .bind(now)
-                .bind(key.hex())
-                .bind(attempt)
-                .execute(&self.pool),
+        let work = async {
+            let mut tx = self.pool.begin().await?;
+            let row = sqlx::query(
+                "UPDATE payments SET state = $1, signature = COALESCE($2, signature), \
+                 receipt = COALESCE($3, receipt), reason = $4, final_ms = $5, updated_ms = $5 \
+                 WHERE payment_key = $6 AND attempt = $7 AND state = 'settle_submitted' \
+                 RETURNING payer, credits_granted",
             )
+            .bind(state.as_str())
+            .bind(signature.filter(|s| !s.is_empty()))
+            .bind(receipt)
+            .bind(reason)
+            .bind(now)
+            .bind(key.hex())
+            .bind(attempt)
+            .fetch_optional(&mut *tx)
             .await?;
-        let resolved = done.rows_affected() == 1;
+            // A settled top-up credits its payer, in the same transaction: exactly once, since
+            // the row leaves `settle_submitted` only once.
+            if let (PaymentState::Settled, Some(row)) = (state, &row) {
+                let payer: String = row.try_get("payer")?;
+                let credits: Option<i64> = row.try_get("credits_granted")?;
+                if let Some(credits) = credits.filter(|c| *c > 0) {
+                    super::credits::credit_topup(
+                        &mut tx,
+                        &payer,
+                        credits,
+                        &key.hex(),
+                        &self.instance,
+                        now,
+                    )
+                    .await?;
+                }
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(row.is_some())
+        };
+        let resolved = self.bounded(work).await?;
         if resolved {
             let detail = reason.or(signature).map(str::to_string);
             self.event(key, state.as_str(), detail);

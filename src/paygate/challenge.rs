@@ -143,8 +143,22 @@ pub fn bazaar_extension(route: &Discovery) -> Value {
                 ]
             }),
         ),
+        Discovery::CreditsTopup => (
+            json!({"pack": "small"}),
+            json!({
+                "type": "object",
+                "properties": {"pack": {"type": "string"}},
+                "required": ["pack"],
+                "additionalProperties": false
+            }),
+        ),
     };
-    let output_example = json!({"jsonrpc": "2.0", "id": 1, "result": {}});
+    let output_example = match route {
+        Discovery::CreditsTopup => {
+            json!({"wallet": "<payer>", "pack": "small", "credits_added": 100000, "balance": 100000})
+        }
+        _ => json!({"jsonrpc": "2.0", "id": 1, "result": {}}),
+    };
     json!({
         "info": {
             "input": {"type": "http", "method": "POST", "bodyType": "json", "body": body},

@@ -22,10 +22,11 @@ use super::error::PaygateError;
 use super::offer::{Checked, Offer, Refusal};
 use super::reconcile;
 use super::Paygate;
+use crate::credits::{Session, SessionRefusal, TokenError, CREDITS_REMAINING};
 use crate::exchange::{Exchange, LimitScope, PaymentOutcome, UpstreamOutcome};
 use crate::facilitator::{SettleOutcome, SETTLEMENT_PENDING};
 use crate::ledger::{Claimed, NewPayment, PaymentRow, PaymentState, Submission};
-use crate::priced::{Charge, PricedRequest};
+use crate::priced::{Charge, Payer, PricedRequest};
 use crate::ratelimit::{Checks, ClientIp};
 use crate::store::{new_token, CachedResponse, ClaimIds, ClaimRecord, ClaimState, Reservation};
 use crate::x402::header::{MAX_PAYMENT_HEADER_BYTES, PAYMENT_SIGNATURE, X_PAYMENT};
@@ -99,6 +100,21 @@ impl Paygate {
             return Err(PaygateError::NotSold(priced.network));
         }
 
+        // A credits session instead of a payment (never for a top-up, which buys credits).
+        if let (Some(credits), None, Charge::Quote(quote)) =
+            (&self.credits, priced.grants, &priced.charge)
+        {
+            let has_payment = request.headers().contains_key(PAYMENT_SIGNATURE)
+                || request.headers().contains_key(X_PAYMENT);
+            if !has_payment {
+                if let Some(session) = credits.session(request.headers()).await {
+                    let price = quote.credits;
+                    return self
+                        .pay_with_credits(session, request, next, &priced, price, trace)
+                        .await;
+                }
+            }
+        }
         let Some((payment, version)) = payment_header(request.headers()) else {
             let peer = request
                 .extensions()
@@ -207,6 +223,7 @@ impl Paygate {
                 amount,
                 route: request.uri().path(),
                 fingerprint: &fingerprint,
+                credits: priced.grants,
             })
             .await;
         match claim {
@@ -354,6 +371,132 @@ impl Paygate {
         }
     }
 
+    /// A call paid with prepaid credits: the session's wallet, its payer limit and the
+    /// provider budget, then the call's credit price reserved in the ledger (never below zero)
+    /// before the upstream call, made final on success and given back on failure. Credits
+    /// that do not cover the call (or a token that is not valid) get the usual challenge, so
+    /// the client may pay per call instead.
+    async fn pay_with_credits(
+        self: &Arc<Self>,
+        session: Result<Session, SessionRefusal>,
+        request: Request,
+        next: Next,
+        priced: &PricedRequest,
+        price: u64,
+        trace: &mut Trace,
+    ) -> Result<Answer, PaygateError> {
+        let amount = trace.amount.unwrap_or_default();
+        let refused = |code: &'static str, detail: String| PaygateError::Refused {
+            offer: Box::new(Offer::new(self, priced, amount)),
+            refusal: Refusal::payment(code, Some(detail)),
+        };
+        let session = match session {
+            Ok(session) => session,
+            Err(SessionRefusal::StoreUnavailable) => return Err(PaygateError::StoreUnavailable),
+            Err(SessionRefusal::Token(e)) => {
+                return Err(refused(
+                    if e == TokenError::Expired {
+                        "session_expired"
+                    } else {
+                        "invalid_session"
+                    },
+                    "sign in again at /v1/credits/session, or pay this call".into(),
+                ))
+            }
+        };
+        trace.payer = Some(session.wallet.clone());
+        let mut checks = Checks::default();
+        checks.push(LimitScope::Payer, self.limits.payer(&session.wallet));
+        checks.push(
+            LimitScope::Provider,
+            self.limits
+                .provider_calls(priced.provider.name(), priced.calls),
+        );
+        if !checks.is_empty() {
+            let verdict = self
+                .limits
+                .decide(self.store.as_ref(), checks.as_slice())
+                .await;
+            if !verdict.is_allowed() {
+                return Err(PaygateError::Limited(
+                    self.limits.too_many(&verdict, &checks),
+                ));
+            }
+        }
+        let reference = new_token();
+        let path = request.uri().path().to_string();
+        let balance = if price == 0 {
+            None
+        } else {
+            match self
+                .ledger
+                .reserve_credits(&session.wallet, price as i64, &reference, &path)
+                .await
+            {
+                Ok(Some(balance)) => Some(balance),
+                Ok(None) => {
+                    return Err(refused(
+                        "insufficient_balance",
+                        format!("this call costs {price} credits; top up at /v1/credits/topup or pay this call"),
+                    ))
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "payment ledger unavailable for credits");
+                    return Err(PaygateError::LedgerUnavailable);
+                }
+            }
+        };
+        // Reserved: the rest runs on its own task, so a client that hangs up never leaves a
+        // reservation without its outcome.
+        let gate = self.clone();
+        let wallet = session.wallet;
+        let call = async move {
+            let mut response = next.run(request).await;
+            let success =
+                Exchange::get(&response).and_then(|e| e.upstream) == Some(UpstreamOutcome::Success);
+            let mut remaining = balance;
+            if let Some(left) = balance {
+                if success {
+                    gate.ledger
+                        .spend_credits(&wallet, price as i64, left, &reference);
+                } else {
+                    match gate
+                        .ledger
+                        .void_credits(&wallet, price as i64, &reference)
+                        .await
+                    {
+                        Ok(Some(back)) => remaining = Some(back),
+                        Ok(None) => {}
+                        // Left reserved: the reconciler gives it back once this instance is
+                        // gone; never a charge for a failed call for good.
+                        Err(e) => tracing::warn!(error = %e, "voiding a credit reservation failed"),
+                    }
+                }
+            }
+            let remaining = match remaining {
+                Some(remaining) => remaining,
+                None => gate.ledger.credit_balance(&wallet).await.unwrap_or(0),
+            };
+            response
+                .headers_mut()
+                .insert(CREDITS_REMAINING, HeaderValue::from(remaining.max(0)));
+            let outcome = if success {
+                PaymentOutcome::Credits
+            } else {
+                PaymentOutcome::NotCharged
+            };
+            Answer {
+                response,
+                outcome: Some(outcome),
+                transaction: None,
+            }
+        };
+        tokio::spawn(call).await.map_err(|e| {
+            tracing::error!(error = %e, "credit-paid request task failed");
+            PaygateError::Internal("credit-paid request task failed")
+        })
+    }
+
     /// The answer to a request without payment: the per-IP challenge limit, then the challenge
     /// for this route and price, built once and then served from the cache.
     async fn challenge(
@@ -475,6 +618,10 @@ impl Paid {
             }
         }
 
+        let mut request = request;
+        request
+            .extensions_mut()
+            .insert(Payer(self.checked.payer.clone()));
         let response = next.run(request).await;
         let upstream = Exchange::get(&response).and_then(|e| e.upstream);
         if upstream != Some(UpstreamOutcome::Success) {

@@ -35,6 +35,7 @@ use parking_lot::RwLock;
 pub use layer::paygate;
 
 use crate::config::PaymentConfig;
+use crate::credits::Credits;
 use crate::facilitator::{Facilitator, FacilitatorError};
 use crate::ledger::Ledger;
 use crate::ratelimit::RateLimits;
@@ -54,6 +55,8 @@ pub struct Paygate {
     pub store: Arc<dyn Store>,
     /// The durable record of every payment, written ahead of every step that moves money.
     pub ledger: Arc<Ledger>,
+    /// Prepaid credits, when `[credits] enabled`: a bearer session pays instead of a payment.
+    pub credits: Option<Arc<Credits>>,
     /// The per-IP challenge limit, the payer's limit and the provider budgets.
     limits: Arc<RateLimits>,
     /// The facilitators' last `/supported` answer (our fee payer comes from it).
@@ -73,6 +76,7 @@ impl Paygate {
         facilitator: Arc<dyn Facilitator>,
         store: Arc<dyn Store>,
         ledger: Arc<Ledger>,
+        credits: Option<Arc<Credits>>,
         limits: Arc<RateLimits>,
     ) -> Result<Arc<Self>, String> {
         let pay_to = config
@@ -88,6 +92,7 @@ impl Paygate {
             facilitator,
             store,
             ledger,
+            credits,
             limits,
             supported: RwLock::new(None),
             generation: AtomicU64::new(0),

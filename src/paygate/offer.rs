@@ -117,6 +117,10 @@ impl Offer {
             "payment-identifier".into(),
             payment_identifier_extension(gate.config.require_payment_identifier),
         );
+        // Every paid call (not a top-up) may be paid with credits instead.
+        if let (Some(credits), None) = (&gate.credits, priced.grants) {
+            extensions.insert("credits".into(), credits.extension());
+        }
         Self {
             resource,
             accepts,

@@ -92,6 +92,18 @@ pub async fn reconcile(gate: &Paygate) -> LedgerResult<Pass> {
             pass.released += 1;
         }
     }
+    // Credit reservations of a dead instance with no outcome: given back (the client is never
+    // charged for a call nobody can show succeeded).
+    for (wallet, amount, reference) in gate.ledger.orphan_reservations(PER_PASS).await? {
+        if let Some(balance) = gate
+            .ledger
+            .void_credits(&wallet, amount, &reference)
+            .await?
+        {
+            tracing::info!(%wallet, amount, balance, "orphan credit reservation voided");
+            pass.released += 1;
+        }
+    }
     if let Ok(totals) = gate.ledger.totals().await {
         let (mut count, mut value) = (0, 0);
         for total in &totals {

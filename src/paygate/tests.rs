@@ -139,6 +139,7 @@ impl Harness {
             stub.clone(),
             Arc::new(MemoryStore::default()),
             ledger,
+            None,
             Arc::new(RateLimits::from_config(&limits)),
         )
         .await
@@ -183,12 +184,14 @@ impl Harness {
                 amount: self.fx.amount,
                 calls: 1,
                 units: 1,
+                credits: 1,
             }),
             provider: self.provider.clone(),
             network: SOLANA_DEVNET,
             calls: 1,
             discovery: Discovery::Standard,
             body: Bytes::from_static(body.as_bytes()),
+            grants: None,
         }
     }
 

@@ -104,6 +104,7 @@ impl RpcRequest {
             calls: self.calls().count(),
             discovery,
             body: self.raw.clone(),
+            grants: None,
         }
     }
 }

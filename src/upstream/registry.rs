@@ -23,6 +23,29 @@ impl Provider {
         &self.config.name
     }
 
+    /// A provider with no endpoints and no methods, named `name`: the upstream budget of a
+    /// configured HTTP service (`[rate_limits] providers.<name>`), which is all the paygate
+    /// asks of a priced request's provider.
+    pub fn budget_only(name: &str) -> Self {
+        Self {
+            config: ProviderConfig {
+                name: name.to_string(),
+                enabled: Some(true),
+                key_placement: crate::config::KeyPlacement::None,
+                key_env: None,
+                api_key: None,
+                clusters: BTreeMap::new(),
+                unit: None,
+                verified_at: None,
+                atomic_per_million_units: None,
+                rpc: BTreeMap::new(),
+                das: BTreeMap::new(),
+                disabled_reason: None,
+            },
+            endpoints: BTreeMap::new(),
+        }
+    }
+
     /// Whether the provider serves `method` on `surface`.
     pub fn sells(&self, surface: Surface, method: &str) -> bool {
         self.config.methods(surface).contains_key(method)

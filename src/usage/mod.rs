@@ -110,6 +110,7 @@ pub fn outcome(record: &Exchange) -> &'static str {
         PaymentOutcome::Duplicate => "duplicate",
         PaymentOutcome::Limited => "limited",
         PaymentOutcome::Unavailable => "unavailable",
+        PaymentOutcome::Credits => "credits",
     }
 }
 

@@ -127,6 +127,7 @@ fn payment<'a>(key: &'a PaymentKey, attempt: &'a str) -> NewPayment<'a> {
         amount: 1000,
         route: "/v1/x402/solana/devnet/localnet/rpc/getSlot",
         fingerprint: "fp",
+        credits: None,
     }
 }
 

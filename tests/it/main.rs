@@ -5,6 +5,7 @@ mod architecture;
 mod check_config;
 mod common;
 mod crash;
+mod credits;
 mod demo;
 mod facilitators;
 mod health;

@@ -227,7 +227,7 @@ max_response_bytes = 4096
 }
 
 /// The proof a client builds from a challenge, before signing.
-fn unsigned(ext: &Value, wallet: &Keypair, chain: &str) -> SiwxProof {
+pub(crate) fn unsigned(ext: &Value, wallet: &Keypair, chain: &str) -> SiwxProof {
     let info = &ext["info"];
     let s = |k: &str| info[k].as_str().unwrap().to_string();
     SiwxProof {
@@ -256,7 +256,7 @@ fn unsigned(ext: &Value, wallet: &Keypair, chain: &str) -> SiwxProof {
     }
 }
 
-fn sign(mut proof: SiwxProof, wallet: &Keypair) -> SiwxProof {
+pub(crate) fn sign(mut proof: SiwxProof, wallet: &Keypair) -> SiwxProof {
     proof.signature = wallet
         .sign_message(siws_message(&proof).as_bytes())
         .to_string();

@@ -80,6 +80,7 @@ pub struct PaidGatewayBuilder {
     env: HashMap<String, String>,
     cluster: Option<(LocalCluster, tempfile::TempDir)>,
     ledger_url: Option<String>,
+    ledger_settings: String,
 }
 
 impl PaidGatewayBuilder {
@@ -136,6 +137,13 @@ impl PaidGatewayBuilder {
     /// test's directory.
     pub fn ledger_url(mut self, url: impl Into<String>) -> Self {
         self.ledger_url = Some(url.into());
+        self
+    }
+
+    /// One more `key = value` line of the `[ledger]` section.
+    pub fn ledger_setting(mut self, line: &str) -> Self {
+        self.ledger_settings.push_str(line);
+        self.ledger_settings.push('\n');
         self
     }
 
@@ -267,6 +275,7 @@ getSlot = 1
         if self.reconcile_interval_ms.is_some() {
             writeln!(toml, "settle_grace_ms = 0").unwrap();
         }
+        toml.push_str(&self.ledger_settings);
         toml.push_str(&self.sections);
         toml
     }
