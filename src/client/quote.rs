@@ -150,6 +150,34 @@ fn extension_text(key: &str, ext: &Value) -> String {
                 "optional (x402-pay sends one, so a retry gets the same answer)".into()
             }
         }
+        "credits" => {
+            let packs: Vec<String> = info["packs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| {
+                    format!(
+                        "{} ({} credits for {})",
+                        p["name"].as_str().unwrap_or("?"),
+                        p["credits"],
+                        p["price"]
+                            .as_str()
+                            .map_or(p["price"].to_string(), str::to_owned)
+                    )
+                })
+                .collect();
+            format!(
+                "prepaid credits instead of paying per call: packs {} at {}; sign in at {} \
+                 (x402-pay topup / call / proxy --sign-in)",
+                if packs.is_empty() {
+                    "?".to_string()
+                } else {
+                    packs.join(", ")
+                },
+                info["topup"].as_str().unwrap_or("?"),
+                info["session"].as_str().unwrap_or("?"),
+            )
+        }
         _ => ext.to_string(),
     }
 }
@@ -181,7 +209,10 @@ mod tests {
                 "sign-in-with-x": {"info": {"domain": "gw.example", "uri": "https://gw.example/a",
                     "expirationTime": "2030-01-01T00:00:00.000Z"},
                     "supportedChains": [{"chainId": SOLANA_DEVNET, "type": "ed25519"}]},
-                "credits": {"topup": "/v1/credits/topup"}
+                "credits": {"info": {"topup": "https://gw.example/v1/credits/topup",
+                    "session": "https://gw.example/v1/credits/session",
+                    "packs": [{"name": "small", "price": "100000", "credits": 100000}]}},
+                "other": {"x": 1}
             }
         });
         let mut headers = HeaderMap::new();
@@ -205,7 +236,8 @@ mod tests {
             "extension bazaar: POST json, body like {\"jsonrpc\":\"2.0\"}",
             "extension payment-identifier: optional",
             "extension sign-in-with-x: sign in as a wallet on gw.example for https://gw.example/a (chains solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1, expires 2030-01-01T00:00:00.000Z)",
-            "extension credits: {\"topup\":\"/v1/credits/topup\"}",
+            "extension credits: prepaid credits instead of paying per call: packs small (100000 credits for 100000) at https://gw.example/v1/credits/topup; sign in at https://gw.example/v1/credits/session",
+            "extension other: {\"x\":1}",
         ] {
             assert!(text.contains(expected), "{expected:?} not in\n{text}");
         }
@@ -213,6 +245,9 @@ mod tests {
         assert_eq!(v["accepts"][0]["usd"], "$0.0015");
         assert_eq!(v["accepts"][0]["symbol"], "USDC");
         assert!(v["accepts"][1].get("usd").is_none());
-        assert_eq!(v["extensions"]["credits"]["topup"], "/v1/credits/topup");
+        assert_eq!(
+            v["extensions"]["credits"]["info"]["packs"][0]["name"],
+            "small"
+        );
     }
 }

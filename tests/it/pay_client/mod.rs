@@ -5,7 +5,6 @@
 //! cluster.
 
 mod credits;
-mod stub;
 
 use std::process::Stdio;
 use std::time::Duration;
