@@ -27,7 +27,7 @@ const PRICE: u64 = 1000;
 /// The client script may need a cold Node start plus two RPC reads and a settlement.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(90);
 
-fn interop_dir() -> PathBuf {
+pub(crate) fn interop_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
 }
 
@@ -393,7 +393,8 @@ fn assert_success_receipt(report: &Value, payer: &str) {
     );
 }
 
-fn node() -> &'static Path {
+/// `node`, with the pinned packages of `tests/interop` installed.
+pub(crate) fn node() -> &'static Path {
     require_node();
     Path::new("node")
 }

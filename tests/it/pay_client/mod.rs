@@ -626,3 +626,64 @@ async fn proxy_answers_when_the_gateway_is_unreachable() {
         "{answer}"
     );
 }
+
+/// A plain `@solana/web3.js` `Connection` (no x402 code at all) pointed at the proxy: single
+/// calls and a batch are answered, paid behind its back, and the call past the spend cap makes
+/// web3.js throw the proxy's JSON-RPC error; the chain moved exactly the three payments.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn web3_connection_works_unmodified_through_the_proxy() {
+    let node = crate::interop::node();
+    let s = Served::start().await;
+    let before = s.balances();
+    let wallet = s.wallet().to_string();
+    let single = price_of(
+        &s.jsonrpc_url(),
+        &json!({"jsonrpc": "2.0", "id": 1, "method": "getSlot"}),
+    )
+    .await;
+    let batch = price_of(
+        &s.jsonrpc_url(),
+        &json!([
+            {"jsonrpc": "2.0", "id": 1, "method": "getBalance", "params": [wallet]},
+            {"jsonrpc": "2.0", "id": 2, "method": "getSlot"}
+        ]),
+    )
+    .await;
+    let spent = 2 * single + batch;
+    let mut args = strings(&["--upstream", &s.jsonrpc_url(), "--no-credits"]);
+    args.extend(s.wallet_args());
+    args.extend(strings(&["--max-spend", &spent.to_string()]));
+    let proxy = ProxyProcess::start(&args, &[]).await;
+
+    let child = tokio::process::Command::new(node)
+        .arg(crate::interop::interop_dir().join("web3_through_proxy.mjs"))
+        .args([&proxy.url, &wallet])
+        .current_dir(crate::interop::interop_dir())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn node web3_through_proxy.mjs");
+    let out = tokio::time::timeout(COMMAND_TIMEOUT, child.wait_with_output())
+        .await
+        .expect("web3_through_proxy.mjs did not finish in time")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let report: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\n{stderr}"));
+    assert_eq!(report["lamports"], before.2, "{report}");
+    assert_eq!(report["batchLamports"], before.2, "{report}");
+    assert!(
+        report["slot"].is_u64() && report["batchSlot"].is_u64(),
+        "{report}"
+    );
+    let refused = report["refused"].as_str().unwrap_or_default();
+    assert!(
+        refused.contains(&format!("spend cap reached: {spent} of {spent}")),
+        "{report}"
+    );
+    s.assert_paid_since(before, spent);
+}
