@@ -17,6 +17,7 @@ use clap::{Args, Parser, Subcommand};
 use http::Method;
 use serde_json::Value;
 use url::Url;
+use x402_gateway::client::assets;
 use x402_gateway::client::budget::Budget;
 use x402_gateway::client::call::{self, Answer, Http, Paid, Paying, Request};
 use x402_gateway::client::challenge::{Challenge, OfferFilter};
@@ -26,7 +27,6 @@ use x402_gateway::client::proxy::{self, Proxy};
 use x402_gateway::client::quote::{quote_json, quote_text};
 use x402_gateway::client::session::TokenFile;
 use x402_gateway::client::wallet::{load_wallet, KEYPAIR_ENV};
-use x402_gateway::client::{assets, ClientError};
 
 /// Pay x402 `exact` Solana servers: quote, pay, proxy, credits.
 #[derive(Debug, Parser)]
@@ -351,13 +351,7 @@ async fn run(cli: Cli) -> anyhow::Result<bool> {
 }
 
 async fn quote(http: &Http, args: &CallArgs, json: bool) -> anyhow::Result<bool> {
-    let answer = http
-        .send(&request(args)?, &[])
-        .await
-        .map_err(|e| ClientError::Transport {
-            what: format!("calling {}", args.url),
-            source: e,
-        })?;
+    let answer = http.send(&request(args)?, &[], "calling").await?;
     if answer.status != http::StatusCode::PAYMENT_REQUIRED {
         println!("no payment asked: {}", answer.status);
         println!("answer: {}", answer_text(&answer));

@@ -136,12 +136,29 @@ impl Http {
         Ok(Self { client })
     }
 
-    /// Sends `request` with `extra` headers and reads the whole answer.
+    /// Sends `request` with `extra` headers and reads the whole answer; `what` names the call
+    /// in errors.
     pub async fn send(
         &self,
         request: &Request,
         extra: &[(HeaderName, HeaderValue)],
-    ) -> Result<Answer, reqwest::Error> {
+        what: &str,
+    ) -> Result<Answer, ClientError> {
+        self.send_raw(request, extra).await.map_err(|e| match e {
+            Some(source) => ClientError::transport(format!("{what} {}", request.url), source),
+            None => ClientError::AnswerTooLarge {
+                url: request.url.to_string(),
+                max: MAX_ANSWER_BYTES,
+            },
+        })
+    }
+
+    /// [`Self::send`]; `Err(None)` for an answer over [`MAX_ANSWER_BYTES`].
+    async fn send_raw(
+        &self,
+        request: &Request,
+        extra: &[(HeaderName, HeaderValue)],
+    ) -> Result<Answer, Option<reqwest::Error>> {
         let mut builder = self
             .client
             .request(request.method.clone(), request.url.clone())
@@ -160,8 +177,7 @@ impl Http {
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await? {
             if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-                // Reported as a body error: the rest is not read.
-                break;
+                return Err(None);
             }
             body.extend_from_slice(&chunk);
         }
@@ -199,10 +215,7 @@ pub struct Paying<'a> {
 
 /// Sends `request`; pays when the server answers 402.
 pub async fn call(http: &Http, paying: Paying<'_>, request: &Request) -> Result<Paid, ClientError> {
-    let answer = http
-        .send(request, &[])
-        .await
-        .map_err(|e| ClientError::transport(format!("calling {}", request.url), e))?;
+    let answer = http.send(request, &[], "calling").await?;
     if answer.status != StatusCode::PAYMENT_REQUIRED {
         return Ok(Paid {
             answer,
@@ -269,7 +282,7 @@ async fn pay_once(
     let value = HeaderValue::from_str(&header)
         .map_err(|_| ClientError::BadOffer("the payment header is not ASCII".into()))?;
     let sent = http
-        .send(
+        .send_raw(
             request,
             &[(HeaderName::from_static(PAYMENT_SIGNATURE), value)],
         )
@@ -277,19 +290,23 @@ async fn pay_once(
     let answer = match sent {
         Ok(answer) => answer,
         // Never connected: the payment was not sent.
-        Err(e) if e.is_connect() => {
+        Err(Some(e)) if e.is_connect() => {
             return Err(ClientError::transport(format!("paying {}", request.url), e).into())
         }
         // Sent, outcome unknown: counted as spent, so the cap holds whatever happened.
         Err(e) => {
             reservation.commit();
-            return Err(ClientError::transport(
-                format!(
-                    "paying {} (the payment may have settled; it counts against the spend cap)",
-                    request.url
-                ),
-                e,
-            )
+            let what = format!(
+                "paying {} (the payment may have settled; it counts against the spend cap)",
+                request.url
+            );
+            return Err(match e {
+                Some(e) => ClientError::transport(what, e),
+                None => ClientError::AnswerTooLarge {
+                    url: what,
+                    max: MAX_ANSWER_BYTES,
+                },
+            }
             .into());
         }
     };

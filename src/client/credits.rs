@@ -86,6 +86,8 @@ pub struct Credits {
     base: Url,
     tokens: TokenFile,
     session: Mutex<Option<Session>>,
+    /// One sign-in at a time: concurrent calls wait for it instead of each signing in.
+    signing_in: tokio::sync::Mutex<()>,
 }
 
 /// The credits base of a route URL: its origin (`scheme://host:port`).
@@ -111,6 +113,7 @@ impl Credits {
             base,
             tokens,
             session: Mutex::new(None),
+            signing_in: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -144,6 +147,11 @@ impl Credits {
 
     /// The held session, else a new one.
     pub async fn session(&self) -> Result<Session, ClientError> {
+        if let Some(s) = self.stored() {
+            return Ok(s);
+        }
+        let _one = self.signing_in.lock().await;
+        // Another call may have signed in while this one waited.
         match self.stored() {
             Some(s) => Ok(s),
             None => self.sign_in().await,
@@ -317,10 +325,7 @@ impl Credits {
         extra: &[(HeaderName, HeaderValue)],
         what: &str,
     ) -> Result<Answer, ClientError> {
-        self.http
-            .send(request, extra)
-            .await
-            .map_err(|e| ClientError::transport(format!("{what} ({})", request.url), e))
+        self.http.send(request, extra, what).await
     }
 }
 
@@ -367,6 +372,9 @@ pub struct Spender {
     pub max_topups: u32,
     topups: tokio::sync::Mutex<u32>,
     generation: AtomicU64,
+    /// Why credits were given up for this run (a sign-in that failed for good), once.
+    off: Mutex<Option<String>>,
+    credits_off: std::sync::atomic::AtomicBool,
 }
 
 /// How a call was paid.
@@ -409,7 +417,14 @@ impl Spender {
             max_topups,
             topups: tokio::sync::Mutex::new(0),
             generation: AtomicU64::new(0),
+            off: Mutex::new(None),
+            credits_off: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Why credits were given up (reported once: `None` afterwards).
+    pub fn take_off_reason(&self) -> Option<String> {
+        self.off.lock().take()
     }
 
     /// Top-ups bought so far.
@@ -429,8 +444,20 @@ impl Spender {
         let mut signed_in_again = false;
         loop {
             let generation = self.generation.load(Ordering::Acquire);
-            let session = if self.sign_in {
-                Some(self.credits.session().await?)
+            let session = if self.sign_in && !self.credits_off.load(Ordering::Acquire) {
+                match self.credits.session().await {
+                    Ok(session) => Some(session),
+                    // No session to be had (no credits API, a refused sign-in): per call from
+                    // now on, when allowed. A transport error only skips credits this time.
+                    Err(e) if self.fallback_exact => {
+                        if !matches!(e, ClientError::Transport { .. }) {
+                            self.credits_off.store(true, Ordering::Release);
+                            *self.off.lock() = Some(e.to_string());
+                        }
+                        None
+                    }
+                    Err(e) => return Err(e),
+                }
             } else {
                 self.credits.stored()
             };

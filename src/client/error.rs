@@ -17,6 +17,14 @@ pub enum ClientError {
         /// The transport error (timeouts included).
         source: reqwest::Error,
     },
+    /// The answer is larger than this client reads.
+    #[error("the answer of {url} is larger than {max} bytes")]
+    AnswerTooLarge {
+        /// Whose.
+        url: String,
+        /// The cap.
+        max: usize,
+    },
     /// A 402 without a readable `PAYMENT-REQUIRED` header.
     #[error("the server answered 402 without a readable PAYMENT-REQUIRED header ({0}); it does not speak x402 v2")]
     NotX402(String),
@@ -132,6 +140,7 @@ impl ClientError {
     pub fn reason(&self) -> &str {
         match self {
             Self::Transport { .. } => "gateway_unreachable",
+            Self::AnswerTooLarge { .. } => "answer_too_large",
             Self::NotX402(_) | Self::V1Only => "not_x402",
             Self::NoOffer { .. } => "no_solana_offer",
             Self::BadOffer(_) => "malformed_offer",

@@ -119,9 +119,13 @@ async fn forward(State(proxy): State<Arc<Proxy>>, body: Bytes) -> Response {
                     total(b.paid.spent, cap)
                 ))
             };
-            spender
+            let result = spender
                 .serve(&proxy.http, paying, &request, &on_topup)
-                .await
+                .await;
+            if let Some(why) = spender.take_off_reason() {
+                (proxy.log)(format!("credits off for this run, paying per call: {why}"));
+            }
+            result
         }
         None => call::call(&proxy.http, paying, &request)
             .await

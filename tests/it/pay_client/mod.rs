@@ -687,3 +687,35 @@ async fn web3_connection_works_unmodified_through_the_proxy() {
     );
     s.assert_paid_since(before, spent);
 }
+
+/// `--sign-in` against a gateway that sells no credits (its session route answers 404): the
+/// proxy says so once and pays per call from then on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_with_sign_in_pays_per_call_where_no_credits_are_sold() {
+    let s = Served::start().await;
+    let before = s.balances();
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = strings(&["--upstream", &s.jsonrpc_url(), "--sign-in"]);
+    args.extend(s.wallet_args());
+    args.extend(strings(&[
+        "--token-file",
+        &dir.path().join("t.json").display().to_string(),
+    ]));
+    let mut proxy = ProxyProcess::start(&args, &[]).await;
+    for id in 1..=2 {
+        let (status, answer) = proxy.post(&get_slot(id)).await;
+        assert_eq!(status, 200, "{answer}");
+        assert!(answer["result"].is_u64(), "{answer}");
+    }
+    let first = proxy.line().await;
+    assert!(
+        first.starts_with("credits off for this run, paying per call: credits:")
+            && first.contains("404 Not Found"),
+        "{first}"
+    );
+    for _ in 1..=2 {
+        let line = proxy.line().await;
+        assert!(line.contains(&format!("getSlot paid {PRICE}")), "{line}");
+    }
+    s.assert_paid_since(before, 2 * PRICE);
+}
