@@ -17,7 +17,7 @@ COPY examples ./examples
 RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
     && cargo fetch --locked && rm -rf src
 COPY src ./src
-COPY gateway.example.toml openapi.yaml ./
+COPY gateway.example.toml ./
 # Compiled dependencies persist across builds in BuildKit cache mounts, so a source change
 # rebuilds the crate only. The embedded local cluster (LiteSVM) is for tests and the offline
 # demo, not production: --no-default-features leaves it out.

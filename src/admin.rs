@@ -91,13 +91,18 @@ pub(crate) fn routes(app: &AppState) -> Router<AppState> {
             .route(ADMIN_PAYMENT_ROUTE, get(ledger::admin::get_payment))
             .route(ADMIN_STATEMENT_ROUTE, get(ledger::admin::payer_statement))
             .route(ADMIN_REVENUE_ROUTE, get(ledger::admin::revenue))
-            .route(ADMIN_CREDITS_ROUTE, get(ledger::admin::credit_accounts))
-            .route(
-                ADMIN_CREDITS_WALLET_ROUTE,
-                get(ledger::admin::credit_wallet),
-            )
             .with_state(app.ledger.clone());
         protected = protected.merge(payments);
+        if app.credits.is_some() {
+            let credits = Router::new()
+                .route(ADMIN_CREDITS_ROUTE, get(ledger::admin::credit_accounts))
+                .route(
+                    ADMIN_CREDITS_WALLET_ROUTE,
+                    get(ledger::admin::credit_wallet),
+                )
+                .with_state(app.ledger.clone());
+            protected = protected.merge(credits);
+        }
     }
     if app.config.metrics.public {
         open = open.route(METRICS_ROUTE, get(prometheus::get_metrics));

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::authgate::SiwxGate;
+use crate::catalog::{Published, RouteTable};
 use crate::config::Config;
 use crate::credits::Credits;
 use crate::facilitator::local::LocalFacilitator;
@@ -12,6 +13,7 @@ use crate::ledger::Ledger;
 use crate::paygate::Paygate;
 use crate::proxy::RpcRoutes;
 use crate::ratelimit::RateLimits;
+use crate::services::Services;
 use crate::siwx::{NonceKey, PublicOrigin};
 use crate::store::memory::MemoryStore;
 use crate::store::redis::RedisStore;
@@ -45,6 +47,10 @@ pub struct App {
     pub siwx: Arc<SiwxGate>,
     /// The Tokens API client, when `[tokens]` is configured.
     pub tokens: Option<Arc<TokensApi>>,
+    /// The configured HTTP services (`[[services]]`).
+    pub(crate) services: Arc<Services>,
+    /// The route table and the discovery documents generated from it.
+    pub(crate) published: Arc<Published>,
     /// Rate limits (`[rate_limits]`); the paygate takes its payer/provider checks from here.
     pub limits: Arc<RateLimits>,
     /// Usage counters, flushed to `store` in the background.
@@ -55,6 +61,12 @@ pub struct App {
 
 /// Shared handle given to handlers through axum's `State`.
 pub type AppState = Arc<App>;
+
+impl axum::extract::FromRef<AppState> for crate::catalog::Docs {
+    fn from_ref(app: &AppState) -> Self {
+        Self(app.published.clone())
+    }
+}
 
 impl axum::extract::FromRef<AppState> for crate::usage::admin::UsageReport {
     fn from_ref(app: &AppState) -> Self {
@@ -83,6 +95,9 @@ pub enum BuildError {
     /// The Redis URL was refused by the client.
     #[error("redis: {0}")]
     Redis(String),
+    /// A configured service could not be built.
+    #[error("services: {0}")]
+    Services(String),
     /// The ledger could not be opened or migrated.
     #[error("ledger: {0}")]
     Ledger(#[from] crate::ledger::LedgerError),
@@ -99,6 +114,7 @@ struct Parts {
     /// What the paygate talks to: the in-process facilitator and the remote ones, with failover.
     facilitators: Option<Arc<dyn Facilitator>>,
     tokens: Option<Arc<TokensApi>>,
+    services: Arc<Services>,
 }
 
 impl Parts {
@@ -136,6 +152,7 @@ impl Parts {
             Some(t) => Some(Arc::new(TokensApi::new(t, config.server.max_body_bytes)?)),
             None => None,
         };
+        let services = Arc::new(Services::from_config(config).map_err(BuildError::Services)?);
         Ok(Self {
             upstream,
             providers,
@@ -143,6 +160,7 @@ impl Parts {
             facilitator,
             facilitators,
             tokens,
+            services,
         })
     }
 }
@@ -166,6 +184,7 @@ impl App {
             facilitator,
             facilitators,
             tokens,
+            services,
         } = Parts::assemble(&config)?;
         // Before anything can emit a metric.
         crate::observability::prometheus::install();
@@ -218,6 +237,14 @@ impl App {
                     }
                 }
             }
+            for service in services.iter() {
+                let paid = service.routes.iter().any(|r| r.amount.is_some());
+                if paid && !gate.sells(service.cluster.caip2()) {
+                    tracing::warn!(service = %service.config.id, cluster = %service.cluster,
+                        "not sold: no [[payment.accepts]] entry on {}; its paid routes answer 404",
+                        service.cluster.caip2());
+                }
+            }
             Some(gate)
         } else {
             None
@@ -243,6 +270,7 @@ impl App {
         let usage = Arc::new(crate::usage::Usage::new(&config.usage));
         crate::usage::Usage::spawn_flusher(&usage, &store);
         let rpc = Arc::new(RpcRoutes::new(&config, providers.clone(), upstream.clone()));
+        let published = Arc::new(Published::new(RouteTable::build(&config, &services)));
         Ok(Arc::new(App {
             config: Arc::new(config),
             providers,
@@ -255,6 +283,8 @@ impl App {
             store,
             siwx,
             tokens,
+            services,
+            published,
             limits,
             usage,
             started: Instant::now(),

@@ -53,7 +53,7 @@ pub(crate) async fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",
-        "no such route; see /openapi.yaml",
+        "no such route; see /discover or /openapi.json",
     )
 }
 
@@ -62,6 +62,6 @@ pub(crate) async fn method_not_allowed() -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
-        "this route does not accept that HTTP method; see /openapi.yaml",
+        "this route does not accept that HTTP method; see /openapi.json",
     )
 }

@@ -13,6 +13,7 @@
 pub(crate) mod admin;
 pub(crate) mod app;
 pub mod authgate;
+pub mod catalog;
 pub mod cli;
 pub mod client;
 pub mod config;
@@ -32,7 +33,6 @@ pub mod ledger;
 #[cfg(feature = "localnet")]
 pub mod localnet;
 pub(crate) mod observability;
-pub mod openapi;
 pub mod paygate;
 pub mod priced;
 pub mod pricing;
@@ -41,6 +41,7 @@ pub mod ratelimit;
 pub(crate) mod router;
 pub mod routes;
 mod server;
+pub(crate) mod services;
 pub mod siwx;
 pub mod solana_rpc;
 pub(crate) mod stack;

@@ -22,6 +22,8 @@ pub enum RouteId {
     RpcStandard,
     /// `POST /v1/credits/topup`: a credit pack, paid with `exact` only.
     CreditsTopup,
+    /// A paid route of a `[[services]]` entry (its own template is in [`Discovery::Http`]).
+    Service,
 }
 
 impl RouteId {
@@ -31,6 +33,7 @@ impl RouteId {
             Self::RpcMethod => crate::routes::METHOD_ROUTE,
             Self::RpcStandard => crate::routes::STANDARD_ROUTE,
             Self::CreditsTopup => crate::routes::CREDITS_TOPUP_ROUTE,
+            Self::Service => crate::routes::SERVICE_ROUTE,
         }
     }
 }
@@ -49,6 +52,30 @@ pub enum Discovery {
     Standard,
     /// A credit pack: body `{"pack": "<name>"}`.
     CreditsTopup,
+    /// A route of a configured HTTP service.
+    Http(Arc<HttpDiscovery>),
+}
+
+/// How to call one route of a configured HTTP service, for its Bazaar entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpDiscovery {
+    /// The HTTP method (`GET`, `POST`...).
+    pub method: String,
+    /// The public path template with `:param` parameters (`/weather/v1/forecast/:city`).
+    pub route_template: String,
+    /// Whether the template has parameters (the Bazaar `routeTemplate` is sent only then).
+    pub parameterised: bool,
+    /// JSON Schema of the query parameters (query methods) or the JSON body (body methods).
+    pub input_schema: Option<serde_json::Value>,
+    /// JSON Schema of the answer.
+    pub output_schema: Option<serde_json::Value>,
+}
+
+impl HttpDiscovery {
+    /// Methods whose input is a body rather than query parameters.
+    pub fn has_body(&self) -> bool {
+        matches!(self.method.as_str(), "POST" | "PUT" | "PATCH")
+    }
 }
 
 /// What the request costs.

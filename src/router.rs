@@ -1,8 +1,9 @@
 //! Every route, in one place. The paths themselves are constants in [`crate::routes`] (listed
-//! once in [`crate::routes::ROUTES`]); the OpenAPI sync test checks that `openapi.yaml` documents exactly these.
+//! once in [`crate::routes::ROUTES`]); the route table ([`crate::catalog`]) describes each
+//! operation mounted here, and a test checks that the two agree.
 
 use axum::middleware::from_fn_with_state;
-use axum::routing::{get, post, MethodRouter};
+use axum::routing::{any, get, post, MethodRouter};
 use axum::Router;
 
 use std::sync::Arc;
@@ -12,20 +13,32 @@ use crate::facilitator::http::facilitator_routes;
 use crate::facilitator::Facilitator;
 use crate::ratelimit::LimitGate;
 use crate::routes::{
-    CREDITS_BALANCE_ROUTE, CREDITS_SESSION_ROUTE, CREDITS_TOPUP_ROUTE, HEALTHZ_ROUTE, METHOD_ROUTE,
-    OPENAPI_ROUTE, READYZ_ROUTE, STANDARD_ROUTE, STATUS_ROUTE, TOKENS_ROUTE,
+    CATALOG_ROUTE, CREDITS_BALANCE_ROUTE, CREDITS_SESSION_ROUTE, CREDITS_TOPUP_ROUTE,
+    DISCOVER_GROUP_ROUTE, DISCOVER_MD_ROUTE, DISCOVER_ROUTE, HEALTHZ_ROUTE, LLMS_TXT_ROUTE,
+    METHOD_ROUTE, OPENAPI_JSON_ROUTE, OPENAPI_ROUTE, READYZ_ROUTE, STANDARD_ROUTE, STATUS_ROUTE,
+    TOKENS_ROUTE, WELL_KNOWN_OPENAPI_ROUTE, WELL_KNOWN_X402_ROUTE,
 };
-use crate::{admin, authgate, credits, error, health, openapi, paygate, proxy, ratelimit, tokens};
+use crate::{
+    admin, authgate, catalog, credits, error, health, paygate, proxy, ratelimit, services, tokens,
+};
 
 /// Builds the router with its state (the global layers are added by [`crate::stack`]).
 pub(crate) fn router(app: AppState) -> Router {
     let rpc_routes = rpc_routes(&app);
 
-    let free: [(&str, MethodRouter<AppState>); 4] = [
+    let free: [(&str, MethodRouter<AppState>); 12] = [
         (HEALTHZ_ROUTE, get(health::get_healthz)),
         (READYZ_ROUTE, get(health::get_readyz)),
         (STATUS_ROUTE, get(health::get_status)),
-        (OPENAPI_ROUTE, get(openapi::get_openapi)),
+        (OPENAPI_ROUTE, get(catalog::get_openapi_yaml)),
+        (OPENAPI_JSON_ROUTE, get(catalog::get_openapi_json)),
+        (WELL_KNOWN_OPENAPI_ROUTE, get(catalog::get_openapi_json)),
+        (WELL_KNOWN_X402_ROUTE, get(catalog::get_well_known_x402)),
+        (CATALOG_ROUTE, get(catalog::get_catalog)),
+        (DISCOVER_ROUTE, get(catalog::get_discover)),
+        (DISCOVER_MD_ROUTE, get(catalog::get_discover_md)),
+        (DISCOVER_GROUP_ROUTE, get(catalog::get_discover_group)),
+        (LLMS_TXT_ROUTE, get(catalog::get_llms_txt)),
     ];
     let mut router = Router::new();
     for (path, route) in free {
@@ -56,6 +69,24 @@ pub(crate) fn router(app: AppState) -> Router {
         ),
     };
     router = router.merge(credit_routes(&app));
+    // Configured services: each mount gets its own layer state (the service, the paygate, the
+    // sign-in gate); the layer finds the route (404 without one) before anything else.
+    for service in app.services.iter() {
+        let state = services::ServiceState {
+            service: service.clone(),
+            paygate: app.paygate.clone(),
+            siwx: app.siwx.clone(),
+            public_base_url: app.config.server.public_base_url.clone(),
+        };
+        let mount = Router::new()
+            .route(&service.mount, any(services::forward))
+            .route(
+                &format!("{}/{{*path}}", service.mount),
+                any(services::forward),
+            )
+            .route_layer(from_fn_with_state(state, services::service_gate));
+        router = router.merge(mount);
+    }
     // Operator routes: /admin/usage and /metrics behind ADMIN_TOKEN (not mounted without one;
     // `[metrics] public = true` serves /metrics to anyone).
     router = router.merge(admin::routes(&app));
@@ -87,18 +118,12 @@ fn rpc_routes(app: &App) -> Router<AppState> {
     method.merge(standard).with_state(rpc)
 }
 
-/// Prepaid credits: the top-up (parsed and priced, then sold by the paygate like any paid
-/// route), the session (behind the wallet sign-in) and the balance. Without `[credits]
-/// enabled` the paths answer 404 `credits_not_enabled`, so documented routes never vanish.
+/// Prepaid credits (only with `[credits] enabled`): the top-up (parsed and priced, then sold
+/// by the paygate like any paid route), the session (behind the wallet sign-in) and the
+/// balance.
 fn credit_routes(app: &App) -> Router<AppState> {
     let (Some(credits), Some(gate)) = (&app.credits, &app.paygate) else {
-        return Router::new()
-            .route(CREDITS_TOPUP_ROUTE, post(credits_disabled))
-            .route(
-                CREDITS_SESSION_ROUTE,
-                post(credits_disabled).delete(credits_disabled),
-            )
-            .route(CREDITS_BALANCE_ROUTE, get(credits_disabled));
+        return Router::new();
     };
     let topup = Router::new()
         .route(CREDITS_TOPUP_ROUTE, post(credits::topup))
@@ -114,16 +139,6 @@ fn credit_routes(app: &App) -> Router<AppState> {
         )
         .route(CREDITS_BALANCE_ROUTE, get(credits::balance));
     topup.merge(session).with_state(credits.clone())
-}
-
-async fn credits_disabled() -> axum::response::Response {
-    use axum::response::IntoResponse;
-    error::ApiError::new(
-        axum::http::StatusCode::NOT_FOUND,
-        "credits_not_enabled",
-        "this gateway sells no prepaid credits ([credits] enabled = false)",
-    )
-    .into_response()
 }
 
 /// Step 2 above: the layer between parsing and the handler.

@@ -1,5 +1,5 @@
 //! Every path the gateway serves, in one leaf module: the router mounts these constants, the
-//! metrics layer labels by them and the OpenAPI sync test compares `openapi.yaml` to [`ROUTES`].
+//! metrics layer labels by them and the route-table test compares the generated OpenAPI to [`ROUTES`].
 //! It imports nothing, so anything may read it without pulling in the router.
 
 /// Liveness.
@@ -8,8 +8,24 @@ pub const HEALTHZ_ROUTE: &str = "/healthz";
 pub const READYZ_ROUTE: &str = "/readyz";
 /// What this instance serves and sells.
 pub const STATUS_ROUTE: &str = "/status";
-/// The OpenAPI contract.
+/// The OpenAPI contract (the same document as [`OPENAPI_JSON_ROUTE`]: JSON is YAML).
 pub const OPENAPI_ROUTE: &str = "/openapi.yaml";
+/// The OpenAPI 3.1 contract generated from the route table.
+pub const OPENAPI_JSON_ROUTE: &str = "/openapi.json";
+/// The same, where discovery crawlers look.
+pub const WELL_KNOWN_OPENAPI_ROUTE: &str = "/.well-known/openapi.json";
+/// The x402 discovery manifest (resources and their offers).
+pub const WELL_KNOWN_X402_ROUTE: &str = "/.well-known/x402";
+/// Every route with its access, price and schemas, as JSON.
+pub const CATALOG_ROUTE: &str = "/v1/catalog";
+/// The overview for agents (JSON, or markdown for AI and terminal clients).
+pub const DISCOVER_ROUTE: &str = "/discover";
+/// The overview as markdown.
+pub const DISCOVER_MD_ROUTE: &str = "/discover.md";
+/// One group of routes (`rpc`, a service id, `operations`), `all`, or either with `.md`.
+pub const DISCOVER_GROUP_ROUTE: &str = "/discover/{id}";
+/// The llms.txt overview.
+pub const LLMS_TXT_ROUTE: &str = "/llms.txt";
 
 /// Per-method route: the gateway builds the JSON-RPC envelope from `{"params": ...}`.
 pub const METHOD_ROUTE: &str = "/v1/x402/solana/{cluster}/{provider}/{surface}/{method}";
@@ -17,6 +33,9 @@ pub const METHOD_ROUTE: &str = "/v1/x402/solana/{cluster}/{provider}/{surface}/{
 pub const STANDARD_ROUTE: &str = "/v1/x402/solana/{cluster}/rpc";
 /// The Tokens API behind wallet sign-in (auth-only, no payment).
 pub const TOKENS_ROUTE: &str = "/v1/x402/tokens/{*path}";
+/// The shape every `[[services]]` mount takes (`{services_base_path}/{id}/{*path}`), for the
+/// metrics label of a paid service route; the concrete mounts depend on the config.
+pub const SERVICE_ROUTE: &str = "/{service}/{*path}";
 
 /// Buy a credit pack (an x402 `exact` paid route).
 pub const CREDITS_TOPUP_ROUTE: &str = "/v1/credits/topup";
@@ -55,12 +74,17 @@ pub const ROUTES: &[&str] = &[
     READYZ_ROUTE,
     STATUS_ROUTE,
     OPENAPI_ROUTE,
+    OPENAPI_JSON_ROUTE,
+    WELL_KNOWN_OPENAPI_ROUTE,
+    WELL_KNOWN_X402_ROUTE,
+    CATALOG_ROUTE,
+    DISCOVER_ROUTE,
+    DISCOVER_MD_ROUTE,
+    DISCOVER_GROUP_ROUTE,
+    LLMS_TXT_ROUTE,
     METHOD_ROUTE,
     STANDARD_ROUTE,
     TOKENS_ROUTE,
-    CREDITS_TOPUP_ROUTE,
-    CREDITS_SESSION_ROUTE,
-    CREDITS_BALANCE_ROUTE,
     FACILITATOR_SUPPORTED_ROUTE,
     FACILITATOR_VERIFY_ROUTE,
     FACILITATOR_SETTLE_ROUTE,
@@ -69,7 +93,14 @@ pub const ROUTES: &[&str] = &[
     ADMIN_PAYMENT_ROUTE,
     ADMIN_STATEMENT_ROUTE,
     ADMIN_REVENUE_ROUTE,
+    METRICS_ROUTE,
+];
+
+/// The prepaid-credit routes, served (and documented) only with `[credits] enabled`.
+pub const CREDITS_ROUTES: &[&str] = &[
+    CREDITS_TOPUP_ROUTE,
+    CREDITS_SESSION_ROUTE,
+    CREDITS_BALANCE_ROUTE,
     ADMIN_CREDITS_ROUTE,
     ADMIN_CREDITS_WALLET_ROUTE,
-    METRICS_ROUTE,
 ];

@@ -17,10 +17,16 @@ use url::Url;
 use super::localnet::LocalnetConfig;
 use super::{
     AcceptConfig, Cluster, Config, ConfigError, KeyPlacement, LocalFacilitatorConfig,
-    ProviderConfig,
+    ProviderConfig, ServiceConfig,
 };
 use crate::keyfile;
 use crate::x402::network::SOLANA_DEVNET;
+
+/// Where the embedded cluster's HTTP server answers the demo's small REST API.
+pub const DEMO_API_PREFIX: &str = "/demo-api";
+
+/// Id of the service added for that API (mounted at `/demo/…`).
+pub const DEMO_SERVICE: &str = "demo";
 
 /// Name of the provider added for the embedded cluster.
 pub const LOCALNET_PROVIDER: &str = "localnet";
@@ -67,6 +73,11 @@ pub(super) fn resolve(config: &mut Config) -> Result<(), ConfigError> {
     let local = local.clone();
     let url = cluster_url(&local)?;
     config.providers.push(provider(url.clone()));
+    // One small `[[services]]` entry, so the demo shows a free and a paid HTTP route, the
+    // catalog and discovery offline: the cluster's REST API (status free, balances paid).
+    if !config.services.iter().any(|s| s.id == DEMO_SERVICE) {
+        config.services.push(demo_service(&url)?);
+    }
     if config.facilitator.is_none() {
         config.facilitator = Some(facilitator(&local, url)?);
     }
@@ -83,6 +94,29 @@ pub(super) fn resolve(config: &mut Config) -> Result<(), ConfigError> {
         });
     }
     Ok(())
+}
+
+/// The demo's service: the embedded cluster's REST API at `{cluster}/demo-api`.
+fn demo_service(cluster: &Url) -> Result<ServiceConfig, ConfigError> {
+    let base = format!(
+        "{}{}",
+        cluster.as_str().trim_end_matches('/'),
+        DEMO_API_PREFIX
+    );
+    let text = format!(
+        r#"
+id = "{DEMO_SERVICE}"
+base_url = "{base}"
+title = "Local cluster REST API"
+description = "The embedded cluster's slot and version (free) and any account's balance (paid)."
+timeout_ms = 5000
+[routes]
+"GET /v1/status" = {{ access = "free", description = "The cluster's slot and version" }}
+"GET /v1/balance/:address" = {{ price = "0.001", description = "An account's lamports", output_schema = {{ type = "object", properties = {{ address = {{ type = "string" }}, lamports = {{ type = "integer" }}, slot = {{ type = "integer" }} }} }} }}
+"#
+    );
+    toml::from_str(&text)
+        .map_err(|e| ConfigError::invalid("localnet", format!("demo service: {e}")))
 }
 
 /// The listen address with a concrete port: the provider URL must be known before the cluster

@@ -19,6 +19,7 @@ mod providers;
 mod rate_limits;
 mod secret;
 mod sections;
+mod services;
 mod siwx;
 mod tokens;
 mod usage;
@@ -44,6 +45,10 @@ pub use rate_limits::{LimitSpec, RateLimitsConfig};
 pub use secret::Secret;
 pub use sections::{
     GuardrailsConfig, LogConfig, LogFormat, RedisConfig, ServerConfig, UpstreamConfig,
+};
+pub use services::{
+    Access, BasicCredential, Credential, CredentialsConfig, Price, QueryCredential, ServiceConfig,
+    ServiceRoute,
 };
 pub use siwx::SiwxConfig;
 pub use tokens::{AuthMode, TokensConfig};
@@ -118,6 +123,10 @@ pub struct Config {
     /// Upstream providers, in routing order (the first enabled one serves the standard endpoint).
     #[serde(default)]
     pub providers: Vec<ProviderConfig>,
+    /// HTTP APIs sold (or opened) route by route, each mounted at
+    /// `{server.services_base_path}/{id}/…`.
+    #[serde(default)]
+    pub services: Vec<ServiceConfig>,
     /// The embedded local Solana cluster for the offline demo; absent = not started.
     #[cfg(feature = "localnet")]
     #[serde(default)]
@@ -244,6 +253,9 @@ impl Config {
         if let Some(tokens) = &mut self.tokens {
             tokens.api_key = env.var(&tokens.api_key_env).map(Secret::new);
         }
+        for (i, service) in self.services.iter_mut().enumerate() {
+            service.apply_env(env, &format!("services[{i}]"))?;
+        }
         if let Some(token) = env.var("ADMIN_TOKEN") {
             self.admin_token = Some(Secret::new(token));
         }
@@ -294,8 +306,12 @@ impl Config {
             tokens.validate()?;
         }
         self.rate_limits.validate()?;
-        self.rate_limits
-            .check_providers(self.providers.iter().map(|p| p.name.as_str()))?;
+        self.rate_limits.check_providers(
+            self.providers
+                .iter()
+                .map(|p| p.name.as_str())
+                .chain(self.services.iter().map(|s| s.id.as_str())),
+        )?;
         self.usage.validate()?;
         self.ledger.validate()?;
         self.credits.validate()?;
@@ -310,6 +326,7 @@ impl Config {
                 "credits are bought with a payment: [payment] enabled = true is needed",
             ));
         }
+        self.validate_services()?;
         // Across sections: a paid route needs someone to verify and settle its payments.
         if self.payment.enabled
             && self.facilitator.is_none()
@@ -384,6 +401,21 @@ impl Config {
         if self.payment.enabled || self.payment.allow_unpaid {
             return Ok(());
         }
+        if let Some(s) = self.services.iter().find(|s| {
+            s.has_credentials()
+                && s.parsed_routes()
+                    .is_ok_and(|r| r.iter().any(|r| matches!(r.access, Access::Paid(_))))
+        }) {
+            return Err(ConfigError::invalid(
+                "payment.enabled",
+                format!(
+                    "payments are off but service {:?} has paid routes called with the \
+                     operator's credentials: anyone could use them for free; turn payments on, \
+                     or set [payment] allow_unpaid = true to serve them unpaid",
+                    s.id
+                ),
+            ));
+        }
         match self.keyed_providers().next() {
             Some(p) => Err(ConfigError::invalid(
                 "payment.enabled",
@@ -408,6 +440,68 @@ impl Config {
             .filter(|p| p.key_placement != KeyPlacement::None)
     }
 
+    /// `[[services]]` across sections: unique ids that are neither a provider's name (a
+    /// service's upstream budget is `[rate_limits] providers.<id>`) nor a mount that would
+    /// overlap a fixed route, and prices the accepted asset can express.
+    fn validate_services(&self) -> Result<(), ConfigError> {
+        let base = &self.server.services_base_path;
+        let mut seen = std::collections::HashSet::new();
+        for (i, s) in self.services.iter().enumerate() {
+            let at = format!("services[{i}]");
+            s.validate().map_err(|e| e.at(&at))?;
+            if !seen.insert(s.id.as_str()) {
+                return Err(ConfigError::invalid(
+                    format!("{at}.id"),
+                    format!("duplicate service {:?}", s.id),
+                ));
+            }
+            if self.providers.iter().any(|p| p.name == s.id) {
+                return Err(ConfigError::invalid(
+                    format!("{at}.id"),
+                    format!("{:?} is also a provider's name", s.id),
+                ));
+            }
+            let mount = format!("{base}/{}", s.id);
+            if let Some(route) = crate::routes::ROUTES.iter().find(|r| overlaps(&mount, r)) {
+                return Err(ConfigError::invalid(
+                    format!("{at}.id"),
+                    format!("{mount} would overlap the gateway's route {route}"),
+                ));
+            }
+            let routes = s.parsed_routes().map_err(|e| e.at(&at))?;
+            let decimals = self.service_accept(s).map(|a| a.decimals);
+            for route in &routes {
+                if let (Access::Paid(price), Some(decimals)) = (route.access, decimals) {
+                    price.atomic(decimals).map_err(|e| {
+                        ConfigError::invalid(
+                            format!("{at}.routes"),
+                            format!("the price of {} {} {e}", route.method, route.pattern),
+                        )
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The cluster whose payments buy `service`'s paid routes: its own, else the first accepted
+    /// network's, else devnet.
+    pub fn service_cluster(&self, service: &ServiceConfig) -> Cluster {
+        service.cluster.unwrap_or_else(|| {
+            self.payment
+                .accepts
+                .iter()
+                .find_map(|a| Cluster::ALL.into_iter().find(|c| c.caip2() == a.network))
+                .unwrap_or(Cluster::Devnet)
+        })
+    }
+
+    /// The accepted asset `service`'s prices are converted into (the first on its cluster).
+    pub fn service_accept(&self, service: &ServiceConfig) -> Option<&AcceptConfig> {
+        let network = self.service_cluster(service).caip2();
+        self.payment.accepts.iter().find(|a| a.network == network)
+    }
+
     /// Whether `allow_unpaid` is what lets this config start: payments off, keyed providers on.
     pub fn serves_keys_unpaid(&self) -> bool {
         !self.payment.enabled && self.keyed_providers().next().is_some()
@@ -425,6 +519,22 @@ impl Config {
         }
         self
     }
+}
+
+/// Whether a service mounted at `mount` (`/base/id`) would share paths with `route` (a
+/// template): they overlap unless some segment is a different literal on both sides before the
+/// route's first parameter.
+fn overlaps(mount: &str, route: &str) -> bool {
+    let mut route_segments = route.trim_start_matches('/').split('/');
+    for m in mount.trim_start_matches('/').split('/') {
+        match route_segments.next() {
+            None => return false,
+            Some(r) if r.starts_with('{') => return true,
+            Some(r) if r != m => return false,
+            Some(_) => {}
+        }
+    }
+    true
 }
 
 #[cfg(test)]

@@ -48,6 +48,9 @@ pub struct ServerConfig {
     /// A request body must arrive whole within this from its head, or the answer is 408. Below
     /// `request_timeout_ms`, so a slow client is told apart from a slow upstream (504).
     pub body_read_timeout_ms: u64,
+    /// Where `[[services]]` are mounted: `{services_base_path}/{id}/…` ("" = at the root;
+    /// otherwise `/` and segments, no trailing `/`, e.g. `/v1/x402`).
+    pub services_base_path: String,
 }
 
 impl Default for ServerConfig {
@@ -67,6 +70,7 @@ impl Default for ServerConfig {
             idle_timeout_ms: 60_000,
             max_connections: 4_096,
             body_read_timeout_ms: 10_000,
+            services_base_path: String::new(),
         }
     }
 }
@@ -74,6 +78,24 @@ impl Default for ServerConfig {
 impl ServerConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         base_url("server.public_base_url", &self.public_base_url)?;
+        let base = &self.services_base_path;
+        if !base.is_empty()
+            && (!base.starts_with('/')
+                || base.ends_with('/')
+                || base[1..].split('/').any(|s| {
+                    s.is_empty()
+                        || s == "."
+                        || s == ".."
+                        || !s
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+                }))
+        {
+            return Err(ConfigError::invalid(
+                "server.services_base_path",
+                format!("{base:?} must be empty or \"/\" and plain segments, no trailing \"/\""),
+            ));
+        }
         positive("server.request_timeout_ms", self.request_timeout_ms)?;
         positive("server.max_body_bytes", self.max_body_bytes as u64)?;
         positive("server.max_header_bytes", self.max_header_bytes as u64)?;

@@ -313,3 +313,89 @@ fn a_keyed_provider_unpaid_needs_the_explicit_opt_in() {
     let config = Config::from_toml(&text, &keyed).unwrap();
     assert!(config.serves_keys_unpaid());
 }
+
+/// The commented `[[services]]` example of gateway.example.toml, uncommented.
+fn example_service() -> String {
+    let text = EMBEDDED_DEFAULT;
+    let start = text
+        .find("# [[services]]")
+        .expect("the example documents [[services]]");
+    text[start..]
+        .lines()
+        .take_while(|l| l.starts_with('#'))
+        .filter(|l| !l.starts_with("# #"))
+        .map(|l| l.trim_start_matches("# ").to_string() + "\n")
+        .collect()
+}
+
+#[test]
+fn the_documented_service_example_loads() {
+    let toml = format!("[payment]\nallow_unpaid = true\n{}", example_service());
+    let e = env(&[
+        ("WEATHER_TOKEN", "t"),
+        ("WEATHER_KEY", "k"),
+        ("WEATHER_APPID", "a"),
+    ]);
+    let config = Config::from_toml(&toml, &e).expect("the example service");
+    let routes = config.services[0].parsed_routes().unwrap();
+    assert_eq!(routes.len(), 5);
+    let forecast = routes
+        .iter()
+        .find(|r| r.pattern == "/forecast/{city}")
+        .unwrap();
+    assert_eq!(
+        forecast.access.clone(),
+        Access::Paid(Price::Usd { units: 2, scale: 3 })
+    );
+    assert_eq!(config.services[0].secrets.len(), 3);
+    // A named variable that is not set is refused at load, naming it.
+    let err = Config::from_toml(&toml, &env(&[])).unwrap_err().to_string();
+    assert!(err.contains("WEATHER_TOKEN"), "{err}");
+}
+
+#[test]
+fn services_are_refused_with_a_line_naming_the_field() {
+    let service = |id: &str, routes: &str| {
+        format!(
+            "[[services]]\nid = \"{id}\"\nbase_url = \"http://127.0.0.1:9\"\ntitle = \"T\"\n[services.routes]\n{routes}\n"
+        )
+    };
+    for (toml, needle) in [
+        (service("Bad", "\"GET /a\" = \"free\""), "services[0].id"),
+        (service("v1", "\"GET /a\" = \"free\""), "would overlap"),
+        (
+            service("discover", "\"GET /a\" = \"free\""),
+            "would overlap",
+        ),
+        (service("ok", "\"GET a\" = \"free\""), "must start with '/'"),
+        (service("ok", "\"FETCH /a\" = \"free\""), "is not one of"),
+        (service("ok", "\"GET /a\" = \"cheap\""), "is not \"free\""),
+        (
+            service("ok", "\"GET /a/:x\" = \"free\"\n\"GET /a/{y}\" = \"free\""),
+            "same method and shape",
+        ),
+        (service("ok", "\"GET /a\" = \"0\""), "a price of 0"),
+        (service("ok", "\"GET /a\" = \"0.0000001\""), "decimals"),
+        (
+            format!(
+                "{}{}",
+                service("ok", "\"GET /a\" = \"free\""),
+                service("ok", "\"GET /b\" = \"free\"")
+            ),
+            "duplicate service",
+        ),
+    ] {
+        let toml = format!(
+            "[payment]\nallow_unpaid = true\naccepts = [{{ network = \"solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1\", asset = \"4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU\" }}]\n{toml}"
+        );
+        let err = Config::from_toml(&toml, &env(&[])).unwrap_err().to_string();
+        assert!(err.contains(needle), "{needle}: {err}");
+    }
+    // Paid routes called with the operator's key are not served unpaid by accident.
+    let toml = "[[services]]\nid = \"s\"\nbase_url = \"http://127.0.0.1:9\"\ntitle = \"T\"\n\
+                [services.credentials]\nbearer_env = \"S\"\n[services.routes]\n\"GET /a\" = \"0.01\"\n";
+    let err = Config::from_toml(toml, &env(&[("S", "x")]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("allow_unpaid"), "{err}");
+}

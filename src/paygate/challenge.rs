@@ -5,7 +5,7 @@ use serde_json::{json, Map, Value};
 use url::Url;
 
 use crate::config::{AcceptConfig, Surface};
-use crate::priced::Discovery;
+use crate::priced::{Discovery, HttpDiscovery};
 use crate::x402::{
     network, PaymentRequired, PaymentRequiredV1, PaymentRequirements, PaymentRequirementsV1,
     ResourceInfo, X402_VERSION,
@@ -122,6 +122,7 @@ pub fn payment_identifier_extension(required: bool) -> Value {
 /// JSON Schema (draft 2020-12) that validates `info`.
 pub fn bazaar_extension(route: &Discovery) -> Value {
     let (body, body_schema) = match route {
+        Discovery::Http(http) => return http_bazaar_extension(http),
         Discovery::Method { surface, .. } => {
             let (example, params_schema) = match surface {
                 Surface::Rpc => (json!({"params": []}), json!({"type": "array"})),
@@ -184,6 +185,62 @@ pub fn bazaar_extension(route: &Discovery) -> Value {
             "required": ["input"]
         }
     })
+}
+
+/// The `bazaar` extension of a configured HTTP service's route: query parameters or a JSON body
+/// per its method, with the configured schemas, and the `routeTemplate` of a parameterised path.
+fn http_bazaar_extension(http: &HttpDiscovery) -> Value {
+    let open = json!({"type": "object"});
+    let input_schema = http.input_schema.clone().unwrap_or_else(|| open.clone());
+    let (input, input_props, required) = if http.has_body() {
+        (
+            json!({"type": "http", "method": http.method, "bodyType": "json", "body": {}}),
+            json!({
+                "type": {"const": "http"},
+                "method": {"enum": [http.method]},
+                "bodyType": {"const": "json"},
+                "body": input_schema,
+                "pathParams": {"type": "object"}
+            }),
+            json!(["type", "method", "bodyType", "body"]),
+        )
+    } else {
+        (
+            json!({"type": "http", "method": http.method, "queryParams": {}}),
+            json!({
+                "type": {"const": "http"},
+                "method": {"enum": [http.method]},
+                "queryParams": input_schema,
+                "pathParams": {"type": "object"}
+            }),
+            json!(["type", "method"]),
+        )
+    };
+    let mut output = json!({"type": "json"});
+    if let Some(schema) = &http.output_schema {
+        output["schema"] = schema.clone();
+    }
+    let mut ext = json!({
+        "info": {"input": input, "output": output},
+        "schema": {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "type": "object",
+            "properties": {
+                "input": {
+                    "type": "object",
+                    "properties": input_props,
+                    "required": required,
+                    "additionalProperties": false
+                },
+                "output": {"type": "object"}
+            },
+            "required": ["input"]
+        }
+    });
+    if http.parameterised {
+        ext["routeTemplate"] = json!(http.route_template);
+    }
+    ext
 }
 
 #[cfg(test)]

@@ -128,6 +128,31 @@ impl ProxyError {
     }
 }
 
+impl ProxyError {
+    /// The answer to a single request whose id is `id`: an error the request's own parsing did
+    /// not reach (no provider, an upstream failure...) still carries the caller's id, as
+    /// JSON-RPC 2.0 requires when it could be read, instead of `null`.
+    pub(crate) fn into_response_for(self, id: Option<&Value>) -> Response {
+        let status = self.status();
+        let (own, error) = self.to_error();
+        let id = match (own, id) {
+            (Value::Null, Some(id)) => id.clone(),
+            (own, _) => own,
+        };
+        Self::respond(status, &id, error)
+    }
+
+    fn respond(status: StatusCode, id: &Value, error: ErrorObject) -> Response {
+        let mut response = (status, Json(error.into_response(id))).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
 impl IntoResponse for ProxyError {
     fn into_response(self) -> Response {
         let status = self.status();

@@ -62,8 +62,12 @@ async fn forward_single(
     let body = serde_json::to_vec(&call.to_upstream(&upstream_id)).unwrap_or_default();
     let reply = match app.upstream.call(&rpc.endpoint, body).await {
         Ok(reply) => reply,
-        Err(e) => return (ProxyError::from(e).into_response(), UpstreamOutcome::Failed),
+        Err(e) => {
+            let response = ProxyError::from(e).into_response_for(call.id.as_ref());
+            return (response, UpstreamOutcome::Failed);
+        }
     };
+    let malformed = |message: &str| malformed_answer(message, call.id.as_ref());
     // serde's derived struct impl also accepts a JSON array; a single call wants an object.
     if first_json_byte(&reply.body) != Some(b'{') {
         return malformed("a single call was answered with something other than an object");
@@ -104,7 +108,7 @@ async fn forward_batch(
         };
         outcome = match fill_batch_answers(items, &reply.body, &mut answers) {
             Ok(outcome) => outcome,
-            Err(message) => return malformed(&message),
+            Err(message) => return malformed_answer(&message, None),
         };
     }
 
@@ -206,9 +210,9 @@ fn first_json_byte(body: &[u8]) -> Option<u8> {
     body.iter().copied().find(|b| !b.is_ascii_whitespace())
 }
 
-fn malformed(message: &str) -> (Response, UpstreamOutcome) {
+fn malformed_answer(message: &str, id: Option<&Value>) -> (Response, UpstreamOutcome) {
     let err = ProxyError::Upstream(UpstreamError::Protocol(message.chars().take(200).collect()));
-    (err.into_response(), UpstreamOutcome::Failed)
+    (err.into_response_for(id), UpstreamOutcome::Failed)
 }
 
 fn json_response(status: StatusCode, body: Vec<u8>) -> Response {

@@ -193,7 +193,7 @@ async fn parse(
             Err(e) => return e.into_response(),
         }
     };
-    match parse_body(routes, raw) {
+    match parse_body(routes, raw.clone()) {
         Ok(rpc) => {
             let priced = rpc.priced(routes, parts.uri.path());
             let call = RpcCall {
@@ -209,8 +209,24 @@ async fn parse(
             Exchange::of(&mut response).rpc = Some(call);
             response
         }
-        Err(e) => e.into_response(),
+        Err(e) => e.into_response_for(single_request_id(&raw).as_ref()),
     }
+}
+
+/// The id of a body that is one JSON-RPC request object, when it has a readable one: an error
+/// found before (or apart from) parsing it still answers with the caller's id.
+fn single_request_id(raw: &[u8]) -> Option<Value> {
+    if raw.first() != Some(&b'{') {
+        return None;
+    }
+    #[derive(serde::Deserialize)]
+    struct IdOnly {
+        id: Option<Value>,
+    }
+    serde_json::from_slice::<IdOnly>(raw)
+        .ok()
+        .and_then(|r| r.id)
+        .filter(|id| id.is_string() || id.is_number())
 }
 
 fn cluster_of(raw: &str) -> Result<Cluster, ProxyError> {

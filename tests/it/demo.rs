@@ -75,4 +75,72 @@ async fn embedded_default_charges_and_a_signed_payment_buys_the_answer() {
         decode_header(head.headers()["payment-response"].as_bytes(), 8192).unwrap();
     assert!(receipt.success, "{receipt:?}");
     assert_eq!(cluster.token_balance(&wallet), before - amount);
+
+    // The demo's service: the cluster's REST API, its status free, a balance paid the same way.
+    let get = |path: String, payment: Option<String>| {
+        let mut r = Request::get(path);
+        if let Some(p) = payment {
+            r = r.header("payment-signature", p);
+        }
+        r.body(Body::empty()).unwrap()
+    };
+    let (status, body, _) = split(
+        router
+            .clone()
+            .oneshot(get("/demo/v1/status".into(), None))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["cluster"], "localnet");
+    let balance = format!("/demo/v1/balance/{wallet}");
+    let (status, _, head) = split(
+        router
+            .clone()
+            .oneshot(get(balance.clone(), None))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 402);
+    let challenge: PaymentRequired =
+        decode_header(head.headers()["payment-required"].as_bytes(), 16 * 1024).unwrap();
+    let offer = &challenge.accepts[0];
+    assert_eq!(offer.amount, "1000", "0.001 USD");
+    // With its nonce memo: memo-less, it would be the very transaction paid above (same price,
+    // same blockhash on the paused clock), which is one payment.
+    let fixture = payment_fixture(&cluster, 1000, 1);
+    let header = encode_header(&json!({
+        "x402Version": 2,
+        "resource": challenge.resource,
+        "accepted": offer,
+        "payload": {"transaction": fixture.honest_base64()},
+    }));
+    let before = cluster.token_balance(&wallet);
+    let (status, body, _) = split(
+        router
+            .clone()
+            .oneshot(get(balance, Some(header)))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["lamports"], cluster.sol_balance(&wallet));
+    assert_eq!(cluster.token_balance(&wallet), before - 1000);
+    // Discovery shows it offline.
+    let (status, catalog, _) = split(
+        router
+            .oneshot(get("/v1/catalog".into(), None))
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(catalog["routes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["path"] == "/demo/v1/balance/{address}" && r["access"] == "paid"));
 }

@@ -39,7 +39,7 @@ const INSTALL_TIMEOUT: Duration = Duration::from_secs(300);
 /// One install per test process: the `OnceLock` makes concurrent callers wait for the first one
 /// instead of racing two `npm ci` runs over the same `node_modules`. Only this binary installs
 /// them (the interop test lives in the one integration-test binary), so no cross-process lock.
-fn require_node() {
+pub(crate) fn require_node() {
     static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
     if let Err(e) = INSTALLED.get_or_init(install_pinned_packages) {
         panic!("{e}");
@@ -165,7 +165,7 @@ fn run_install(mut command: Command, shown: &str, fix: &str) -> Result<(), Strin
 
 /// The venv's python with `tests/interop/requirements.txt` installed (here, when missing), or a
 /// panic naming the fix. One install per test process, as for node.
-fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     static INSTALLED: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     match INSTALLED.get_or_init(install_python_requirements) {
         Ok(python) => python.clone(),

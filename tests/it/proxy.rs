@@ -493,3 +493,28 @@ async fn an_undecodable_path_is_a_json_error_not_plain_text() {
     }
     assert_eq!(upstream.calls(), 0);
 }
+
+#[tokio::test]
+async fn errors_on_the_standard_endpoint_answer_with_the_callers_id() {
+    let (app, alchemy, _) = setup().await;
+    let call = r#"{"jsonrpc":"2.0","id":"req-7","method":"getSlot"}"#;
+    alchemy.set_mode(Mode::Status(500));
+    let (status, body, _) = app.post_json(STANDARD, call).await;
+    assert_eq!((status, &body["id"]), (502, &json!("req-7")), "{body}");
+    alchemy.set_mode(Mode::Garbage);
+    let (status, body, _) = app.post_json(STANDARD, call).await;
+    assert_eq!((status, &body["id"]), (502, &json!("req-7")), "{body}");
+    // No provider for the cluster: refused before the body is parsed, still with its id.
+    let disabled = TestApp::with_env(
+        &providers_toml(&alchemy.url, &alchemy.url),
+        Default::default(),
+    )
+    .await;
+    let (status, body, _) = disabled
+        .post_json(STANDARD, r#"{"jsonrpc":"2.0","id":7,"method":"getSlot"}"#)
+        .await;
+    assert_eq!((status, &body["id"]), (503, &json!(7)), "{body}");
+    // A body that is not JSON has no id to give.
+    let (status, body, _) = app.post_json(STANDARD, "{nope").await;
+    assert_eq!((status, &body["id"]), (400, &Value::Null), "{body}");
+}

@@ -12,6 +12,7 @@ mod params;
 mod tx;
 
 use super::chain::Chain;
+use crate::config::demo::DEMO_API_PREFIX;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, StatusCode};
@@ -90,13 +91,59 @@ pub(super) const TRANSACTION_SIGNATURE_VERIFICATION_FAILURE: i64 = -32003;
 pub(super) const UNSUPPORTED_TRANSACTION_VERSION: i64 = -32015;
 pub(super) const MIN_CONTEXT_SLOT_NOT_REACHED: i64 = -32016;
 
-/// The axum router: `POST /` for JSON-RPC, `GET /health` like a real validator.
+/// The axum router: `POST /` for JSON-RPC, `GET /health` like a real validator, and the
+/// demo's small REST API under [`DEMO_API_PREFIX`] (the `[[services]]` entry the offline demo
+/// sells, see `config::demo`).
 pub(super) fn router(state: RpcState) -> Router {
     Router::new()
         .route("/", post(handle))
         .route("/health", get(|| async { "ok" }))
+        .route(&format!("{DEMO_API_PREFIX}/v1/status"), get(demo_status))
+        .route(
+            &format!("{DEMO_API_PREFIX}/v1/balance/{{address}}"),
+            get(demo_balance),
+        )
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+/// One JSON-RPC call against the ledger, off the async workers; its `result` or its `error`.
+async fn call(state: RpcState, method: &str, params: Value) -> Result<Value, Value> {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
+    let out = tokio::task::spawn_blocking(move || process_body(&state, body.as_bytes()))
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(Value::Null);
+    match out.get("result") {
+        Some(result) => Ok(result.clone()),
+        None => Err(out.get("error").cloned().unwrap_or(Value::Null)),
+    }
+}
+
+/// `GET /demo-api/v1/status`: the cluster's slot and version.
+async fn demo_status(State(state): State<RpcState>) -> Response {
+    match (
+        call(state.clone(), "getSlot", json!([])).await,
+        call(state, "getVersion", json!([])).await,
+    ) {
+        (Ok(slot), Ok(version)) => {
+            axum::Json(json!({"cluster": "localnet", "slot": slot, "version": version}))
+                .into_response()
+        }
+        _ => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// `GET /demo-api/v1/balance/{address}`: an account's lamports.
+async fn demo_balance(
+    State(state): State<RpcState>,
+    axum::extract::Path(address): axum::extract::Path<String>,
+) -> Response {
+    match call(state, "getBalance", json!([address])).await {
+        Ok(result) => axum::Json(json!({"address": address, "lamports": result["value"], "slot": result["context"]["slot"]})).into_response(),
+        Err(error) => (StatusCode::BAD_REQUEST, axum::Json(json!({"error": error}))).into_response(),
+    }
 }
 
 async fn handle(State(state): State<RpcState>, body: Bytes) -> Response {
