@@ -57,7 +57,11 @@ fn bearer(value: &str) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-async fn require_admin(State(token): State<AdminToken>, request: Request, next: Next) -> Response {
+pub(crate) async fn require_admin(
+    State(token): State<AdminToken>,
+    request: Request,
+    next: Next,
+) -> Response {
     if token.allows(request.headers()) {
         return next.run(request).await;
     }

@@ -31,6 +31,8 @@ pub struct App {
     pub providers: Arc<Providers>,
     /// What the RPC routes need (providers, outbound client, limits, prices).
     pub rpc: Arc<RpcRoutes>,
+    /// Providers registered at run time, shared through the store.
+    pub(crate) registry: Arc<crate::routing::registry::Registry>,
     /// The shared outbound client.
     pub upstream: UpstreamClient,
     /// The in-process facilitator, when configured.
@@ -51,6 +53,8 @@ pub struct App {
     pub(crate) services: Arc<Services>,
     /// The route table and the discovery documents generated from it.
     pub(crate) published: Arc<Published>,
+    /// The facilitator proxy, when `[facilitator_proxy] enabled = true`.
+    pub(crate) facilitator_proxy: Option<Arc<crate::facilitator::proxy::FacilitatorProxy>>,
     /// Rate limits (`[rate_limits]`); the paygate takes its payer/provider checks from here.
     pub limits: Arc<RateLimits>,
     /// Usage counters, flushed to `store` in the background.
@@ -115,6 +119,7 @@ struct Parts {
     facilitators: Option<Arc<dyn Facilitator>>,
     tokens: Option<Arc<TokensApi>>,
     services: Arc<Services>,
+    facilitator_proxy: Option<Arc<crate::facilitator::proxy::FacilitatorProxy>>,
 }
 
 impl Parts {
@@ -153,6 +158,21 @@ impl Parts {
             None => None,
         };
         let services = Arc::new(Services::from_config(config).map_err(BuildError::Services)?);
+        // The same members as the paygate's (the in-process facilitator is the same instance).
+        let facilitator_proxy = if config.facilitator_proxy.enabled {
+            let members = crate::facilitator::members(
+                facilitator.clone().map(|f| f as Arc<dyn Facilitator>),
+                &config.payment.remote_facilitators,
+                &crate::config::ProcessEnv,
+            )
+            .map_err(BuildError::Facilitator)?;
+            Some(Arc::new(crate::facilitator::proxy::FacilitatorProxy::new(
+                members,
+                &config.facilitator_proxy,
+            )))
+        } else {
+            None
+        };
         Ok(Self {
             upstream,
             providers,
@@ -161,6 +181,7 @@ impl Parts {
             facilitators,
             tokens,
             services,
+            facilitator_proxy,
         })
     }
 }
@@ -185,6 +206,7 @@ impl App {
             facilitators,
             tokens,
             services,
+            facilitator_proxy,
         } = Parts::assemble(&config)?;
         // Before anything can emit a metric.
         crate::observability::prometheus::install();
@@ -228,7 +250,7 @@ impl App {
             )
             .await
             .map_err(BuildError::Payment)?;
-            for provider in providers.iter() {
+            for provider in providers.snapshot().iter() {
                 for cluster in provider.endpoints.keys() {
                     if !gate.sells(cluster.caip2()) {
                         tracing::warn!(provider = provider.name(), %cluster,
@@ -269,12 +291,21 @@ impl App {
         ));
         let usage = Arc::new(crate::usage::Usage::new(&config.usage));
         crate::usage::Usage::spawn_flusher(&usage, &store);
-        let rpc = Arc::new(RpcRoutes::new(&config, providers.clone(), upstream.clone()));
+        let registry = Arc::new(crate::routing::registry::Registry::new(
+            providers.clone(),
+            store.clone(),
+        ));
+        registry.spawn_refresher(std::time::Duration::from_secs(
+            config.routing.registry_refresh_secs,
+        ));
+        crate::routing::probe::spawn(&providers, upstream.clone(), &config.routing);
+        let rpc = Arc::new(RpcRoutes::new(&config, registry.clone(), upstream.clone()));
         let published = Arc::new(Published::new(RouteTable::build(&config, &services)));
         Ok(Arc::new(App {
             config: Arc::new(config),
             providers,
             rpc,
+            registry,
             upstream,
             facilitator,
             paygate,
@@ -285,6 +316,7 @@ impl App {
             tokens,
             services,
             published,
+            facilitator_proxy,
             limits,
             usage,
             started: Instant::now(),

@@ -40,6 +40,7 @@ pub(crate) mod proxy;
 pub mod ratelimit;
 pub(crate) mod router;
 pub mod routes;
+pub mod routing;
 mod server;
 pub(crate) mod services;
 pub mod siwx;

@@ -175,7 +175,7 @@ async fn serve(config: Config) -> ExitCode {
             ),
         }
     }
-    for p in app.providers.iter() {
+    for p in app.providers.snapshot().iter() {
         match &p.config.disabled_reason {
             None => tracing::info!(provider = p.name(), "provider enabled"),
             Some(why) => tracing::warn!(provider = p.name(), reason = %why, "provider disabled"),

@@ -3,7 +3,7 @@
 //! operation mounted here, and a test checks that the two agree.
 
 use axum::middleware::from_fn_with_state;
-use axum::routing::{any, get, post, MethodRouter};
+use axum::routing::{any, delete, get, post, MethodRouter};
 use axum::Router;
 
 use std::sync::Arc;
@@ -15,9 +15,11 @@ use crate::ratelimit::LimitGate;
 use crate::routes::{
     CATALOG_ROUTE, CREDITS_BALANCE_ROUTE, CREDITS_SESSION_ROUTE, CREDITS_TOPUP_ROUTE,
     DISCOVER_GROUP_ROUTE, DISCOVER_MD_ROUTE, DISCOVER_ROUTE, HEALTHZ_ROUTE, LLMS_TXT_ROUTE,
-    METHOD_ROUTE, OPENAPI_JSON_ROUTE, OPENAPI_ROUTE, READYZ_ROUTE, STANDARD_ROUTE, STATUS_ROUTE,
-    TOKENS_ROUTE, WELL_KNOWN_OPENAPI_ROUTE, WELL_KNOWN_X402_ROUTE,
+    METHOD_ROUTE, OPENAPI_JSON_ROUTE, OPENAPI_ROUTE, PROVIDERS_REGISTER_ROUTE, PROVIDERS_ROUTE,
+    PROVIDER_ROUTE, READYZ_ROUTE, ROUTE_DECISION_ROUTE, STANDARD_ROUTE, STATUS_ROUTE, TOKENS_ROUTE,
+    WELL_KNOWN_OPENAPI_ROUTE, WELL_KNOWN_X402_ROUTE,
 };
+use crate::routing::api::{self as routing_api, RoutingApi};
 use crate::{
     admin, authgate, catalog, credits, error, health, paygate, proxy, ratelimit, services, tokens,
 };
@@ -49,6 +51,17 @@ pub(crate) fn router(app: AppState) -> Router {
     if let (Some(facilitator), Some(secret)) = (&app.facilitator, &app.config.facilitator_secret) {
         let facilitator: Arc<dyn Facilitator> = facilitator.clone();
         router = router.merge(facilitator_routes(facilitator, secret.clone()).with_state(()));
+    }
+    // The facilitator proxy (off by default), behind its own access rule.
+    if let Some(proxy) = &app.facilitator_proxy {
+        router = router.merge(
+            crate::facilitator::proxy::routes(
+                proxy.clone(),
+                app.config.facilitator_proxy.access,
+                app.config.facilitator_proxy_token.as_ref(),
+            )
+            .with_state(()),
+        );
     }
     // Auth-only routes: a wallet sign-in instead of a payment. Without `[tokens]` the path is
     // still served, with a 404 that says why, so the documented route never just vanishes.
@@ -90,12 +103,37 @@ pub(crate) fn router(app: AppState) -> Router {
     // Operator routes: /admin/usage and /metrics behind ADMIN_TOKEN (not mounted without one;
     // `[metrics] public = true` serves /metrics to anyone).
     router = router.merge(admin::routes(&app));
+    router = router.merge(registry_routes(&app));
     router
         .merge(rpc_routes)
         .merge(tokens_routes)
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(app)
+}
+
+/// The provider registry and the routing decision: reads are open (no URLs, no keys in them),
+/// changes need the admin token and are not mounted without one.
+fn registry_routes(app: &App) -> Router<AppState> {
+    let api = RoutingApi {
+        registry: app.registry.clone(),
+        routing: app.config.routing.clone(),
+        pricing: app.config.pricing.clone(),
+    };
+    let mut routes = Router::new()
+        .route(PROVIDERS_ROUTE, get(routing_api::get_providers))
+        .route(ROUTE_DECISION_ROUTE, post(routing_api::route));
+    if let Some(token) = app.config.admin_token.as_ref().filter(|t| !t.is_empty()) {
+        let protected = Router::new()
+            .route(PROVIDERS_REGISTER_ROUTE, post(routing_api::register))
+            .route(PROVIDER_ROUTE, delete(routing_api::remove))
+            .route_layer(from_fn_with_state(
+                admin::AdminToken::new(token),
+                admin::require_admin,
+            ));
+        routes = routes.merge(protected);
+    }
+    routes.with_state(api)
 }
 
 /// The RPC routes. Each request meets, outermost first:

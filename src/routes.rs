@@ -55,6 +55,26 @@ pub const FACILITATOR_VERIFY_ROUTE: &str = "/api/internal/facilitator/verify";
 /// The in-process facilitator's `/settle`.
 pub const FACILITATOR_SETTLE_ROUTE: &str = "/api/internal/facilitator/settle";
 
+/// Every provider with its health (no URLs, no keys).
+pub const PROVIDERS_ROUTE: &str = "/providers";
+/// Registers a provider at run time (behind `ADMIN_TOKEN`).
+pub const PROVIDERS_REGISTER_ROUTE: &str = "/providers/register";
+/// Removes a provider registered at run time (behind `ADMIN_TOKEN`).
+pub const PROVIDER_ROUTE: &str = "/providers/{name}";
+/// The routing decision the standard endpoint would make.
+pub const ROUTE_DECISION_ROUTE: &str = "/route";
+
+/// The facilitator proxy's `/supported` (`[facilitator_proxy]`, off by default).
+pub const PROXY_SUPPORTED_ROUTE: &str = "/facilitator/supported";
+/// The facilitator proxy's `/verify`.
+pub const PROXY_VERIFY_ROUTE: &str = "/facilitator/verify";
+/// The facilitator proxy's `/settle`.
+pub const PROXY_SETTLE_ROUTE: &str = "/facilitator/settle";
+/// The facilitator proxy's health: 200 when a target is healthy.
+pub const PROXY_HEALTH_ROUTE: &str = "/facilitator/health";
+/// The facilitator proxy's targets in detail.
+pub const PROXY_STATUS_ROUTE: &str = "/facilitator/status";
+
 /// The usage report (behind `ADMIN_TOKEN`).
 pub const USAGE_ROUTE: &str = "/admin/usage";
 /// Payments from the ledger, filtered and paged (behind `ADMIN_TOKEN`).
@@ -94,6 +114,15 @@ pub const ROUTES: &[&str] = &[
     ADMIN_STATEMENT_ROUTE,
     ADMIN_REVENUE_ROUTE,
     METRICS_ROUTE,
+    PROVIDERS_ROUTE,
+    PROVIDERS_REGISTER_ROUTE,
+    PROVIDER_ROUTE,
+    ROUTE_DECISION_ROUTE,
+    PROXY_SUPPORTED_ROUTE,
+    PROXY_VERIFY_ROUTE,
+    PROXY_SETTLE_ROUTE,
+    PROXY_HEALTH_ROUTE,
+    PROXY_STATUS_ROUTE,
 ];
 
 /// The prepaid-credit routes, served (and documented) only with `[credits] enabled`.

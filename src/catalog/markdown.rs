@@ -173,6 +173,7 @@ impl RouteTable {
                     Access::Free => "free".into(),
                     Access::Admin | Access::AdminOrPublic => "operator (bearer token)".into(),
                     Access::FacilitatorSecret => "trusted callers (x-facilitator-secret)".into(),
+                    Access::ProxyToken => "the facilitator proxy's bearer token".into(),
                 };
                 let _ = writeln!(md, "- Access: {access}");
                 if let Some(description) = op.openapi["description"].as_str() {

@@ -49,6 +49,8 @@ pub(crate) enum Access {
     AdminOrPublic,
     /// The facilitator's shared secret.
     FacilitatorSecret,
+    /// The facilitator proxy's bearer token (`[facilitator_proxy] access = "token"`).
+    ProxyToken,
 }
 
 impl Access {
@@ -60,6 +62,7 @@ impl Access {
             Access::Siwx => "siwx",
             Access::Admin | Access::AdminOrPublic => "operator",
             Access::FacilitatorSecret => "facilitator_secret",
+            Access::ProxyToken => "proxy_token",
         }
     }
 }

@@ -68,6 +68,7 @@ fn operation(table: &RouteTable, op: &Operation) -> Value {
         Access::Admin => json!([{"adminToken": []}]),
         Access::AdminOrPublic => json!([{"adminToken": []}, {}]),
         Access::FacilitatorSecret => json!([{"facilitatorSecret": []}]),
+        Access::ProxyToken => json!([{"proxyToken": []}]),
     };
     if let Access::Paid { min, max } = op.access {
         if let Some(offer) = op.offers.first() {

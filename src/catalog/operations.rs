@@ -192,6 +192,24 @@ pub(super) fn fixed(table: &mut RouteTable, config: &Config) {
             docs_url: None,
         });
     }
+    table.groups.push(Group {
+        id: "routing".into(),
+        title: "Provider routing".into(),
+        description: "The provider registry (health, circuit, latency, success rate; no URLs, \
+                      no keys) and the routing decision the standard endpoint would make."
+            .into(),
+        docs_url: None,
+    });
+    if config.facilitator_proxy.enabled {
+        table.groups.push(Group {
+            id: "facilitator-proxy".into(),
+            title: "Facilitator proxy".into(),
+            description: "x402 facilitator endpoints forwarded to the configured facilitators \
+                          with failover; /settle is never re-sent after it may have arrived."
+                .into(),
+            docs_url: None,
+        });
+    }
     if config.credits.enabled && config.payment.enabled {
         table.groups.push(Group {
             id: "credits".into(),
@@ -220,6 +238,10 @@ pub(super) fn fixed(table: &mut RouteTable, config: &Config) {
     }
     if config.credits.enabled && config.payment.enabled {
         credits(ops, config, admin);
+    }
+    routing(ops, admin);
+    if config.facilitator_proxy.enabled {
+        facilitator_proxy(ops, config);
     }
     if admin || config.metrics.public {
         let access = if config.metrics.public {
@@ -702,4 +724,41 @@ fn credits(ops: &mut Vec<Operation>, config: &Config, admin: bool) {
     if !admin {
         ops.retain(|o| !o.path.starts_with("/admin/credits"));
     }
+}
+
+/// The provider registry and the routing decision API (`/providers`, `/route`).
+fn routing(ops: &mut Vec<Operation>, admin: bool) {
+    let o = op("GET", PROVIDERS_ROUTE, "routing", "get_providers", "Every provider with its health per cluster (no URLs, no keys)", Access::Free, serde_json::from_str(r##"{"responses": {"200": {"description": "Configured and registered providers.", "content": {"application/json": {"schema": {"type": "object", "properties": {"providers": {"type": "array", "items": {"type": "object", "properties": {"name": {"type": "string"}, "origin": {"type": "string", "enum": ["config", "registered"]}, "enabled": {"type": "boolean"}, "disabled_reason": {"type": "string"}, "weight": {"type": "integer"}, "clusters": {"type": "object", "additionalProperties": {"type": "object", "properties": {"circuit": {"type": "string", "enum": ["closed", "open", "half_open"]}, "healthy": {"type": "boolean"}, "latency_p50_ms": {"type": ["number", "null"]}, "latency_mean_ms": {"type": ["number", "null"]}, "success_rate": {"type": ["number", "null"]}, "window_calls": {"type": "integer"}, "in_flight": {"type": "integer"}, "requests_served": {"type": "integer"}, "probes": {"type": "integer"}}}}, "costs": {"type": "object"}}}}}}}}}}}"##).unwrap_or_default());
+    ops.push(o);
+    let o = op("POST", PROVIDERS_REGISTER_ROUTE, "routing", "register_provider", "Register a provider at run time (operators)", Access::Admin, serde_json::from_str(r##"{"description": "Kept in the shared store and served by every instance (another instance's next\nper-method request reads it; its pool refreshes every `routing.registry_refresh_secs`).\nThe key is named by `key_env` and read on each instance: keys are never stored.\nServed only when `ADMIN_TOKEN` is set.\n", "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["name", "clusters"], "additionalProperties": false, "properties": {"name": {"type": "string", "pattern": "^[a-z0-9_-]+$"}, "clusters": {"type": "object", "additionalProperties": {"type": "string", "format": "uri"}}, "key_placement": {"description": "none (default), path, {query: {param}}, {header: {name}}"}, "key_env": {"type": "string"}, "same_as": {"type": "string", "description": "Copy the method tables and price of this provider."}, "rpc": {"type": "object", "additionalProperties": {"type": "integer"}}, "das": {"type": "object", "additionalProperties": {"type": "integer"}}, "atomic_per_million_units": {"type": "integer"}, "weight": {"type": "integer", "minimum": 1, "maximum": 100}}}}}}, "responses": {"201": {"description": "Registered; the provider as `/providers` shows it.", "content": {"application/json": {"schema": {"type": "object"}}}}, "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"}, "409": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/Error"}}}"##).unwrap_or_default());
+    ops.push(o);
+    let mut o = op("DELETE", PROVIDER_ROUTE, "routing", "remove_provider", "Remove a provider registered at run time (operators)", Access::Admin, serde_json::from_str(r##"{"responses": {"204": {"description": "Removed."}, "401": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}, "409": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/Error"}}}"##).unwrap_or_default());
+    o.path_params = serde_json::from_str(
+        r##"[{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}]"##,
+    )
+    .unwrap_or_default();
+    ops.push(o);
+    let o = op("POST", ROUTE_DECISION_ROUTE, "routing", "route_decision", "The routing decision the standard endpoint would make now", Access::Free, serde_json::from_str(r##"{"requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["network", "method"], "additionalProperties": false, "properties": {"network": {"type": "string", "description": "mainnet, devnet, or the cluster's CAIP-2 id"}, "method": {"type": "string"}, "strategy": {"type": "string", "enum": ["cheapest", "fastest", "most_reliable", "load_balanced"]}}}}}}, "responses": {"200": {"description": "The decision (provider names, never URLs).", "content": {"application/json": {"schema": {"type": "object", "properties": {"routed_to": {"type": "string"}, "provider_id": {"type": "string", "description": "{cluster}:{name}"}, "strategy_used": {"type": "string"}, "estimated_latency_ms": {"type": ["number", "null"]}, "fallback_available": {"type": "boolean"}, "fallbacks": {"type": "array", "items": {"type": "string"}}, "excluded_unhealthy": {"type": "integer"}, "price": {"type": ["object", "null"], "properties": {"amount": {"type": "string"}}}}}}}}, "400": {"$ref": "#/components/responses/Error"}, "404": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/Error"}}}"##).unwrap_or_default());
+    ops.push(o);
+    if !admin {
+        ops.retain(|o| o.path != PROVIDERS_REGISTER_ROUTE && o.path != PROVIDER_ROUTE);
+    }
+}
+
+/// The facilitator proxy (only with `[facilitator_proxy] enabled`).
+fn facilitator_proxy(ops: &mut Vec<Operation>, config: &Config) {
+    let proxy_access = match config.facilitator_proxy.access {
+        crate::config::ProxyAccess::Token => Access::ProxyToken,
+        crate::config::ProxyAccess::Open => Access::Free,
+    };
+    let o = op("GET", PROXY_SUPPORTED_ROUTE, "facilitator-proxy", "proxy_supported", "Facilitator proxy, /supported of a healthy target (`[facilitator_proxy]`, off by default)", proxy_access, serde_json::from_str(r##"{"description": "Every proxy answer carries `X-Proxy-Target` (the target's name), `X-Proxy-Attempt`\n(target calls made) and `X-Proxy-Timestamp` (unix ms). Needs\n`Authorization: Bearer <token>` unless `access = \"open\"`.\n", "responses": {"200": {"description": "Standard x402 SupportedResponse.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SupportedResponse"}}}}, "401": {"$ref": "#/components/responses/Error"}, "502": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/Error"}}}"##).unwrap_or_default());
+    ops.push(o);
+    let o = op("POST", PROXY_VERIFY_ROUTE, "facilitator-proxy", "proxy_verify", "Facilitator proxy, /verify with failover on transport errors and 5xx", proxy_access, serde_json::from_str(r##"{"requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/FacilitatorRequest"}}}}, "responses": {"200": {"description": "The target's VerifyResponse.", "content": {"application/json": {"schema": {"type": "object"}}}}, "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"}, "502": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/Error"}}}"##).unwrap_or_default());
+    ops.push(o);
+    let o = op("POST", PROXY_SETTLE_ROUTE, "facilitator-proxy", "proxy_settle", "Facilitator proxy, /settle (moves on only when nothing reached a target)", proxy_access, serde_json::from_str(r##"{"requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/FacilitatorRequest"}}}}, "responses": {"200": {"description": "The target's SettleResponse.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SettleResponse"}}}}, "400": {"$ref": "#/components/responses/Error"}, "401": {"$ref": "#/components/responses/Error"}, "502": {"$ref": "#/components/responses/Error"}, "503": {"$ref": "#/components/responses/Error"}}}"##).unwrap_or_default());
+    ops.push(o);
+    let o = op("GET", PROXY_HEALTH_ROUTE, "facilitator-proxy", "proxy_health", "Facilitator proxy health (200 when at least one target is healthy)", proxy_access, serde_json::from_str(r##"{"responses": {"200": {"description": "At least one healthy target.", "content": {"application/json": {"schema": {"type": "object"}}}}, "401": {"$ref": "#/components/responses/Error"}, "503": {"description": "No healthy target.", "content": {"application/json": {"schema": {"type": "object"}}}}}}"##).unwrap_or_default());
+    ops.push(o);
+    let o = op("GET", PROXY_STATUS_ROUTE, "facilitator-proxy", "proxy_status", "Facilitator proxy targets in detail (name, healthy, weight, last check, last error; no URLs)", proxy_access, serde_json::from_str(r##"{"responses": {"200": {"description": "Each target.", "content": {"application/json": {"schema": {"type": "object"}}}}, "401": {"$ref": "#/components/responses/Error"}}}"##).unwrap_or_default());
+    ops.push(o);
 }

@@ -72,7 +72,19 @@ pub(super) fn resolve(config: &mut Config) -> Result<(), ConfigError> {
     local.listen = pin_port(local.listen)?;
     let local = local.clone();
     let url = cluster_url(&local)?;
-    config.providers.push(provider(url.clone()));
+    config
+        .providers
+        .push(provider(LOCALNET_PROVIDER, url.clone(), 1));
+    if let Some(mirror) = &local.mirror_provider {
+        if mirror == LOCALNET_PROVIDER || config.providers.iter().any(|p| &p.name == mirror) {
+            return Err(ConfigError::invalid(
+                "localnet.mirror_provider",
+                format!("a provider is already named {mirror:?}"),
+            ));
+        }
+        // The same cluster behind a second name, dearer: routing has a pool to choose from.
+        config.providers.push(provider(mirror, url.clone(), 2));
+    }
     // One small `[[services]]` entry, so the demo shows a free and a paid HTTP route, the
     // catalog and discovery offline: the cluster's REST API (status free, balances paid).
     if !config.services.iter().any(|s| s.id == DEMO_SERVICE) {
@@ -171,9 +183,9 @@ fn facilitator(local: &LocalnetConfig, url: Url) -> Result<LocalFacilitatorConfi
     Ok(config)
 }
 
-fn provider(url: Url) -> ProviderConfig {
+fn provider(name: &str, url: Url, units: u64) -> ProviderConfig {
     ProviderConfig {
-        name: LOCALNET_PROVIDER.into(),
+        name: name.into(),
         enabled: Some(true),
         key_placement: KeyPlacement::None,
         key_env: None,
@@ -185,9 +197,10 @@ fn provider(url: Url) -> ProviderConfig {
         atomic_per_million_units: Some(1_000_000),
         rpc: LOCALNET_METHODS
             .iter()
-            .map(|m| (m.to_string(), 1))
+            .map(|m| (m.to_string(), units))
             .collect(),
         das: Default::default(),
+        weight: 1,
         disabled_reason: None,
     }
 }

@@ -117,6 +117,9 @@ pub struct LocalnetConfig {
     pub fee_payer_lamports: u64,
     /// Directory for generated keypairs (default wallets, pay-to, mint authority).
     pub keypair_dir: PathBuf,
+    /// A second keyless provider of this name on the same cluster (priced 2 units a call), so
+    /// the standard route's routing across a pool is visible offline. Default: none.
+    pub mirror_provider: Option<String>,
 }
 
 impl Default for LocalnetConfig {
@@ -133,6 +136,7 @@ impl Default for LocalnetConfig {
             wallets: vec![WalletConfig::new(dir.join("client.json"))],
             fee_payer_lamports: 10 * LAMPORTS_PER_SOL,
             keypair_dir: dir,
+            mirror_provider: None,
         }
     }
 }

@@ -9,6 +9,7 @@ mod credits;
 pub mod demo;
 mod env;
 mod facilitator;
+mod facilitator_proxy;
 mod ledger;
 #[cfg(feature = "localnet")]
 pub mod localnet;
@@ -17,6 +18,7 @@ mod payment;
 mod pricing;
 mod providers;
 mod rate_limits;
+mod routing;
 mod secret;
 mod sections;
 mod services;
@@ -34,6 +36,7 @@ pub use env::{EnvSource, ProcessEnv};
 pub use facilitator::{
     FailoverPolicy, LocalFacilitatorConfig, NetworkConfig, RemoteFacilitatorConfig,
 };
+pub use facilitator_proxy::{FacilitatorProxyConfig, ProxyAccess};
 pub use ledger::{LedgerConfig, SQLITE_FILE};
 #[cfg(feature = "localnet")]
 pub use localnet::LocalnetConfig;
@@ -42,6 +45,7 @@ pub use payment::{default_token_program, AcceptConfig, PaymentConfig};
 pub use pricing::PricingConfig;
 pub use providers::{Cluster, KeyPlacement, ProviderConfig, Surface};
 pub use rate_limits::{LimitSpec, RateLimitsConfig};
+pub use routing::{ClusterRouting, RoutingConfig, Strategy};
 pub use secret::Secret;
 pub use sections::{
     GuardrailsConfig, LogConfig, LogFormat, RedisConfig, ServerConfig, UpstreamConfig,
@@ -80,6 +84,12 @@ pub struct Config {
     /// Shared secret of the facilitator endpoints, from `FACILITATOR_SECRET` (never the file).
     #[serde(skip)]
     pub facilitator_secret: Option<Secret>,
+    /// The facilitator proxy under `/facilitator/*` (off by default).
+    #[serde(default)]
+    pub facilitator_proxy: FacilitatorProxyConfig,
+    /// The facilitator proxy's bearer token, from `facilitator_proxy.token_env` (never the file).
+    #[serde(skip)]
+    pub facilitator_proxy_token: Option<Secret>,
     /// x402 payments on the RPC routes.
     #[serde(default)]
     pub payment: PaymentConfig,
@@ -120,13 +130,17 @@ pub struct Config {
     /// (never the file).
     #[serde(skip)]
     pub admin_token: Option<Secret>,
-    /// Upstream providers, in routing order (the first enabled one serves the standard endpoint).
+    /// Upstream providers; the order breaks ties between equally good providers.
     #[serde(default)]
     pub providers: Vec<ProviderConfig>,
     /// HTTP APIs sold (or opened) route by route, each mounted at
     /// `{server.services_base_path}/{id}/…`.
     #[serde(default)]
     pub services: Vec<ServiceConfig>,
+    /// How the standard endpoint routes across a cluster's providers (strategies, health,
+    /// failover).
+    #[serde(default)]
+    pub routing: RoutingConfig,
     /// The embedded local Solana cluster for the offline demo; absent = not started.
     #[cfg(feature = "localnet")]
     #[serde(default)]
@@ -256,6 +270,9 @@ impl Config {
         for (i, service) in self.services.iter_mut().enumerate() {
             service.apply_env(env, &format!("services[{i}]"))?;
         }
+        if let Some(token) = env.var(&self.facilitator_proxy.token_env) {
+            self.facilitator_proxy_token = Some(Secret::new(token));
+        }
         if let Some(token) = env.var("ADMIN_TOKEN") {
             self.admin_token = Some(Secret::new(token));
         }
@@ -313,6 +330,9 @@ impl Config {
                 .chain(self.services.iter().map(|s| s.id.as_str())),
         )?;
         self.usage.validate()?;
+        self.routing.validate(self.server.request_timeout_ms)?;
+        self.routing
+            .check_providers(self.providers.iter().map(|p| p.name.as_str()))?;
         self.ledger.validate()?;
         self.credits.validate()?;
         if let Some(facilitator) = &self.facilitator {
@@ -327,6 +347,26 @@ impl Config {
             ));
         }
         self.validate_services()?;
+        self.facilitator_proxy.validate()?;
+        if self.facilitator_proxy.enabled {
+            if self.facilitator.is_none() && self.payment.remote_facilitators.is_empty() {
+                return Err(ConfigError::invalid(
+                    "facilitator_proxy.enabled",
+                    "no facilitator to proxy ([facilitator] or payment.remote_facilitators)",
+                ));
+            }
+            if self.facilitator_proxy.access == ProxyAccess::Token
+                && self.facilitator_proxy_token.is_none()
+            {
+                return Err(ConfigError::invalid(
+                    "facilitator_proxy.token_env",
+                    format!(
+                        "{} is not set (or set access = \"open\")",
+                        self.facilitator_proxy.token_env
+                    ),
+                ));
+            }
+        }
         // Across sections: a paid route needs someone to verify and settle its payments.
         if self.payment.enabled
             && self.facilitator.is_none()
@@ -344,7 +384,7 @@ impl Config {
     /// The environment variables the configuration names and needs at start: checked here so
     /// that a missing one is refused at load, not when `serve` builds the client.
     fn check_env(&self, env: &dyn EnvSource) -> Result<(), ConfigError> {
-        if !self.payment.enabled {
+        if !self.payment.enabled && !self.facilitator_proxy.enabled {
             return Ok(());
         }
         for (i, remote) in self.payment.remote_facilitators.iter().enumerate() {

@@ -144,6 +144,9 @@ pub struct ProviderConfig {
     /// DAS methods sold through this provider, with their cost in provider units.
     #[serde(default)]
     pub das: BTreeMap<String, u64>,
+    /// Share of `load_balanced` traffic relative to the other providers of a pool (1..=100).
+    #[serde(default = "default_weight")]
+    pub weight: u32,
     /// Why the provider is not serving (set while loading; never read from the file).
     #[serde(skip)]
     pub disabled_reason: Option<String>,
@@ -186,6 +189,9 @@ impl ProviderConfig {
                     "the URL already has a query string; the key goes in it",
                 ));
             }
+        }
+        if self.weight == 0 || self.weight > 100 {
+            return Err(ConfigError::invalid("weight", "must be in 1..=100"));
         }
         for (surface, table) in [("rpc", &self.rpc), ("das", &self.das)] {
             if let Some(bad) = table.keys().find(|m| !valid_method_name(m)) {
@@ -246,6 +252,10 @@ impl ProviderConfig {
             None
         }
     }
+}
+
+fn default_weight() -> u32 {
+    1
 }
 
 fn valid_method_name(m: &str) -> bool {

@@ -30,12 +30,13 @@ fn embedded_default_loads_without_any_key() {
     let config = Config::from_toml(EMBEDDED_DEFAULT, &env(&[])).expect("default config");
     assert_eq!(config.server.max_body_bytes, 50 * 1024);
     assert_eq!(config.server.max_batch, 20);
-    // Only the demo's derived provider runs: every keyed one waits for its key.
+    // Only the demo's derived providers run (the cluster and its mirror, a routing pool):
+    // every keyed one waits for its key.
     let enabled: Vec<_> = config
         .enabled_providers()
         .map(|p| p.name.as_str())
         .collect();
-    assert_eq!(enabled, [demo::LOCALNET_PROVIDER]);
+    assert_eq!(enabled, [demo::LOCALNET_PROVIDER, "localnet-mirror"]);
     let alchemy = &config.providers[0];
     assert_eq!(
         alchemy.disabled_reason.as_deref(),
@@ -50,7 +51,10 @@ fn a_key_in_the_environment_enables_its_provider() {
         .enabled_providers()
         .map(|p| p.name.as_str())
         .collect();
-    assert_eq!(names, ["helius", demo::LOCALNET_PROVIDER]);
+    assert_eq!(
+        names,
+        ["helius", demo::LOCALNET_PROVIDER, "localnet-mirror"]
+    );
     assert_eq!(
         config.providers[1].api_key.as_ref().unwrap().expose(),
         "h-key"

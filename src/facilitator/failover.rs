@@ -37,11 +37,14 @@ pub struct FailoverFacilitator {
     policy: FailoverPolicy,
 }
 
-/// What to do with an error in a given call.
-#[derive(Clone, Copy)]
-enum Call {
+/// Which facilitator operation a call is: decides what may move on to another member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    /// `/supported`.
     Supported,
+    /// `/verify`.
     Verify,
+    /// `/settle`.
     Settle,
 }
 
@@ -54,6 +57,20 @@ impl Call {
     }
 }
 
+/// How a call went: its result, the member that produced it (index into the members), how
+/// many member calls were made, and which members failed on the way.
+#[derive(Debug)]
+pub struct Traced<T> {
+    /// The answer, or the error that ended the call.
+    pub result: Result<T, FacilitatorError>,
+    /// The member that answered (or whose error ended the call).
+    pub target: Option<usize>,
+    /// Member calls made (1 = the first try answered).
+    pub attempts: u32,
+    /// Members that failed with an error that let the call move on.
+    pub failed: Vec<usize>,
+}
+
 impl FailoverFacilitator {
     /// Wraps `members` (at least one) with `policy`.
     pub fn new(members: Vec<Arc<dyn Facilitator>>, policy: FailoverPolicy) -> Self {
@@ -64,7 +81,24 @@ impl FailoverFacilitator {
         Self { members, policy }
     }
 
-    async fn run<'r, T, F>(&'r self, call: Call, mut op: F) -> Result<T, FacilitatorError>
+    /// The members, in config order.
+    pub fn members(&self) -> &[Arc<dyn Facilitator>] {
+        &self.members
+    }
+
+    async fn run<'r, T, F>(&'r self, call: Call, op: F) -> Result<T, FacilitatorError>
+    where
+        F: FnMut(
+            &'r dyn Facilitator,
+        ) -> futures::future::BoxFuture<'r, Result<T, FacilitatorError>>,
+    {
+        let order: Vec<usize> = (0..self.members.len()).collect();
+        self.run_in(call, &order, op).await.result
+    }
+
+    /// The failover loop over the members at `order` (indices; the paygate uses config order,
+    /// the facilitator proxy a weighted random order of the healthy ones), traced.
+    pub async fn run_in<'r, T, F>(&'r self, call: Call, order: &[usize], mut op: F) -> Traced<T>
     where
         F: FnMut(
             &'r dyn Facilitator,
@@ -72,6 +106,9 @@ impl FailoverFacilitator {
     {
         let deadline = Instant::now() + Duration::from_millis(self.policy.budget_ms);
         let mut last = None;
+        let mut attempts = 0;
+        let mut failed = Vec::new();
+        let mut target = None;
         for round in 0..self.policy.attempts.max(1) {
             if round > 0 {
                 let wait = self.policy.delay(round - 1);
@@ -80,28 +117,55 @@ impl FailoverFacilitator {
                 }
                 tokio::time::sleep(wait).await;
             }
-            for member in &self.members {
+            for &index in order {
+                let Some(member) = self.members.get(index) else {
+                    continue;
+                };
                 // Every member call is bounded by what is left of the budget, so a hanging
                 // facilitator cannot stretch the whole call past `budget_ms`.
                 let left = deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     break;
                 }
+                attempts += 1;
+                target = Some(index);
                 let answer = match tokio::time::timeout(left, op(member.as_ref())).await {
                     Ok(answer) => answer,
                     Err(_) => Err(FacilitatorError::Timeout(left.as_millis() as u64)),
                 };
                 match answer {
-                    Ok(answer) => return Ok(answer),
+                    Ok(answer) => {
+                        return Traced {
+                            result: Ok(answer),
+                            target,
+                            attempts,
+                            failed,
+                        }
+                    }
                     Err(err) if call.may_try_next(&err) => {
                         tracing::warn!(facilitator = member.name(), error = %err, "facilitator failed; trying the next");
+                        failed.push(index);
                         last = Some(err);
                     }
-                    Err(err) => return Err(err),
+                    Err(err) => {
+                        return Traced {
+                            result: Err(err),
+                            target,
+                            attempts,
+                            failed,
+                        }
+                    }
                 }
             }
         }
-        Err(last.unwrap_or_else(|| FacilitatorError::Unavailable("no facilitator answered".into())))
+        Traced {
+            result: Err(last.unwrap_or_else(|| {
+                FacilitatorError::Unavailable("no facilitator answered".into())
+            })),
+            target,
+            attempts,
+            failed,
+        }
     }
 }
 

@@ -109,7 +109,7 @@ fn facilitator_error(e: FacilitatorError) -> Response {
 /// A body that is a facilitator request in shape (else 400), typed; a payload or requirements
 /// of the wrong shape is a business refusal (`isValid: false` / `success: false` with its
 /// reason), as the official facilitators answer it, not an HTTP error.
-fn parse_body(
+pub(super) fn parse_body(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Result<FacilitatorRequest, Refused>, ApiError> {
     let body = body.map_err(|r| {
@@ -138,9 +138,33 @@ fn parse_body(
 }
 
 /// A request refused for its shape, with the network it named (for the settle answer).
-struct Refused {
+pub(super) struct Refused {
     error: RequestShapeError,
     network: String,
+}
+
+impl Refused {
+    /// The `/verify` answer to it: `isValid: false` with its reason.
+    pub(super) fn verify_answer(self) -> VerifyResponse {
+        VerifyResponse {
+            is_valid: false,
+            invalid_reason: Some(self.error.reason.to_owned()),
+            invalid_message: Some(self.error.message),
+            payer: None,
+        }
+    }
+
+    /// The `/settle` answer to it: `success: false` with its reason.
+    pub(super) fn settle_answer(self) -> SettleResponse {
+        SettleResponse {
+            success: false,
+            error_reason: Some(self.error.reason.to_owned()),
+            error_message: Some(self.error.message),
+            transaction: String::new(),
+            network: self.network,
+            payer: None,
+        }
+    }
 }
 
 async fn supported(State(s): State<AppState>) -> Response {
@@ -153,15 +177,7 @@ async fn supported(State(s): State<AppState>) -> Response {
 async fn verify(State(s): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
     let req = match parse_body(body) {
         Ok(Ok(r)) => r,
-        Ok(Err(refused)) => {
-            return Json(VerifyResponse {
-                is_valid: false,
-                invalid_reason: Some(refused.error.reason.to_owned()),
-                invalid_message: Some(refused.error.message),
-                payer: None,
-            })
-            .into_response()
-        }
+        Ok(Err(refused)) => return Json(refused.verify_answer()).into_response(),
         Err(e) => return e.into_response(),
     };
     match s.facilitator.verify(&req).await {
@@ -173,17 +189,7 @@ async fn verify(State(s): State<AppState>, body: Result<Bytes, BytesRejection>) 
 async fn settle(State(s): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
     let req = match parse_body(body) {
         Ok(Ok(r)) => r,
-        Ok(Err(refused)) => {
-            return Json(SettleResponse {
-                success: false,
-                error_reason: Some(refused.error.reason.to_owned()),
-                error_message: Some(refused.error.message),
-                transaction: String::new(),
-                network: refused.network,
-                payer: None,
-            })
-            .into_response()
-        }
+        Ok(Err(refused)) => return Json(refused.settle_answer()).into_response(),
         Err(e) => return e.into_response(),
     };
     let f = s.facilitator.clone();

@@ -16,6 +16,7 @@ pub mod failover;
 pub mod http;
 pub mod keys;
 pub mod local;
+pub(crate) mod proxy;
 pub mod remote;
 
 use std::sync::Arc;
@@ -112,6 +113,20 @@ pub trait Facilitator: Send + Sync + std::fmt::Debug {
     }
 }
 
+/// The facilitator set, in order: the in-process one first (when configured), then the remote
+/// ones in config order. Shared by the paygate ([`from_config`]) and the facilitator proxy.
+pub fn members(
+    local: Option<Arc<dyn Facilitator>>,
+    remotes: &[RemoteFacilitatorConfig],
+    env: &dyn EnvSource,
+) -> Result<Vec<Arc<dyn Facilitator>>, String> {
+    let mut members: Vec<Arc<dyn Facilitator>> = local.into_iter().collect();
+    for remote in remotes {
+        members.push(Arc::new(RemoteFacilitator::new(remote, env)?));
+    }
+    Ok(members)
+}
+
 /// The facilitator the paygate talks to, assembled in one place: the in-process one first (when
 /// configured), then the remote ones in config order, behind failover when there are several.
 /// `Ok(None)` when there is none at all.
@@ -121,10 +136,7 @@ pub fn from_config(
     failover: &FailoverPolicy,
     env: &dyn EnvSource,
 ) -> Result<Option<Arc<dyn Facilitator>>, String> {
-    let mut members: Vec<Arc<dyn Facilitator>> = local.into_iter().collect();
-    for remote in remotes {
-        members.push(Arc::new(RemoteFacilitator::new(remote, env)?));
-    }
+    let mut members = members(local, remotes, env)?;
     Ok(match members.len() {
         0 => None,
         1 => members.pop(),

@@ -18,6 +18,9 @@ pub(crate) enum ProxyError {
     /// The provider exists but is not serving (no key, disabled).
     #[error("{0}")]
     ProviderUnavailable(String),
+    /// Every provider that could serve the call has its circuit open.
+    #[error("{0}")]
+    NoHealthyProvider(String),
     /// Body over the limit.
     #[error("request body larger than {0} bytes")]
     BodyTooLarge(usize),
@@ -61,7 +64,9 @@ impl ProxyError {
     pub(crate) fn status(&self) -> StatusCode {
         match self {
             ProxyError::NotFound(_) => StatusCode::NOT_FOUND,
-            ProxyError::ProviderUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::ProviderUnavailable(_) | ProxyError::NoHealthyProvider(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ProxyError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ProxyError::Body(_)
@@ -79,6 +84,7 @@ impl ProxyError {
         match self {
             ProxyError::NotFound(_) => "not_found",
             ProxyError::ProviderUnavailable(_) => "provider_unavailable",
+            ProxyError::NoHealthyProvider(_) => "no_healthy_provider",
             ProxyError::BodyTooLarge(_) => "body_too_large",
             ProxyError::UnsupportedMediaType => "unsupported_media_type",
             ProxyError::Body(BodyError::Parse(_)) => "parse_error",
@@ -113,7 +119,7 @@ impl ProxyError {
                 Value::Null,
                 ErrorObject::new(codes::UPSTREAM_TIMEOUT, self.to_string()).with_data(reason),
             ),
-            ProxyError::Upstream(_) => (
+            ProxyError::Upstream(_) | ProxyError::NoHealthyProvider(_) => (
                 Value::Null,
                 ErrorObject::new(codes::UPSTREAM_FAILED, self.to_string()).with_data(reason),
             ),
@@ -193,6 +199,11 @@ mod tests {
                 codes::METHOD_NOT_FOUND,
             ),
             (ProxyError::BodyTooLarge(1), 413, codes::INVALID_REQUEST),
+            (
+                ProxyError::NoHealthyProvider("x".into()),
+                503,
+                codes::UPSTREAM_FAILED,
+            ),
             (
                 ProxyError::UnsupportedMediaType,
                 415,

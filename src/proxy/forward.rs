@@ -4,6 +4,10 @@
 //! verbatim. Batches are forwarded with the gateway's own ids (the element index), so a client
 //! cannot confuse the matching with duplicate ids, and the answers are put back in the client's
 //! order with the client's ids. Invalid elements answer themselves and notifications get nothing.
+//!
+//! Failover lives here, inside the forwarding step: the paygate around it verified the payment
+//! once and settles only after this handler returns a success, so a call that needed two
+//! providers is still paid once, and never settled after a failure.
 
 use std::sync::Arc;
 
@@ -14,10 +18,16 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::time::Instant;
+
 use super::{ProxyError, RpcRequest, RpcRoutes};
 use crate::exchange::{Exchange, UpstreamOutcome};
 use crate::jsonrpc::{codes, Body, Call, Element, ErrorObject};
-use crate::upstream::UpstreamError;
+use crate::routing;
+use crate::upstream::{Circuit, Source, UpstreamError};
 
 /// One element of a provider's answer, borrowed from its body.
 #[derive(Deserialize)]
@@ -35,7 +45,7 @@ pub(crate) async fn forward(
     State(app): State<Arc<RpcRoutes>>,
     Extension(rpc): Extension<Arc<RpcRequest>>,
 ) -> Response {
-    let (mut response, outcome) = match &rpc.body {
+    let (mut response, outcome, served) = match &rpc.body {
         Body::Single(Element::Call(call)) => forward_single(&app, &rpc, call).await,
         Body::Single(Element::Invalid { id, error }) => (
             (
@@ -44,51 +54,145 @@ pub(crate) async fn forward(
             )
                 .into_response(),
             UpstreamOutcome::NotCalled,
+            None,
         ),
         Body::Batch(items) => forward_batch(&app, &rpc, items).await,
     };
+    if let Some(served) = served {
+        let headers = response.headers_mut();
+        if let Ok(name) = HeaderValue::from_str(&served.provider) {
+            headers.insert(routing::PROVIDER_HEADER, name);
+        }
+        headers.insert(routing::ATTEMPTS_HEADER, HeaderValue::from(served.attempts));
+    }
     Exchange::of(&mut response).upstream = Some(outcome);
     response
+}
+
+/// Who answered (or, after a failure, was tried last) and after how many attempts.
+struct Served {
+    provider: String,
+    attempts: u32,
+}
+
+/// Sends `body` to the plan's providers in order until one gives an answer that `judge`
+/// accepts. A transport error, timeout, HTTP 5xx/429 (see `UpstreamError::fails_over`) or an
+/// answer `judge` refuses (garbage) moves on to the next provider, within the routing deadline
+/// and attempt cap; anything `judge` accepts, a JSON-RPC error object included, is the answer.
+/// Every attempt is recorded in its endpoint's health (passive health).
+async fn send<T>(
+    app: &RpcRoutes,
+    rpc: &RpcRequest,
+    body: Bytes,
+    judge: impl Fn(&[u8]) -> Result<T, String>,
+) -> (Result<(T, Bytes), UpstreamError>, Option<Served>) {
+    let deadline = Instant::now() + Duration::from_millis(app.routing.deadline_ms);
+    let cap = app.routing.max_attempts;
+    let mut served: Option<Served> = None;
+    let mut last = None;
+    for (i, candidate) in rpc.plan.order.iter().enumerate() {
+        let attempts = served.as_ref().map_or(0, |s| s.attempts);
+        let left = deadline.saturating_duration_since(Instant::now());
+        if attempts >= cap || left.is_zero() {
+            break;
+        }
+        let health = candidate.endpoint.health();
+        // A provider whose circuit opened since the decision is skipped by failover.
+        if i > 0 && health.circuit() == Circuit::Open {
+            continue;
+        }
+        served = Some(Served {
+            provider: candidate.provider.name().to_owned(),
+            attempts: attempts + 1,
+        });
+        let in_flight = health.start();
+        let started = Instant::now();
+        let result =
+            match tokio::time::timeout(left, app.upstream.call(&candidate.endpoint, body.clone()))
+                .await
+            {
+                Ok((result, _)) => result,
+                Err(_) => Err(UpstreamError::Timeout(left.as_millis() as u64)),
+            };
+        let judged = result.and_then(|reply| match judge(&reply.body) {
+            Ok(t) => Ok((t, reply.body)),
+            Err(message) => Err(UpstreamError::Protocol(message.chars().take(200).collect())),
+        });
+        drop(in_flight);
+        let latency = started.elapsed();
+        match judged {
+            Ok(answer) => {
+                health.record(latency, Ok(()), Source::Request);
+                return (Ok(answer), served);
+            }
+            Err(e) => {
+                let fault = if e.is_provider_fault() {
+                    Err(&e)
+                } else {
+                    Ok(())
+                };
+                health.record(latency, fault, Source::Request);
+                if !e.fails_over() {
+                    return (Err(e), served);
+                }
+                tracing::info!(
+                    provider = candidate.provider.name(),
+                    error = %e,
+                    "provider failed; the call moves to the next one"
+                );
+                last = Some(e);
+            }
+        }
+    }
+    let err = last.unwrap_or(UpstreamError::Timeout(app.routing.deadline_ms));
+    (Err(err), served)
 }
 
 async fn forward_single(
     app: &RpcRoutes,
     rpc: &RpcRequest,
     call: &Call,
-) -> (Response, UpstreamOutcome) {
+) -> (Response, UpstreamOutcome, Option<Served>) {
     // A notification still reaches the provider (sendTransaction as fire-and-forget is legal),
     // with an id of ours; its answer is dropped as JSON-RPC requires.
     let upstream_id = call.id.clone().unwrap_or(Value::from(0));
     let body = serde_json::to_vec(&call.to_upstream(&upstream_id)).unwrap_or_default();
-    let reply = match app.upstream.call(&rpc.endpoint, body).await {
-        Ok(reply) => reply,
+    let (result, served) = send(app, rpc, body.into(), judge_single).await;
+    let (outcome, body) = match result {
+        Ok(answer) => answer,
         Err(e) => {
-            let response = ProxyError::from(e).into_response_for(call.id.as_ref());
-            return (response, UpstreamOutcome::Failed);
+            return (
+                ProxyError::from(e).into_response_for(call.id.as_ref()),
+                UpstreamOutcome::Failed,
+                served,
+            )
         }
     };
-    let malformed = |message: &str| malformed_answer(message, call.id.as_ref());
-    // serde's derived struct impl also accepts a JSON array; a single call wants an object.
-    if first_json_byte(&reply.body) != Some(b'{') {
-        return malformed("a single call was answered with something other than an object");
-    }
-    let outcome = match serde_json::from_slice::<Answer<'_>>(&reply.body) {
-        Ok(a) if a.result.is_some() => UpstreamOutcome::Success,
-        Ok(a) if a.error.is_some() => UpstreamOutcome::RpcError,
-        Ok(_) => return malformed("answer has neither result nor error"),
-        Err(e) => return malformed(&e.to_string()),
-    };
     if call.id.is_none() {
-        return (StatusCode::NO_CONTENT.into_response(), outcome);
+        return (StatusCode::NO_CONTENT.into_response(), outcome, served);
     }
-    (json_response(StatusCode::OK, reply.body.into()), outcome)
+    (json_response(StatusCode::OK, body.into()), outcome, served)
+}
+
+/// A single call's answer: one object with a `result` or an `error`.
+fn judge_single(body: &[u8]) -> Result<UpstreamOutcome, String> {
+    // serde's derived struct impl also accepts a JSON array; a single call wants an object.
+    if first_json_byte(body) != Some(b'{') {
+        return Err("a single call was answered with something other than an object".into());
+    }
+    match serde_json::from_slice::<Answer<'_>>(body) {
+        Ok(a) if a.result.is_some() => Ok(UpstreamOutcome::Success),
+        Ok(a) if a.error.is_some() => Ok(UpstreamOutcome::RpcError),
+        Ok(_) => Err("answer has neither result nor error".into()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 async fn forward_batch(
     app: &RpcRoutes,
     rpc: &RpcRequest,
     items: &[Element],
-) -> (Response, UpstreamOutcome) {
+) -> (Response, UpstreamOutcome, Option<Served>) {
     let outgoing: Vec<Value> = items
         .iter()
         .enumerate()
@@ -100,16 +204,28 @@ async fn forward_batch(
 
     let mut answers: Vec<Option<Value>> = vec![None; items.len()];
     let mut outcome = UpstreamOutcome::NotCalled;
+    let mut served = None;
     if !outgoing.is_empty() {
         let body = serde_json::to_vec(&outgoing).unwrap_or_default();
-        let reply = match app.upstream.call(&rpc.endpoint, body).await {
-            Ok(reply) => reply,
-            Err(e) => return (ProxyError::from(e).into_response(), UpstreamOutcome::Failed),
+        let judge = |body: &[u8]| {
+            let mut answers: Vec<Option<Value>> = vec![None; items.len()];
+            fill_batch_answers(items, body, &mut answers).map(|outcome| (outcome, answers))
         };
-        outcome = match fill_batch_answers(items, &reply.body, &mut answers) {
-            Ok(outcome) => outcome,
-            Err(message) => return malformed_answer(&message, None),
-        };
+        let (result, by) = send(app, rpc, body.into(), judge).await;
+        served = by;
+        match result {
+            Ok(((o, a), _)) => {
+                outcome = o;
+                answers = a;
+            }
+            Err(e) => {
+                return (
+                    ProxyError::from(e).into_response(),
+                    UpstreamOutcome::Failed,
+                    served,
+                )
+            }
+        }
     }
 
     let mut out = Vec::with_capacity(items.len());
@@ -129,10 +245,10 @@ async fn forward_batch(
         }
     }
     if out.is_empty() {
-        return (StatusCode::NO_CONTENT.into_response(), outcome);
+        return (StatusCode::NO_CONTENT.into_response(), outcome, served);
     }
     let body = serde_json::to_vec(&out).unwrap_or_default();
-    (json_response(StatusCode::OK, body), outcome)
+    (json_response(StatusCode::OK, body), outcome, served)
 }
 
 /// Matches the provider's batch answer to our elements by the index ids we sent.
@@ -208,11 +324,6 @@ fn rebuild(id: &Value, result: Option<&RawValue>, error: Option<&RawValue>) -> V
 
 fn first_json_byte(body: &[u8]) -> Option<u8> {
     body.iter().copied().find(|b| !b.is_ascii_whitespace())
-}
-
-fn malformed_answer(message: &str, id: Option<&Value>) -> (Response, UpstreamOutcome) {
-    let err = ProxyError::Upstream(UpstreamError::Protocol(message.chars().take(200).collect()));
-    (err.into_response_for(id), UpstreamOutcome::Failed)
 }
 
 fn json_response(status: StatusCode, body: Vec<u8>) -> Response {

@@ -22,14 +22,19 @@ pub(crate) use error::ProxyError;
 pub(crate) use forward::forward;
 pub(crate) use request::{parse_method_route, parse_standard_route, RouteKind, RpcRequest};
 
-use crate::config::{Config, GuardrailsConfig, PricingConfig};
+use crate::config::{Config, GuardrailsConfig, PricingConfig, RoutingConfig};
+use crate::routing::registry::Registry;
 use crate::upstream::{Providers, UpstreamClient};
 
 /// What the RPC routes need of the application, and nothing more.
 #[derive(Debug)]
 pub struct RpcRoutes {
-    /// The providers, in routing order.
+    /// The providers (configured and registered).
     pub providers: Arc<Providers>,
+    /// How the standard route picks and fails over among them.
+    pub routing: RoutingConfig,
+    /// The run-time registrations (re-read when a request names an unknown provider).
+    pub(crate) registry: Arc<Registry>,
     /// The shared outbound client.
     pub upstream: UpstreamClient,
     /// Body and batch limits.
@@ -55,9 +60,11 @@ pub struct BodyLimits {
 
 impl RpcRoutes {
     /// From the config and the application's shared parts.
-    pub fn new(config: &Config, providers: Arc<Providers>, upstream: UpstreamClient) -> Self {
+    pub(crate) fn new(config: &Config, registry: Arc<Registry>, upstream: UpstreamClient) -> Self {
         Self {
-            providers,
+            providers: registry.providers().clone(),
+            registry,
+            routing: config.routing.clone(),
             upstream,
             limits: BodyLimits {
                 max_body_bytes: config.server.max_body_bytes,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
-use axum::http::Method;
+use axum::http::{HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -22,6 +22,7 @@ use crate::jsonrpc::{self, Body, BodyError, Call, Element};
 use crate::paygate::challenge::resource_url;
 use crate::priced::{Charge, Discovery, PricedRequest, RouteId};
 use crate::pricing;
+use crate::routing::{self, Candidate, Plan};
 use crate::upstream::{Endpoint, Provider};
 
 /// Which RPC route the request came in on.
@@ -44,10 +45,14 @@ pub(crate) enum RouteKind {
 pub(crate) struct RpcRequest {
     /// The cluster.
     pub cluster: Cluster,
-    /// The provider (resolved once, at parsing).
+    /// The first provider of the plan (resolved once, at parsing): the one the payment's
+    /// provider budget is charged to.
     pub provider: Arc<Provider>,
-    /// The endpoint that will be called.
-    pub endpoint: Endpoint,
+    /// The providers to try, in order (one for a per-method route).
+    pub plan: Plan,
+    /// The price, fixed here: for the standard route the highest of every provider the plan
+    /// may use, so failover never changes it.
+    pub charge: Charge,
     /// The route it came in on.
     pub route: RouteKind,
     /// The calls.
@@ -80,11 +85,7 @@ impl RpcRequest {
 
     /// Prices the request for the payment layer.
     fn priced(&self, routes: &RpcRoutes, path: &str) -> PricedRequest {
-        let charge = match pricing::quote(&routes.pricing, &self.provider.config, self.calls()) {
-            Ok(Some(quote)) => Charge::Quote(quote),
-            Ok(None) => Charge::Nothing,
-            Err(e) => Charge::Unpriced(e),
-        };
+        let charge = self.charge.clone();
         let (route, discovery) = match &self.route {
             RouteKind::Method { surface, method } => (
                 RouteId::RpcMethod,
@@ -145,7 +146,11 @@ pub(crate) async fn parse_method_route(
         Ok(Path(path)) => path,
         Err(rejection) => return path_error(rejection),
     };
-    parse(&routes, request, next, |routes, raw| {
+    if routes.providers.get(&path.provider).is_none() {
+        // Maybe registered on another instance a moment ago.
+        routes.registry.refresh_on_miss().await;
+    }
+    parse(&routes, request, next, |routes, _headers, raw| {
         parse_method(routes, &path, raw)
     })
     .await
@@ -162,8 +167,8 @@ pub(crate) async fn parse_standard_route(
         Ok(Path(path)) => path,
         Err(rejection) => return path_error(rejection),
     };
-    parse(&routes, request, next, |routes, raw| {
-        parse_standard(routes, &path, raw)
+    parse(&routes, request, next, |routes, headers, raw| {
+        parse_standard(routes, &path, headers, raw)
     })
     .await
 }
@@ -182,7 +187,7 @@ async fn parse(
     routes: &RpcRoutes,
     request: Request,
     next: Next,
-    parse_body: impl FnOnce(&RpcRoutes, Bytes) -> Result<RpcRequest, ProxyError>,
+    parse_body: impl FnOnce(&RpcRoutes, &HeaderMap, Bytes) -> Result<RpcRequest, ProxyError>,
 ) -> Response {
     let (mut parts, body) = request.into_parts();
     let raw = if parts.method == Method::GET || parts.method == Method::HEAD {
@@ -193,10 +198,10 @@ async fn parse(
             Err(e) => return e.into_response(),
         }
     };
-    match parse_body(routes, raw.clone()) {
+    match parse_body(routes, &parts.headers, raw.clone()) {
         Ok(rpc) => {
             let priced = rpc.priced(routes, parts.uri.path());
-            let call = RpcCall {
+            let mut call = RpcCall {
                 method: rpc.log_method().to_string(),
                 provider: rpc.provider.name().to_string(),
                 cluster: rpc.cluster,
@@ -206,6 +211,15 @@ async fn parse(
             let mut response = next
                 .run(Request::from_parts(parts, axum::body::Body::empty()))
                 .await;
+            // Logs and usage name the provider that served the call (after failover), not
+            // the first choice.
+            if let Some(served) = response
+                .headers()
+                .get(routing::PROVIDER_HEADER)
+                .and_then(|v| v.to_str().ok())
+            {
+                served.clone_into(&mut call.provider);
+            }
             Exchange::of(&mut response).rpc = Some(call);
             response
         }
@@ -258,7 +272,7 @@ fn parse_method(
             method,
         });
     }
-    let endpoint = endpoint_of(provider, cluster)?;
+    let endpoint = endpoint_of(&provider, cluster)?;
     let limits = &routes.limits;
 
     let params = if raw.is_empty() {
@@ -282,19 +296,30 @@ fn parse_method(
             error: Box::new(v.to_error_object()),
         }
     })?;
+    let call = Call {
+        id: Some(Value::from(1)),
+        method: method.clone(),
+        params,
+    };
+    let charge = match pricing::quote(&routes.pricing, &provider.config, [&call]) {
+        Ok(Some(quote)) => Charge::Quote(quote),
+        Ok(None) => Charge::Nothing,
+        Err(e) => Charge::Unpriced(e),
+    };
     Ok(RpcRequest {
         cluster,
         provider: provider.clone(),
-        endpoint,
+        plan: Plan::fixed(Candidate {
+            provider: provider.clone(),
+            endpoint,
+            cost: None,
+        }),
+        charge,
         route: RouteKind::Method {
             surface,
             method: method.clone(),
         },
-        body: Body::Single(Element::Call(Call {
-            id: Some(Value::from(1)),
-            method,
-            params,
-        })),
+        body: Body::Single(Element::Call(call)),
         raw,
     })
 }
@@ -302,17 +327,32 @@ fn parse_method(
 fn parse_standard(
     routes: &RpcRoutes,
     path: &StandardPath,
+    headers: &HeaderMap,
     raw: Bytes,
 ) -> Result<RpcRequest, ProxyError> {
     let cluster = cluster_of(&path.cluster)?;
-    let (provider, endpoint) = routes.providers.first_for(cluster).ok_or_else(|| {
-        ProxyError::ProviderUnavailable(format!("no provider is enabled for {cluster}"))
+    let strategy = routing::strategy_for(&routes.routing, cluster, headers).map_err(|message| {
+        ProxyError::InvalidRequest {
+            id: Value::Null,
+            message,
+        }
     })?;
+    let providers = routes.providers.snapshot();
+    let pool = routing::pool(&providers, &routes.routing, cluster);
+    if pool.is_empty() {
+        return Err(ProxyError::ProviderUnavailable(format!(
+            "no provider is enabled for {cluster}"
+        )));
+    }
     let limits = &routes.limits;
     let body = jsonrpc::parse_body(&raw, limits.max_json_depth, limits.max_batch)?;
+    // A method is sold on the standard route when some provider of the pool sells it.
     let check = |call: Call| -> Result<Call, ProxyError> {
         let id = call.id.clone().unwrap_or(Value::Null);
-        let Some(surface) = provider.config.surface_of(&call.method) else {
+        let Some(surface) = pool
+            .iter()
+            .find_map(|(p, _)| p.config.surface_of(&call.method))
+        else {
             return Err(ProxyError::MethodNotFound {
                 id,
                 method: call.method,
@@ -357,14 +397,45 @@ fn parse_standard(
                 .collect(),
         ),
     };
-    Ok(RpcRequest {
+    let mut rpc = RpcRequest {
         cluster,
-        provider: provider.clone(),
-        endpoint: endpoint.clone(),
+        provider: pool[0].0.clone(),
+        plan: Plan::fixed(Candidate {
+            provider: pool[0].0.clone(),
+            endpoint: pool[0].1.clone(),
+            cost: None,
+        }),
+        charge: Charge::Nothing,
         route: RouteKind::Standard,
         body,
         raw,
-    })
+    };
+    let calls: Vec<&Call> = rpc.calls().collect();
+    let (candidates, charge) = routing::candidates(&pool, &calls, &routes.pricing);
+    if candidates.is_empty() {
+        // Every method is sold by some provider, but none sells all of them.
+        return Err(ProxyError::MethodNotFound {
+            id: Value::Null,
+            method: format!(
+                "{} (no single provider of {cluster} sells every method of this batch; split it)",
+                calls
+                    .iter()
+                    .map(|c| c.method.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        });
+    }
+    let plan = routing::decide(strategy, candidates, tokio::time::Instant::now());
+    let Some(primary) = plan.primary() else {
+        return Err(ProxyError::NoHealthyProvider(format!(
+            "every provider of {cluster} that sells this call is failing (circuit open)"
+        )));
+    };
+    rpc.provider = primary.provider.clone();
+    rpc.charge = charge;
+    rpc.plan = plan;
+    Ok(rpc)
 }
 
 fn endpoint_of(provider: &Provider, cluster: Cluster) -> Result<Endpoint, ProxyError> {

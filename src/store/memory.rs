@@ -48,6 +48,8 @@ struct State {
 pub struct MemoryStore {
     state: Mutex<State>,
     epoch: Instant,
+    /// Durable maps (no TTL), by map name.
+    maps: Mutex<std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>>,
 }
 
 impl Default for MemoryStore {
@@ -55,6 +57,7 @@ impl Default for MemoryStore {
         Self {
             state: Mutex::new(State::default()),
             epoch: Instant::now(),
+            maps: Mutex::default(),
         }
     }
 }
@@ -357,6 +360,31 @@ impl Store for MemoryStore {
         };
         rows.sort();
         Ok(rows)
+    }
+    async fn map_put(&self, map: &str, field: &str, value: &str) -> StoreResult<()> {
+        self.maps
+            .lock()
+            .entry(map.to_owned())
+            .or_default()
+            .insert(field.to_owned(), value.to_owned());
+        Ok(())
+    }
+
+    async fn map_remove(&self, map: &str, field: &str) -> StoreResult<bool> {
+        Ok(self
+            .maps
+            .lock()
+            .get_mut(map)
+            .is_some_and(|m| m.remove(field).is_some()))
+    }
+
+    async fn map_all(&self, map: &str) -> StoreResult<Vec<(String, String)>> {
+        Ok(self
+            .maps
+            .lock()
+            .get(map)
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default())
     }
 }
 

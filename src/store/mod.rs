@@ -267,6 +267,17 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Every counter of `day`.
     async fn usage(&self, day: &str) -> StoreResult<Vec<(String, i64)>>;
+
+    /// Sets `field` of the durable map `map` to `value`. The one exception to "every key has a
+    /// TTL": these maps hold operator-written configuration (providers registered at run
+    /// time), few entries, written only through admin routes, and they must survive restarts.
+    async fn map_put(&self, map: &str, field: &str, value: &str) -> StoreResult<()>;
+
+    /// Removes `field` of `map`; `true` when it existed.
+    async fn map_remove(&self, map: &str, field: &str) -> StoreResult<bool>;
+
+    /// Every field of `map`, sorted by field.
+    async fn map_all(&self, map: &str) -> StoreResult<Vec<(String, String)>>;
 }
 
 /// Base64 for cached bodies inside JSON records.

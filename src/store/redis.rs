@@ -585,4 +585,33 @@ impl Store for RedisStore {
         rows.sort();
         Ok(rows)
     }
+
+    async fn map_put(&self, map: &str, field: &str, value: &str) -> StoreResult<()> {
+        self.run(
+            redis::cmd("HSET")
+                .arg(self.key(&format!("map:{map}")))
+                .arg(field)
+                .arg(value),
+        )
+        .await
+    }
+
+    async fn map_remove(&self, map: &str, field: &str) -> StoreResult<bool> {
+        let removed: u64 = self
+            .run(
+                redis::cmd("HDEL")
+                    .arg(self.key(&format!("map:{map}")))
+                    .arg(field),
+            )
+            .await?;
+        Ok(removed > 0)
+    }
+
+    async fn map_all(&self, map: &str) -> StoreResult<Vec<(String, String)>> {
+        let mut rows: Vec<(String, String)> = self
+            .run(redis::cmd("HGETALL").arg(self.key(&format!("map:{map}"))))
+            .await?;
+        rows.sort();
+        Ok(rows)
+    }
 }

@@ -45,30 +45,34 @@ impl UpstreamClient {
         })
     }
 
-    /// POSTs a JSON-RPC body to `endpoint` and returns the provider's 2xx answer, or why not.
-    /// The endpoint's health record is updated either way.
+    /// POSTs a JSON-RPC body to `endpoint` and returns the provider's 2xx answer, or why not,
+    /// with how long it took either way. The caller records the outcome in the endpoint's
+    /// health once it has judged the answer (a 2xx body may still be garbage).
     pub async fn call(
         &self,
         endpoint: &Endpoint,
-        body: Vec<u8>,
-    ) -> Result<UpstreamReply, UpstreamError> {
+        body: Bytes,
+    ) -> (Result<UpstreamReply, UpstreamError>, Duration) {
         let started = Instant::now();
         let result = self.exchange(endpoint, body).await;
         let latency = started.elapsed();
-        endpoint
-            .health()
-            .record(latency, result.as_ref().map(|_| ()));
-        result.map(|(status, body)| UpstreamReply {
+        let result = result.map(|(status, body)| UpstreamReply {
             status,
             body,
             latency,
-        })
+        });
+        (result, latency)
+    }
+
+    /// The per-call timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     async fn exchange(
         &self,
         endpoint: &Endpoint,
-        body: Vec<u8>,
+        body: Bytes,
     ) -> Result<(u16, Bytes), UpstreamError> {
         let mut request = self
             .http

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use http::{HeaderName, HeaderValue};
 use url::Url;
 
-use super::EndpointHealth;
+use super::{EndpointHealth, HealthPolicy};
 use crate::config::{Cluster, KeyPlacement, Secret};
 
 /// A ready-to-call upstream endpoint. `Debug` shows the provider and cluster, never the URL.
@@ -61,6 +61,12 @@ impl Endpoint {
             key_header,
             health: Arc::default(),
         })
+    }
+
+    /// The same endpoint with a fresh health record kept by `policy`.
+    pub fn with_health_policy(mut self, policy: HealthPolicy) -> Self {
+        self.health = Arc::new(EndpointHealth::new(policy));
+        self
     }
 
     /// The provider's name.

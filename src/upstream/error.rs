@@ -30,6 +30,26 @@ impl UpstreamError {
         }
     }
 
+    /// True when the same call may go to another provider: the provider failed to answer
+    /// (transport, timeout), is overloaded or broken (5xx, 429), refused our own credentials
+    /// (401, 403: the key, not the client's request), or answered something that is not
+    /// JSON-RPC. An answer too large for the cap would be as large elsewhere: not retried.
+    pub fn fails_over(&self) -> bool {
+        match self {
+            UpstreamError::Timeout(_)
+            | UpstreamError::Transport(_)
+            | UpstreamError::Protocol(_) => true,
+            UpstreamError::Status(s) => matches!(*s, 401 | 403 | 408 | 429) || *s >= 500,
+            UpstreamError::TooLarge(_) => false,
+        }
+    }
+
+    /// True when the failure says something about the provider's health (an oversized answer
+    /// says something about the call).
+    pub fn is_provider_fault(&self) -> bool {
+        !matches!(self, UpstreamError::TooLarge(_))
+    }
+
     /// Short stable name for logs and `/status`.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -15,6 +15,8 @@ mod registry;
 pub(crate) use client::UpstreamClient;
 pub(crate) use endpoint::Endpoint;
 pub(crate) use error::UpstreamError;
-pub(crate) use health::{EndpointHealth, HealthSnapshot};
+pub(crate) use health::{
+    Circuit, EndpointHealth, HealthDetail, HealthPolicy, HealthSnapshot, RouteView, Source,
+};
 pub(crate) use read::{classify, read_capped};
-pub(crate) use registry::{Provider, Providers};
+pub(crate) use registry::{Origin, Provider, Providers};

@@ -1,12 +1,30 @@
-//! The configured providers and their endpoints, looked up by name and cluster.
+//! The providers and their endpoints, looked up by name and cluster: the configured ones, plus
+//! those registered at run time (`POST /providers/register`), swapped in as one snapshot so a
+//! request always sees a consistent list.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use parking_lot::RwLock;
 use serde::Serialize;
 
-use super::{Endpoint, HealthSnapshot};
+use super::{Endpoint, HealthPolicy, HealthSnapshot};
 use crate::config::{Cluster, Config, ProviderConfig, Surface};
+
+/// Where a provider comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// The config file (never removed at run time).
+    Config,
+    /// Registered at run time; `registration` is the stored record, compared on refresh so an
+    /// unchanged provider keeps its health history.
+    Registered {
+        /// The stored registration (JSON), as read from the shared store.
+        #[serde(skip)]
+        registration: String,
+    },
+}
 
 /// One provider: its config (method tables) and, when enabled, an endpoint per cluster.
 #[derive(Debug)]
@@ -15,9 +33,37 @@ pub struct Provider {
     pub config: ProviderConfig,
     /// Endpoints by cluster; empty when the provider is disabled.
     pub endpoints: BTreeMap<Cluster, Endpoint>,
+    /// Configured or registered.
+    pub origin: Origin,
 }
 
 impl Provider {
+    /// Builds the endpoints of an enabled provider (none when disabled) and drops the key
+    /// from the kept config.
+    pub fn build(p: &ProviderConfig, policy: HealthPolicy, origin: Origin) -> Result<Self, String> {
+        let mut endpoints = BTreeMap::new();
+        if p.is_enabled() {
+            for (cluster, base) in &p.clusters {
+                let ep = Endpoint::new(
+                    &p.name,
+                    *cluster,
+                    base,
+                    &p.key_placement,
+                    p.api_key.as_ref(),
+                )?
+                .with_health_policy(policy);
+                endpoints.insert(*cluster, ep);
+            }
+        }
+        let mut config = p.clone();
+        config.api_key = None;
+        Ok(Self {
+            config,
+            endpoints,
+            origin,
+        })
+    }
+
     /// The provider's name.
     pub fn name(&self) -> &str {
         &self.config.name
@@ -41,8 +87,10 @@ impl Provider {
                 rpc: BTreeMap::new(),
                 das: BTreeMap::new(),
                 disabled_reason: None,
+                weight: 1,
             },
             endpoints: BTreeMap::new(),
+            origin: Origin::Config,
         }
     }
 
@@ -52,10 +100,11 @@ impl Provider {
     }
 }
 
-/// All providers, in routing order.
+/// All providers, configured ones first in config order, then registered ones by name.
 #[derive(Debug)]
 pub struct Providers {
-    list: Vec<Arc<Provider>>,
+    list: RwLock<Arc<[Arc<Provider>]>>,
+    policy: HealthPolicy,
 }
 
 /// What `/status` shows about a provider: no URL, no key.
@@ -75,50 +124,70 @@ pub struct ProviderStatus {
 }
 
 impl Providers {
-    /// Builds endpoints for every enabled provider.
+    /// Builds endpoints for every enabled provider of the config.
     pub fn from_config(config: &Config) -> Result<Self, String> {
-        let mut list = Vec::with_capacity(config.providers.len());
-        for p in &config.providers {
-            let mut endpoints = BTreeMap::new();
-            if p.is_enabled() {
-                for (cluster, base) in &p.clusters {
-                    let ep = Endpoint::new(
-                        &p.name,
-                        *cluster,
-                        base,
-                        &p.key_placement,
-                        p.api_key.as_ref(),
-                    )?;
-                    endpoints.insert(*cluster, ep);
-                }
-            }
-            let mut config = p.clone();
-            config.api_key = None;
-            list.push(Arc::new(Provider { config, endpoints }));
-        }
-        Ok(Self { list })
+        let policy = HealthPolicy {
+            window: config.routing.latency_window,
+            failure_threshold: config.routing.failure_threshold,
+            open_for: config.routing.open_for(),
+            decay_half_life: std::time::Duration::from_secs(
+                config.routing.health_check_interval_secs.max(1),
+            ),
+        };
+        let list = config
+            .providers
+            .iter()
+            .map(|p| Provider::build(p, policy, Origin::Config).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            list: RwLock::new(list.into()),
+            policy,
+        })
+    }
+
+    /// The health policy endpoints are built with.
+    pub fn policy(&self) -> HealthPolicy {
+        self.policy
+    }
+
+    /// The current list (cheap: one `Arc` clone under a read lock).
+    pub fn snapshot(&self) -> Arc<[Arc<Provider>]> {
+        self.list.read().clone()
     }
 
     /// The provider called `name`, enabled or not.
-    pub fn get(&self, name: &str) -> Option<&Arc<Provider>> {
-        self.list.iter().find(|p| p.name() == name)
+    pub fn get(&self, name: &str) -> Option<Arc<Provider>> {
+        self.list.read().iter().find(|p| p.name() == name).cloned()
     }
 
-    /// The first enabled provider that serves `cluster` (the standard endpoint's choice).
-    pub fn first_for(&self, cluster: Cluster) -> Option<(&Arc<Provider>, &Endpoint)> {
-        self.list
+    /// Replaces the registered providers with `registered` (name → stored registration and
+    /// its built provider). A provider whose registration did not change keeps its `Arc`, and
+    /// so its health history. Configured providers are never touched.
+    pub fn set_registered(&self, registered: Vec<(String, Provider)>) {
+        let mut list = self.list.write();
+        let mut next: Vec<Arc<Provider>> = list
             .iter()
-            .find_map(|p| p.endpoints.get(&cluster).map(|ep| (p, ep)))
-    }
-
-    /// All providers, in order.
-    pub fn iter(&self) -> impl Iterator<Item = &Provider> {
-        self.list.iter().map(Arc::as_ref)
+            .filter(|p| p.origin == Origin::Config)
+            .cloned()
+            .collect();
+        for (registration, provider) in registered {
+            if next.iter().any(|p| p.name() == provider.name()) {
+                continue; // a configured name always wins
+            }
+            let kept = list.iter().find(|p| {
+                matches!(&p.origin, Origin::Registered { registration: r } if *r == registration)
+            });
+            next.push(match kept {
+                Some(kept) => kept.clone(),
+                None => Arc::new(provider),
+            });
+        }
+        *list = next.into();
     }
 
     /// The `/status` view.
     pub fn statuses(&self) -> Vec<ProviderStatus> {
-        self.list
+        self.snapshot()
             .iter()
             .map(|p| ProviderStatus {
                 name: p.config.name.clone(),

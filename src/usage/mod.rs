@@ -382,6 +382,15 @@ mod tests {
         async fn take(&self, key: &str) -> StoreResult<Option<String>> {
             self.inner.take(key).await
         }
+        async fn map_put(&self, map: &str, field: &str, value: &str) -> StoreResult<()> {
+            self.inner.map_put(map, field, value).await
+        }
+        async fn map_remove(&self, map: &str, field: &str) -> StoreResult<bool> {
+            self.inner.map_remove(map, field).await
+        }
+        async fn map_all(&self, map: &str) -> StoreResult<Vec<(String, String)>> {
+            self.inner.map_all(map).await
+        }
         async fn add_usage(&self, deltas: &[UsageDelta], ttl: Duration) -> StoreResult<()> {
             if self.down.load(std::sync::atomic::Ordering::SeqCst) {
                 return Err(StoreError::Timeout);

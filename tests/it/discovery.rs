@@ -116,7 +116,7 @@ async fn discover_answers_json_to_programs_and_markdown_to_agents_and_terminals(
         .iter()
         .map(|g| g["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["rpc", "gateway", "weather"]);
+    assert_eq!(ids, ["rpc", "gateway", "routing", "weather"]);
     assert!(overview["howToPay"].as_array().unwrap().len() >= 3);
     for headers in [
         [("user-agent", "curl/8.5.0")],
@@ -156,7 +156,7 @@ async fn discover_answers_json_to_programs_and_markdown_to_agents_and_terminals(
     let (_, media, all) = get(&gw, "/discover/all", &[]).await;
     assert_eq!(media, "application/json");
     let all: Value = serde_json::from_str(&all).unwrap();
-    assert_eq!(all["groups"].as_array().unwrap().len(), 3);
+    assert_eq!(all["groups"].as_array().unwrap().len(), 4);
     let (_, _, all_md) = get(&gw, "/discover/all.md", &[]).await;
     assert!(all_md.contains("getSlot") && all_md.contains("/weather/v1/status"));
     let (status, _, _) = get(&gw, "/discover/nope", &[]).await;

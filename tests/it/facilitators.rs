@@ -269,3 +269,184 @@ fn a_missing_auth_variable_is_a_clear_error() {
     let err = RemoteFacilitator::new(&config, &HashMap::new()).unwrap_err();
     assert!(err.contains("CDP_AUTH"), "{err}");
 }
+
+// --- The facilitator proxy (`/facilitator/*`) in front of loopback facilitators. ---
+
+/// A gateway whose facilitator proxy fronts `targets` (name, url, timeout ms), with `extra`
+/// appended to `[facilitator_proxy]`.
+async fn proxy_gateway(targets: &[(&str, &str, u64)], extra: &str) -> crate::common::TestApp {
+    let mut toml = String::from("[payment]\nenabled = false\n");
+    for (name, url, timeout) in targets {
+        toml.push_str(&format!(
+            "[[payment.remote_facilitators]]\nname = \"{name}\"\nurl = \"{url}\"\n\
+             connect_timeout_ms = 200\ntimeout_ms = {timeout}\n"
+        ));
+    }
+    toml.push_str(&format!(
+        "[facilitator_proxy]\nenabled = true\naccess = \"open\"\n{extra}\n\
+         [facilitator_proxy.retry]\nattempts = 2\nbase_ms = 10\ncap_ms = 40\nfactor = 2\nbudget_ms = 5000\n"
+    ));
+    crate::common::TestApp::with_env(&toml, HashMap::new()).await
+}
+
+fn proxy_body() -> String {
+    serde_json::to_string(&request()).unwrap()
+}
+
+fn header(head: &axum::http::Response<()>, name: &str) -> String {
+    head.headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_proxy_skips_a_dead_target_and_stamps_every_answer() {
+    let b = start(Behaviour::Valid).await;
+    let gw = proxy_gateway(&[("dead", &dead_url(), 2_000), ("b", &b.url, 2_000)], "").await;
+    let (status, body, head) = gw.post_json("/facilitator/verify", proxy_body()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["isValid"], true);
+    assert_eq!(header(&head, "x-proxy-target"), "b");
+    assert_eq!(
+        header(&head, "x-proxy-attempt"),
+        "1",
+        "the dead one was never tried"
+    );
+    assert!(header(&head, "x-proxy-timestamp").parse::<u64>().unwrap() > 1_600_000_000_000);
+    let (status, body, head) = gw.get("/facilitator/supported").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["kinds"][0]["scheme"], "exact");
+    assert_eq!(header(&head, "x-proxy-target"), "b");
+    let (status, health, head) = gw.get("/facilitator/health").await;
+    assert_eq!(
+        (status, health["healthy"].as_u64()),
+        (200, Some(1)),
+        "{health}"
+    );
+    assert!(!header(&head, "x-proxy-timestamp").is_empty());
+    let (status, detail, _) = gw.get("/facilitator/status").await;
+    assert_eq!(status, 200);
+    let dead = &detail["targets"][0];
+    assert_eq!(
+        (dead["name"].as_str(), dead["healthy"].as_bool()),
+        (Some("dead"), Some(false))
+    );
+    assert!(dead["last_error"].is_string(), "{detail}");
+    assert!(
+        !detail.to_string().contains("127.0.0.1"),
+        "no URL: {detail}"
+    );
+}
+
+#[tokio::test]
+async fn the_proxy_moves_a_failed_verify_to_the_next_target() {
+    let a = start(Behaviour::Status(503)).await;
+    let b = start(Behaviour::Valid).await;
+    // `a` is drawn first 1000 times in 1001; health is rechecked on every call.
+    let gw = proxy_gateway(
+        &[("a", &a.url, 2_000), ("b", &b.url, 2_000)],
+        "health_cache_ms = 0\nweights = { a = 1000, b = 1 }",
+    )
+    .await;
+    let mut hopped = false;
+    for _ in 0..5 {
+        let (status, body, head) = gw.post_json("/facilitator/verify", proxy_body()).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(header(&head, "x-proxy-target"), "b");
+        hopped |= header(&head, "x-proxy-attempt") == "2";
+        if hopped {
+            break;
+        }
+    }
+    assert!(hopped, "a never went first");
+    assert!(a.counts.verify.load(Ordering::SeqCst) >= 1);
+}
+
+#[tokio::test]
+async fn the_proxy_never_sends_a_second_settle_after_a_settle_timeout() {
+    let a = start(Behaviour::Slow(Duration::from_secs(5))).await;
+    let b = start(Behaviour::Valid).await;
+    let gw = proxy_gateway(
+        &[("a", &a.url, 300), ("b", &b.url, 2_000)],
+        "health_cache_ms = 0\nweights = { a = 1000, b = 1 }",
+    )
+    .await;
+    for _ in 0..5 {
+        let before = b.counts.settle.load(Ordering::SeqCst);
+        let (status, body, head) = gw.post_json("/facilitator/settle", proxy_body()).await;
+        if header(&head, "x-proxy-target") != "a" {
+            continue; // b was drawn first (1 in 1001): nothing to learn from this call
+        }
+        assert_eq!(status, 502, "{body}");
+        assert_eq!(body["error"]["code"], "facilitator_failed");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("not re-sent"),
+            "{body}"
+        );
+        assert_eq!(header(&head, "x-proxy-attempt"), "1");
+        assert_eq!(
+            b.counts.settle.load(Ordering::SeqCst),
+            before,
+            "a settle that may have reached a target is never re-sent"
+        );
+        return;
+    }
+    panic!("a was never drawn first");
+}
+
+#[tokio::test]
+async fn the_proxy_answers_503_without_a_healthy_target_and_502_when_every_attempt_fails() {
+    let gw = proxy_gateway(
+        &[("d1", &dead_url(), 2_000), ("d2", &dead_url(), 2_000)],
+        "",
+    )
+    .await;
+    let (status, body, head) = gw.post_json("/facilitator/verify", proxy_body()).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "no_healthy_target");
+    assert_eq!(header(&head, "x-proxy-attempt"), "0");
+    assert_eq!(gw.get("/facilitator/health").await.0, 503);
+
+    let a = start(Behaviour::Status(500)).await;
+    let b = start(Behaviour::Status(500)).await;
+    let gw = proxy_gateway(&[("a", &a.url, 2_000), ("b", &b.url, 2_000)], "").await;
+    let (status, body, head) = gw.post_json("/facilitator/verify", proxy_body()).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["error"]["code"], "facilitator_failed");
+    // Two rounds over both targets, with backoff between them.
+    assert_eq!(header(&head, "x-proxy-attempt"), "4");
+    assert_eq!(a.counts.verify.load(Ordering::SeqCst), 2);
+    assert_eq!(b.counts.verify.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn the_proxy_is_off_by_default_and_token_protected_when_on() {
+    let b = start(Behaviour::Valid).await;
+    let off =
+        crate::common::TestApp::with_env("[payment]\nenabled = false\n", HashMap::new()).await;
+    assert_eq!(off.get("/facilitator/health").await.0, 404);
+
+    let toml = format!(
+        "[payment]\nenabled = false\n[[payment.remote_facilitators]]\nname = \"b\"\nurl = \"{}\"\n\
+         [facilitator_proxy]\nenabled = true\n",
+        b.url
+    );
+    let refused = x402_gateway::config::Config::from_toml(&toml, &HashMap::<String, String>::new())
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("FACILITATOR_PROXY_TOKEN"), "{refused}");
+    let env: HashMap<String, String> =
+        [("FACILITATOR_PROXY_TOKEN".to_string(), "pr0xy".to_string())].into();
+    let gw = crate::common::TestApp::with_env(&toml, env).await;
+    let (status, _, _) = gw.get("/facilitator/health").await;
+    assert_eq!(status, 401);
+    let request = axum::http::Request::get("/facilitator/health")
+        .header("authorization", "Bearer pr0xy")
+        .body(axum::body::Body::empty())
+        .unwrap();
+    assert_eq!(gw.send(request).await.status(), 200);
+}

@@ -21,6 +21,7 @@ mod pay_client;
 mod payments;
 mod production;
 mod proxy;
+mod routing;
 mod services;
 mod shared_state;
 mod siwx;

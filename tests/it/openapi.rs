@@ -81,6 +81,10 @@ async fn full() -> Full {
 base_url = "http://{api}"
 auth = "siwx"
 
+[facilitator_proxy]
+enabled = true
+access = "open"
+
 [[services]]
 id = "svc"
 base_url = "http://{api}/api"
@@ -242,6 +246,10 @@ fn concrete(path: &str) -> String {
         .replace("{method}", "getSlot")
         .replace("{path}", "v1/tokens")
         .replace("{id}", "rpc")
+        // A configured provider: DELETE answers 409 (never removed at run time), not 404.
+        .replace("{name}", "alchemy")
+        .replace("{payer}", "Payer1111")
+        .replace("{wallet}", "Wallet1111")
 }
 
 #[tokio::test]

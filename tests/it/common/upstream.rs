@@ -26,6 +26,8 @@ pub enum Mode {
     Huge(usize),
     /// Answer 200 with a body that is not JSON.
     Garbage,
+    /// Every other call answers 503, the others normally (a flapping provider).
+    Flapping,
 }
 
 /// One request the mock received.
@@ -79,13 +81,21 @@ async fn answer(
     body: Bytes,
 ) -> Response {
     let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    inner.seen.lock().push(Seen {
-        uri,
-        headers,
-        body: parsed.clone(),
-    });
+    let nth = {
+        let mut seen = inner.seen.lock();
+        seen.push(Seen {
+            uri,
+            headers,
+            body: parsed.clone(),
+        });
+        seen.len()
+    };
     let mode = inner.mode.lock().clone().unwrap_or(Mode::Normal);
     match mode {
+        Mode::Flapping if nth % 2 == 1 => {
+            return (StatusCode::SERVICE_UNAVAILABLE, "flap").into_response();
+        }
+        Mode::Flapping => {}
         Mode::Normal => {}
         Mode::Slow(d) => tokio::time::sleep(d).await,
         Mode::Status(code) => {
