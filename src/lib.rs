@@ -15,6 +15,7 @@ pub(crate) mod app;
 pub mod authgate;
 pub mod catalog;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod credits;
 pub(crate) mod error;

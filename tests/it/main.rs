@@ -17,6 +17,7 @@ mod local_facilitator;
 mod localnet;
 mod logs;
 mod openapi;
+mod pay_client;
 mod payments;
 mod production;
 mod proxy;
