@@ -16,6 +16,7 @@ pub mod audit;
 pub mod authgate;
 pub mod catalog;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod credits;
 pub(crate) mod error;

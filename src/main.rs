@@ -261,16 +261,17 @@ fn announce_localnet(
             w.path.display()
         );
     }
-    let wallet = cluster
+    let (wallet, keypair) = cluster
         .wallets()
         .first()
-        .map(|w| w.keypair.pubkey().to_string())
+        .map(|w| (w.keypair.pubkey().to_string(), w.path.display().to_string()))
         .unwrap_or_default();
     let url = format!("http://{listen}/v1/x402/solana/devnet/localnet/rpc/getBalance");
     if paid {
-        // Calls are paid: the demo client signs the USDC transfer with the funded wallet.
+        // Calls are paid: the paying client signs the USDC transfer with the funded wallet.
         println!(
-            "Try: cargo run --example pay -- {url} \\\n  --body '{{\"params\":[\"{wallet}\"]}}'"
+            "Try: cargo run --bin x402-pay -- pay {url} \\\n  --keypair {keypair} --rpc {} \\\n  --body '{{\"params\":[\"{wallet}\"]}}'",
+            cluster.rpc_url()
         );
     } else {
         println!(

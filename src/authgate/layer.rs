@@ -12,12 +12,7 @@ use crate::exchange::{AuthOutcome, AuthRecord, Exchange};
 use crate::siwx::time::now_ms;
 use crate::x402::header::SIGN_IN_WITH_X;
 
-/// The signed-in wallet, in the request extensions of an auth-only route's handler.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignedIn {
-    /// Base58 address.
-    pub wallet: String,
-}
+pub use crate::siwx::SignedIn;
 
 /// Route layer: the request passes only with a valid `SIGN-IN-WITH-X` proof for this route.
 pub async fn require_siwx(

@@ -26,13 +26,13 @@ use serde_json::{json, Value};
 
 pub(crate) use token::{Session, SessionKey, TokenError};
 
-use crate::authgate::SignedIn;
 use crate::config::CreditsConfig;
 use crate::error::ApiError;
 use crate::exchange::{Exchange, UpstreamOutcome};
 use crate::ledger::{now_ms, Ledger};
 use crate::priced::{Charge, Discovery, Payer, PricedRequest, RouteId};
 use crate::pricing::Quote;
+use crate::siwx::SignedIn;
 use crate::store::Store;
 use crate::upstream::Provider;
 

@@ -30,7 +30,10 @@ use tokio::sync::mpsc;
 pub use audit::{AuditCursor, Finding, FindingFilter, FindingKind, KnownSignature, SettledPayment};
 pub use credits::{CreditAccount, CreditMovement};
 pub use payments::{Claimed, NewPayment, PaymentRow, Submission};
-pub use queries::{PaymentEvent, PaymentFilter, RevenueRow, StateTotal, Statement, MAX_PAGE};
+pub use queries::{PaymentEvent, PaymentFilter, RevenueRow, StateTotal, Statement};
+
+/// Most rows one page of an operator's listing may hold.
+pub const MAX_PAGE: u32 = 1_000;
 pub use state::PaymentState;
 
 use crate::config::LedgerConfig;

@@ -8,8 +8,7 @@ use super::payments::{PaymentRow, COLUMNS};
 use super::state::PaymentState;
 use super::{text, Ledger, LedgerResult};
 
-/// Most rows one page may hold.
-pub const MAX_PAGE: u32 = 1_000;
+use super::MAX_PAGE;
 
 /// Which payments to list (every field optional), newest first.
 #[derive(Debug, Clone, Default)]

@@ -53,6 +53,14 @@ mod verify;
 
 pub use challenge::{proof_schema, ChallengeInfo, SiwxExtension, SupportedChain, EXTENSION_KEY};
 pub use error::SiwxError;
+
+/// The signed-in wallet, in the request extensions of an auth-only route's handler (put there
+/// by `authgate`; here, in the leaf, so handlers read it without depending on the layer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedIn {
+    /// Base58 address.
+    pub wallet: String,
+}
 pub use message::siws_message;
 pub use nonce::NonceKey;
 pub use proof::{SiwxProof, MAX_SIWX_HEADER_BYTES};

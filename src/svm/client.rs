@@ -5,8 +5,8 @@
 //! facilitator's `extra.feePayer`, signed by the wallet only (the fee-payer slot stays 64 zero
 //! bytes until the facilitator signs it at settlement).
 //!
-//! Used by `examples/pay.rs` and by the test fixtures; pure, no I/O (the caller reads the mint
-//! and a recent blockhash from the cluster).
+//! Used by the `x402-pay` client (`crate::client::payer`) and by the test fixtures; pure, no
+//! I/O (the caller reads the mint and a recent blockhash from the cluster).
 
 use base64::Engine as _;
 use rand::RngCore as _;

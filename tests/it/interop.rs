@@ -2,7 +2,7 @@
 //! on loopback, each with a real signed USDC transfer settled on the embedded local cluster: the
 //! official TypeScript (`@x402/fetch`, `@x402/axios`) and Python (`x402`) clients, the legacy v1
 //! `x402-fetch`, a `@solana/web3.js` `Connection` with the paying fetch, PayAI's `x402-solana`,
-//! and our own `cargo run --example pay`. Versions are pinned by `tests/interop/package-lock.json`
+//! and our own `x402-pay pay`. Versions are pinned by `tests/interop/package-lock.json`
 //! and `tests/interop/requirements.txt`.
 //!
 //! Needs `node` (v20+) with `npm`, and `python3` with `venv`, on PATH. The pinned packages are
@@ -47,8 +47,27 @@ pub(crate) fn require_node() {
 }
 
 fn install_pinned_packages() -> Result<(), String> {
-    let fix = "install Node 20+ and npm (on PATH), then rerun; the test installs \
-               tests/interop's pinned packages itself";
+    install_node_packages(&interop_dir())
+}
+
+/// `node` and the official reference servers of `bench/reference/` (installed here when
+/// missing), or a panic naming the fix; their directory.
+pub(crate) fn require_reference_server() -> PathBuf {
+    static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/reference");
+    if let Err(e) = INSTALLED.get_or_init(|| install_node_packages(&dir)) {
+        panic!("{e}");
+    }
+    dir
+}
+
+/// `node`, `npm`, and a complete `npm ci` of `dir` (run here when missing or stale).
+fn install_node_packages(dir: &Path) -> Result<(), String> {
+    let fix = format!(
+        "install Node 20+ and npm (on PATH), then rerun; the test installs {}'s pinned \
+         packages itself",
+        dir.display()
+    );
     for tool in ["node", "npm"] {
         match Command::new(tool).arg("--version").output() {
             Ok(out) if out.status.success() => {}
@@ -60,28 +79,34 @@ fn install_pinned_packages() -> Result<(), String> {
             }
         }
     }
-    if let Some(missing) = missing_pinned_package() {
-        eprintln!("interop: {missing}; running npm ci --prefix tests/interop");
-        npm_ci()?;
-        if let Some(missing) = missing_pinned_package() {
-            return Err(format!("after `npm ci --prefix tests/interop`: {missing}"));
+    if let Some(missing) = missing_pinned_package(dir) {
+        eprintln!(
+            "interop: {missing}; running npm ci --prefix {}",
+            dir.display()
+        );
+        npm_ci(dir)?;
+        if let Some(missing) = missing_pinned_package(dir) {
+            return Err(format!(
+                "after `npm ci --prefix {}`: {missing}",
+                dir.display()
+            ));
         }
     }
     Ok(())
 }
 
-/// The first pinned dependency of `tests/interop/package.json` that `node_modules` lacks (or holds
-/// at another version), or `None` when a complete `npm ci` is in place.
-fn missing_pinned_package() -> Option<String> {
-    let modules = interop_dir().join("node_modules");
+/// The first pinned dependency of `dir/package.json` that `node_modules` lacks (or holds at
+/// another version), or `None` when a complete `npm ci` is in place.
+fn missing_pinned_package(dir: &Path) -> Option<String> {
+    let modules = dir.join("node_modules");
     // npm writes its hidden lockfile last: without it an install was interrupted.
     if !modules.join(".package-lock.json").is_file() {
         return Some(format!("{} has no completed install", modules.display()));
     }
     let manifest: Value = serde_json::from_str(
-        &std::fs::read_to_string(interop_dir().join("package.json")).expect("package.json"),
+        &std::fs::read_to_string(dir.join("package.json")).expect("package.json"),
     )
-    .expect("tests/interop/package.json is JSON");
+    .expect("package.json is JSON");
     let pinned = manifest["dependencies"].as_object().expect("dependencies");
     pinned.iter().find_map(|(name, version)| {
         let path = modules.join(name).join("package.json");
@@ -96,16 +121,16 @@ fn missing_pinned_package() -> Option<String> {
     })
 }
 
-/// `npm ci --prefix tests/interop --no-audit --no-fund`, bounded by `INSTALL_TIMEOUT`.
-fn npm_ci() -> Result<(), String> {
+/// `npm ci --prefix DIR --no-audit --no-fund`, bounded by `INSTALL_TIMEOUT`.
+fn npm_ci(dir: &Path) -> Result<(), String> {
     let mut npm = Command::new("npm");
     npm.arg("ci")
         .arg("--prefix")
-        .arg(interop_dir())
+        .arg(dir)
         .args(["--no-audit", "--no-fund"]);
     run_install(
         npm,
-        "npm ci --prefix tests/interop --no-audit --no-fund",
+        &format!("npm ci --prefix {} --no-audit --no-fund", dir.display()),
         "the npm registry must be reachable, or run it by hand",
     )
 }
@@ -368,7 +393,8 @@ fn assert_success_receipt(report: &Value, payer: &str) {
     );
 }
 
-fn node() -> &'static Path {
+/// `node`, with the pinned packages of `tests/interop` installed.
+pub(crate) fn node() -> &'static Path {
     require_node();
     Path::new("node")
 }
@@ -439,35 +465,49 @@ async fn official_python_client_pays_unmodified() {
     pays_get_balance(&python(), "pay.py").await;
 }
 
-/// Our own client, `cargo run --example pay` (as `tests/interop/pay_example.sh` runs it).
+/// Our own client, `x402-pay pay` (as `tests/interop/x402_pay.sh` runs it, with the binary cargo
+/// built for this test run first on PATH).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn our_pay_example_pays() {
-    pays_get_balance_with(run_pay_example).await;
+async fn our_x402_pay_client_pays() {
+    pays_get_balance_with(run_x402_pay).await;
 }
 
-/// Runs `sh tests/interop/pay_example.sh url keypair rpc_url body` and turns its text output
+/// `PATH` with the directory of the `x402-pay` cargo built for this test run first.
+pub(crate) fn path_with_x402_pay() -> std::ffi::OsString {
+    let bin = Path::new(env!("CARGO_BIN_EXE_x402-pay"))
+        .parent()
+        .expect("the binary's directory")
+        .to_path_buf();
+    let rest = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(std::iter::once(bin).chain(std::env::split_paths(&rest)))
+        .expect("PATH entries")
+}
+
+/// Runs `sh tests/interop/x402_pay.sh url keypair rpc_url body` and turns its text output
 /// (`status: …`, `answer: <json>`, `receipt: <json>`) into the scripts' JSON report.
-async fn run_pay_example(args: [String; 4]) -> Value {
+async fn run_x402_pay(args: [String; 4]) -> Value {
     let child = tokio::process::Command::new("sh")
-        .arg(interop_dir().join("pay_example.sh"))
+        .arg(interop_dir().join("x402_pay.sh"))
         .args(args)
+        .env("PATH", path_with_x402_pay())
+        .env_remove("X402_KEYPAIR")
+        .env_remove("X402_RPC")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
-        .expect("spawn sh pay_example.sh");
-    // `cargo run` may first build the example.
-    let out = tokio::time::timeout(INSTALL_TIMEOUT, child.wait_with_output())
+        .expect("spawn sh x402_pay.sh");
+    let out = tokio::time::timeout(CLIENT_TIMEOUT, child.wait_with_output())
         .await
-        .expect("cargo run --example pay did not finish in time")
+        .expect("x402-pay pay did not finish in time")
         .expect("output");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "pay exited {}:\n{stdout}\n{stderr}",
+        "x402-pay exited {}:\n{stdout}\n{stderr}",
         out.status
     );
     let field = |name: &str| {
@@ -529,7 +569,7 @@ fn readme_snippets_are_the_files_the_tests_run() {
         "tests/interop/web3_connection.mjs",
         "tests/interop/pay_x402_solana.mjs",
         "tests/interop/pay.py",
-        "tests/interop/pay_example.sh",
+        "tests/interop/x402_pay.sh",
     ] {
         assert!(
             checked.iter().any(|c| c == file),

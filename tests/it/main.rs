@@ -19,6 +19,7 @@ mod localnet;
 mod logs;
 mod money_metrics;
 mod openapi;
+mod pay_client;
 mod payments;
 mod production;
 mod proxy;
