@@ -170,14 +170,7 @@ impl Ledger {
             .await?;
         let totals = rows
             .iter()
-            .map(|row| {
-                let state: String = row.try_get("state")?;
-                Ok(StateTotal {
-                    state: state.parse().map_err(super::LedgerError::Corrupt)?,
-                    payments: row.try_get("payments")?,
-                    amount: row.try_get("amount")?,
-                })
-            })
+            .map(state_total)
             .collect::<LedgerResult<Vec<_>>>()?;
         Ok(Statement {
             payer: payer.to_string(),
@@ -197,15 +190,16 @@ impl Ledger {
                 .fetch_all(&self.pool),
             )
             .await?;
-        rows.iter()
-            .map(|row| {
-                let state: String = row.try_get("state")?;
-                Ok(StateTotal {
-                    state: state.parse().map_err(super::LedgerError::Corrupt)?,
-                    payments: row.try_get("payments")?,
-                    amount: row.try_get("amount")?,
-                })
-            })
-            .collect()
+        rows.iter().map(state_total).collect()
     }
+}
+
+/// One row of a `GROUP BY state` count and sum.
+fn state_total(row: &sqlx::any::AnyRow) -> LedgerResult<StateTotal> {
+    let state: String = row.try_get("state")?;
+    Ok(StateTotal {
+        state: state.parse().map_err(super::LedgerError::Corrupt)?,
+        payments: row.try_get("payments")?,
+        amount: row.try_get("amount")?,
+    })
 }

@@ -17,7 +17,7 @@
 
 mod forward;
 mod gate;
-mod path;
+pub(crate) mod path;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -141,42 +141,13 @@ fn upstream_error(e: UpstreamError) -> Response {
 }
 
 /// Every segment of the client's path must be a plain, non-empty name: no `.`/`..` (encoded
-/// or not), no encoded `/` or `\`, nothing outside the URL path characters.
+/// or not), no encoded `/` or `\`, nothing outside the URL path characters (the same rule as
+/// a configured service's paths).
 fn check_path(raw: &str) -> Result<(), &'static str> {
     if raw.is_empty() {
         return Err("a Tokens API path is required after /v1/x402/tokens/");
     }
-    for segment in raw.split('/') {
-        let decoded = percent_decode(segment).ok_or("bad percent-encoding in the path")?;
-        if decoded.is_empty() || decoded == "." || decoded == ".." {
-            return Err("empty, '.' or '..' path segments are not allowed");
-        }
-        if decoded.contains(['/', '\\']) || decoded.chars().any(char::is_control) {
-            return Err("encoded separators or control characters are not allowed in the path");
-        }
-        let plain = |b: u8| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=:@".contains(&b);
-        if !segment.bytes().all(plain) {
-            return Err("the path has characters outside the URL path set");
-        }
-    }
-    Ok(())
-}
-
-fn percent_decode(segment: &str) -> Option<String> {
-    let b = segment.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = b.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    crate::services::path::check_path(&format!("/{raw}"))
 }
 
 #[cfg(test)]
