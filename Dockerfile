@@ -17,6 +17,9 @@ COPY examples ./examples
 RUN mkdir src && echo 'fn main() {}' > src/main.rs && touch src/lib.rs \
     && cargo fetch --locked && rm -rf src
 COPY src ./src
+# The ledger's schema is embedded at compile time (sqlx::migrate!); build.rs rebuilds on change.
+COPY build.rs ./
+COPY migrations ./migrations
 COPY gateway.example.toml ./
 # Compiled dependencies persist across builds in BuildKit cache mounts, so a source change
 # rebuilds the crate only. The embedded local cluster (LiteSVM) is for tests and the offline
