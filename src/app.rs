@@ -21,7 +21,6 @@ use crate::store::redis::RedisStore;
 use crate::store::Store;
 use crate::tokens::TokensApi;
 use crate::upstream::{Providers, UpstreamClient};
-use crate::x402::network::{SOLANA_DEVNET, SOLANA_MAINNET};
 
 /// The application: config plus every dependency built from it.
 #[derive(Debug)]
@@ -221,15 +220,12 @@ impl App {
         // Credits are sold (top-ups) on the first accepted network, one the paygate takes.
         let credits = match (&config.credits.enabled, config.payment.accepts.first()) {
             (true, Some(accept)) => {
-                let network = [SOLANA_MAINNET, SOLANA_DEVNET]
-                    .into_iter()
-                    .find(|n| *n == accept.network)
-                    .ok_or_else(|| {
-                        BuildError::Payment(format!(
-                            "credits are sold on a Solana network; {} is not one",
-                            accept.network
-                        ))
-                    })?;
+                let network = crate::x402::network::known(&accept.network).ok_or_else(|| {
+                    BuildError::Payment(format!(
+                        "credits are sold on a Solana network; {} is not one",
+                        accept.network
+                    ))
+                })?;
                 Some(Arc::new(Credits::new(
                     &config.credits,
                     config.credits_secret.as_ref().map(|s| s.expose()),

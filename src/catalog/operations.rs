@@ -706,12 +706,7 @@ fn credits(ops: &mut Vec<Operation>, config: &Config, admin: bool) {
         .payment
         .accepts
         .first()
-        .and_then(|a| {
-            [Cluster::Mainnet, Cluster::Devnet]
-                .into_iter()
-                .map(Cluster::caip2)
-                .find(|n| *n == a.network)
-        })
+        .and_then(|a| crate::x402::network::known(&a.network))
         .unwrap_or(crate::x402::network::SOLANA_DEVNET);
     let offers: Vec<Offer> = config
         .credits

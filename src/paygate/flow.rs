@@ -695,7 +695,7 @@ impl Paid {
                 // It may have been broadcast: the row stays submitted for the reconciler, and
                 // the store's record answers retries with 409 meanwhile.
                 tracing::warn!(error = %e, "settle outcome unknown");
-                self.pending(None, kept).await;
+                self.pending(None, kept, settle_request).await;
                 return Err(PaygateError::SettlePending {
                     receipt: Box::new(SettleResponse {
                         success: false,
@@ -746,7 +746,8 @@ impl Paid {
                 })
             }
             SettleOutcome::Pending => {
-                self.pending(Some(settled.transaction.clone()), kept).await;
+                self.pending(Some(settled.transaction.clone()), kept, settle_request)
+                    .await;
                 Err(PaygateError::SettlePending {
                     receipt: Box::new(settled),
                     version: self.version,
@@ -817,9 +818,12 @@ impl Paid {
 
     /// The settlement's outcome is unknown: keep the claim (a retry gets 409) with the answer;
     /// the ledger row (submitted) is what the reconciler follows.
-    async fn pending(&self, transaction: Option<String>, kept: CachedResponse) {
-        let settle_request = serde_json::to_string(&self.checked.request)
-            .expect("a facilitator request is always serializable");
+    async fn pending(
+        &self,
+        transaction: Option<String>,
+        kept: CachedResponse,
+        settle_request: String,
+    ) {
         self.finish(ClaimState::Pending {
             transaction: transaction.filter(|t| !t.is_empty()),
             response: Some(kept),

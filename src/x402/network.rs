@@ -18,6 +18,13 @@ pub fn from_v1_name(name: &str) -> Option<&'static str> {
     }
 }
 
+/// The known CAIP-2 id equal to `caip2`, as a `'static` string (configs hold owned ones).
+pub fn known(caip2: &str) -> Option<&'static str> {
+    [SOLANA_MAINNET, SOLANA_DEVNET]
+        .into_iter()
+        .find(|n| *n == caip2)
+}
+
 /// CAIP-2 id → v1 network name.
 pub fn to_v1_name(caip2: &str) -> Option<&'static str> {
     match caip2 {
