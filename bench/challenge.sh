@@ -4,7 +4,11 @@
 # in one run, selling the same call at the same price, network, asset, payTo and fee payer (the
 # references read /supported from the gateway's in-process facilitator). Prints challenges per
 # second (saturated) and p50/p99 (one connection) for each, and the gateway's throughput and CPU
-# ratios against each reference (target >= 10x).
+# ratios against each reference (target >= 10x). The physical anchor runs beside them: a bare hyper
+# server (examples/bench_static402.rs, one tokio worker) that reads the request body and answers
+# the gateway's own 402 bytes (same status, headers and body, captured from the gateway at start),
+# with no routing, middleware or pricing; the gateway's CPU per challenge is reported as a ratio
+# to it (target <= 1.3x).
 #
 # Usage: bash bench/challenge.sh [duration_seconds=10] [connections=32] [rounds=3]
 #
@@ -24,13 +28,14 @@ ROUNDS=${3:-3}
 GW=127.0.0.1:9903
 HONO=127.0.0.1:9904
 EXPRESS=127.0.0.1:9905
+BARE=127.0.0.1:9909
 ROUTE=/v1/x402/solana/devnet/bench/rpc/getBalance
 
 command -v wrk >/dev/null || { echo "wrk is required: apt-get install wrk" >&2; exit 1; }
 command -v node >/dev/null || { echo "node 20+ is required" >&2; exit 1; }
 command -v jq >/dev/null || { echo "jq is required: apt-get install jq" >&2; exit 1; }
 [ -d bench/reference/node_modules/@x402/express ] || npm ci --prefix bench/reference --no-audit --no-fund
-cargo build --release --no-default-features --quiet --bin x402-gateway
+cargo build --release --no-default-features --quiet --bin x402-gateway --example bench_static402
 
 # A throwaway fee-payer key (never funded: a challenge touches no chain) and facilitator secret.
 FEE_PAYER_KEY=$(node -e '
@@ -63,6 +68,13 @@ reference() { # framework address → starts the official server, records its pi
   for _ in $(seq 100); do [ "$(challenge "http://$2$ROUTE")" = 402 ] && break; sleep 0.1; done
   [ "$(challenge "http://$2$ROUTE")" = 402 ] || { echo "reference server ($1) did not answer 402" >&2; exit 1; }
 }
+# The anchor: the gateway's own 402, replayed byte for byte by a bare hyper server.
+BARE_DIR=$(mktemp -d /tmp/challenge-bare.XXXXXX)
+curl -s -D "$BARE_DIR/headers" -o "$BARE_DIR/body" -X POST -H 'content-type: application/json' \
+  -d '{"params":["vines1vzrYbzLMRdu58ou5XTby4qAqVRLmqo36NKPTg"]}' "http://$GW$ROUTE"
+taskset -c "$SERVER_CPU" target/release/examples/bench_static402 "$BARE" "$BARE_DIR/headers" "$BARE_DIR/body" & BARE_PID=$!; PIDS+=($BARE_PID)
+for _ in $(seq 100); do [ "$(challenge "http://$BARE$ROUTE")" = 402 ] && break; sleep 0.1; done
+[ "$(challenge "http://$BARE$ROUTE")" = 402 ] || { echo "the bare 402 server did not answer 402" >&2; exit 1; }
 reference hono "$HONO"; HONO_PID=$REF_PID
 reference express "$EXPRESS"; EXPRESS_PID=$REF_PID
 
@@ -75,13 +87,13 @@ offer() {
 }
 G_OFFER=$(offer "http://$GW$ROUTE")
 echo "gateway offer: $G_OFFER"
-for ref in "$HONO" "$EXPRESS"; do
+for ref in "$HONO" "$EXPRESS" "$BARE"; do
   [ "$(offer "http://$ref$ROUTE")" = "$G_OFFER" ] || { echo "the offer at $ref differs: $(offer "http://$ref$ROUTE")" >&2; exit 1; }
 done
-echo "both references make the same offer"
+echo "both references (and the bare anchor) make the same offer"
 size() { curl -s -D - -X POST -H 'content-type: application/json' -d '{"params":[]}' "http://$1$ROUTE" | wc -c; }
 echo "challenge sizes on the wire (status line, headers, body): gateway $(size "$GW") bytes," \
-  "hono $(size "$HONO"), express $(size "$EXPRESS")"
+  "hono $(size "$HONO"), express $(size "$EXPRESS"), bare $(size "$BARE")"
 
 cpu_ticks() { # pid → utime + stime, in clock ticks
   awk '{ print $14 + $15 }' "/proc/$1/stat"
@@ -108,18 +120,18 @@ run() { # url pid [connections] [plain] → "rps p50_us p99_us not402 socket_err
 
 echo "machine: $(nproc) cores, $(uname -m), node $(node --version), load average $(cut -d' ' -f1-3 /proc/loadavg);" \
   "wrk -t1 -c$CONNS -d${DURATION}s x $ROUNDS rounds on CPU $WRK_CPU; servers on CPU $SERVER_CPU (gateway 1 worker thread, references one Node process each)"
-NAMES=(gateway hono express)
-ADDRS=("$GW" "$HONO" "$EXPRESS")
-SPIDS=("$GW_PID" "$HONO_PID" "$EXPRESS_PID")
+NAMES=(gateway hono express bare)
+ADDRS=("$GW" "$HONO" "$EXPRESS" "$BARE")
+SPIDS=("$GW_PID" "$HONO_PID" "$EXPRESS_PID" "$BARE_PID")
 # Warm every server (JIT, pools).
-for i in 0 1 2; do
+for i in 0 1 2 3; do
   taskset -c "$WRK_CPU" wrk -t1 -c"$CONNS" -d3s -s bench/challenge.lua "http://${ADDRS[$i]}$ROUTE" >/dev/null
 done
 echo
 printf "%-6s %-10s %10s %10s %10s %14s %12s\n" "round" "server" "402s/s" "p50 (us)" "p99 (us)" "non-402/errors" "CPU us/402"
-SUM=(0 0 0); CPU=(0 0 0); N=(0 0 0)
+SUM=(0 0 0 0); CPU=(0 0 0 0); N=(0 0 0 0)
 for round in $(seq "$ROUNDS"); do
-  for i in 0 1 2; do
+  for i in 0 1 2 3; do
     read -r rps p50 p99 bad err n cpu < <(run "http://${ADDRS[$i]}$ROUTE" "${SPIDS[$i]}")
     printf "%-6s %-10s %10s %10s %10s %14s %12.1f\n" "$round" "${NAMES[$i]}" "$rps" "$p50" "$p99" "$bad/$err" \
       "$(awk -v c="$cpu" -v n="$n" 'BEGIN { print c/n }')"
@@ -127,7 +139,7 @@ for round in $(seq "$ROUNDS"); do
   done
 done
 # Latency unsaturated (one connection): at saturation wrk measures queueing.
-for i in 0 1 2; do
+for i in 0 1 2 3; do
   read -r rps1 p50 p99 _ _ _ _ < <(run "http://${ADDRS[$i]}$ROUTE" "${SPIDS[$i]}" 1)
   printf "%-6s %-10s %10s %10s %10s   (1 connection)\n" "-" "${NAMES[$i]}" "$rps1" "$p50" "$p99"
 done
@@ -140,3 +152,7 @@ for i in 1 2; do
     printf "vs %-8s throughput (mean 402s/s) %.1fx, CPU per challenge %.1f us vs %.1f us = %.1fx (target >= 10x)\n",
       name, g/r, gc/gn, rc/rn, (rc/rn)/(gc/gn) }'
 done
+awk -v g="${SUM[0]}" -v r="${SUM[3]}" -v gc="${CPU[0]}" -v gn="${N[0]}" -v rc="${CPU[3]}" -v rn="${N[3]}" 'BEGIN {
+  printf "vs bare hyper (same 402 bytes): throughput %.2fx, CPU per challenge %.1f us vs %.1f us = gateway %.2fx the anchor (target <= 1.3x)\n",
+    g/r, gc/gn, rc/rn, (gc/gn)/(rc/rn) }'
+rm -rf "$BARE_DIR"

@@ -8,6 +8,12 @@
 //   PORT=9904 FACILITATOR_URL=http://127.0.0.1:9903/api/internal/facilitator \
 //   FACILITATOR_SECRET=... PAY_TO=<address> MINT=<address> [FRAMEWORK=express] \
 //   node bench/reference/server.mjs
+//
+// With FEE_PAYER_KEYPAIR (a solana-keygen JSON file) and SOLANA_RPC instead of FACILITATOR_URL
+// (bench/paid.sh), the facilitator is the official one, in process: `x402Facilitator` from
+// @x402/core with the `exact` SVM scheme of @x402/svm (`registerExactSvmScheme`, verify by
+// simulation, settle by sendTransaction and getSignatureStatuses polling) signing as that fee
+// payer against that cluster, the way the x402 examples wire a self-hosted facilitator.
 
 import { HTTPFacilitatorClient, x402ResourceServer } from "@x402/core/server";
 import { bazaarResourceServerExtension, declareDiscoveryExtension } from "@x402/extensions/bazaar";
@@ -23,12 +29,26 @@ const need = (name) => {
   return value;
 };
 const port = Number(process.env.PORT ?? 9904);
-const secret = need("FACILITATOR_SECRET");
-const auth = { "x-facilitator-secret": secret };
-const facilitator = new HTTPFacilitatorClient({
-  url: need("FACILITATOR_URL"),
-  createAuthHeaders: async () => ({ supported: auth, verify: auth, settle: auth }),
-});
+let facilitator;
+if (process.env.FEE_PAYER_KEYPAIR) {
+  const { readFileSync } = await import("node:fs");
+  const { createKeyPairSignerFromBytes } = await import("@solana/kit");
+  const { x402Facilitator } = await import("@x402/core/facilitator");
+  const { registerExactSvmScheme } = await import("@x402/svm/exact/facilitator");
+  const { toFacilitatorSvmSigner } = await import("@x402/svm");
+  const bytes = Uint8Array.from(JSON.parse(readFileSync(process.env.FEE_PAYER_KEYPAIR, "utf8")));
+  const signer = toFacilitatorSvmSigner(await createKeyPairSignerFromBytes(bytes), {
+    defaultRpcUrl: need("SOLANA_RPC"),
+  });
+  facilitator = registerExactSvmScheme(new x402Facilitator(), { signer, networks: SOLANA_DEVNET });
+} else {
+  const secret = need("FACILITATOR_SECRET");
+  const auth = { "x-facilitator-secret": secret };
+  facilitator = new HTTPFacilitatorClient({
+    url: need("FACILITATOR_URL"),
+    createAuthHeaders: async () => ({ supported: auth, verify: auth, settle: auth }),
+  });
+}
 const server = new x402ResourceServer(facilitator)
   .register(SOLANA_DEVNET, new ExactSvmScheme())
   .registerExtension(bazaarResourceServerExtension);

@@ -35,7 +35,7 @@ pub struct LedgerConfig {
     /// `postgres`: refuse to start unless `LEDGER_URL` (or `url`) names a PostgreSQL database,
     /// so that instances behind one load balancer never each keep their own SQLite ledger.
     pub backend: Option<RequiredBackend>,
-    /// Pool size.
+    /// Pool size (a SQLite ledger opens at most `ledger::SQLITE_MAX_CONNECTIONS`, 2).
     pub max_connections: u32,
     /// Every ledger call (acquire included) fails after this long: the paygate then refuses to
     /// move money rather than move it unrecorded.
