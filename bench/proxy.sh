@@ -27,7 +27,11 @@ NGINX_BIN=$(command -v nginx || echo /usr/sbin/nginx)
 cargo build --release --no-default-features --quiet --example bench_upstream --bin x402-gateway
 
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  [ -n "${NGINX_DIR:-}" ] && rm -rf "$NGINX_DIR"
+}
 trap cleanup EXIT
 
 SERVER_CPU=1; LOAD_CPU=0
@@ -100,4 +104,3 @@ for DELAY in 0 1000; do
     printf "CPU per proxied call: gateway %.1f us, nginx %.1f us = gateway %.2fx nginx (target <= 1.5x)\n",
       gc/gn, nc/nn, (gc/gn)/(nc/nn) }'
 done
-rm -rf "$NGINX_DIR"

@@ -169,7 +169,10 @@ async fn main() {
         .await
         .unwrap_or_else(|e| usage(&format!("cannot reach {}: {e}", args.url)));
     if unpaid.status() != 402 {
-        usage(&format!("an unpaid call answered {}, not 402", unpaid.status()));
+        usage(&format!(
+            "an unpaid call answered {}, not 402",
+            unpaid.status()
+        ));
     }
     let headers = unpaid.headers().clone();
     let body = unpaid.bytes().await.unwrap_or_default();

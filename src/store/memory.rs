@@ -513,12 +513,17 @@ mod tests {
         // The newest survive, the oldest are gone with their aliases.
         assert!(state.record(&claim_key(&payment(n - 1)), at).is_some());
         assert!(state.record("pid:0", at).is_none());
-        assert!(!state.entries.contains_key("pid:0"), "dangling alias removed");
+        assert!(
+            !state.entries.contains_key("pid:0"),
+            "dangling alias removed"
+        );
         assert!(state.entries.contains_key(&format!("pid:{}", n - 1)));
         // Nothing else is touched.
         assert!(state.entries.contains_key("text"));
         assert!(state.record(&claim_key(&payment(u32::MAX)), at).is_some());
-        assert!(state.record(&claim_key(&payment(u32::MAX - 1)), at).is_some());
+        assert!(state
+            .record(&claim_key(&payment(u32::MAX - 1)), at)
+            .is_some());
         let aliases = state
             .entries
             .values()
