@@ -5,13 +5,15 @@ use std::time::{Duration, Instant};
 
 use crate::audit::ChainAudit;
 use crate::authgate::SiwxGate;
-use crate::catalog::{Published, RouteTable};
+use crate::catalog::{Published, PublishedSlot, RouteTable};
 use crate::config::Config;
 use crate::credits::Credits;
 use crate::facilitator::local::LocalFacilitator;
 use crate::facilitator::Facilitator;
 use crate::ledger::Ledger;
 use crate::paygate::Paygate;
+use crate::pricing::oracle::Oracle;
+use crate::pricing::Pricing;
 use crate::proxy::RpcRoutes;
 use crate::ratelimit::RateLimits;
 use crate::services::Services;
@@ -55,7 +57,9 @@ pub struct App {
     /// The configured HTTP services (`[[services]]`).
     pub(crate) services: Arc<Services>,
     /// The route table and the discovery documents generated from it.
-    pub(crate) published: Arc<Published>,
+    pub(crate) published: Arc<PublishedSlot>,
+    /// The live prices (the settlement cost follows SOL/USD when an oracle is configured).
+    pub pricing: Pricing,
     /// The facilitator proxy, when `[facilitator_proxy] enabled = true`.
     pub(crate) facilitator_proxy: Option<Arc<crate::facilitator::proxy::FacilitatorProxy>>,
     /// Rate limits (`[rate_limits]`); the paygate takes its payer/provider checks from here.
@@ -71,7 +75,7 @@ pub type AppState = Arc<App>;
 
 impl axum::extract::FromRef<AppState> for crate::catalog::Docs {
     fn from_ref(app: &AppState) -> Self {
-        Self(app.published.clone())
+        Self(app.published.load())
     }
 }
 
@@ -316,10 +320,44 @@ impl App {
             config.routing.registry_refresh_secs,
         ));
         crate::routing::probe::spawn(&providers, upstream.clone(), &config.routing);
-        let rpc = Arc::new(RpcRoutes::new(&config, registry.clone(), upstream.clone()));
-        let published = Arc::new(Published::new(RouteTable::build(&config, &services)));
+        let pricing = Pricing::new(&config);
+        let rpc = Arc::new(RpcRoutes::new(
+            &config,
+            registry.clone(),
+            upstream.clone(),
+            pricing.clone(),
+        ));
+        let config = Arc::new(config);
+        let published = Arc::new(PublishedSlot::new(Published::new(RouteTable::build(
+            &config,
+            &services,
+            &pricing.tariff(),
+        ))));
+        if let Some(oracle) = &config.pricing.settlement.oracle {
+            // The documents carry prices: re-rendered when the settlement cost moves.
+            let rerender = {
+                let (config, services, pricing, published) = (
+                    config.clone(),
+                    services.clone(),
+                    pricing.clone(),
+                    published.clone(),
+                );
+                move || {
+                    let table = RouteTable::build(&config, &services, &pricing.tariff());
+                    published.store(Published::new(table));
+                }
+            };
+            Oracle::new(
+                oracle.clone(),
+                providers.clone(),
+                upstream.clone(),
+                pricing.settlement().clone(),
+                Box::new(rerender),
+            )
+            .spawn();
+        }
         Ok(Arc::new(App {
-            config: Arc::new(config),
+            config,
             providers,
             rpc,
             registry,
@@ -334,6 +372,7 @@ impl App {
             tokens,
             services,
             published,
+            pricing,
             facilitator_proxy,
             limits,
             usage,

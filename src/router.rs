@@ -118,7 +118,7 @@ fn registry_routes(app: &App) -> Router<AppState> {
     let api = RoutingApi {
         registry: app.registry.clone(),
         routing: app.config.routing.clone(),
-        pricing: app.config.pricing.clone(),
+        pricing: app.pricing.clone(),
     };
     let mut routes = Router::new()
         .route(PROVIDERS_ROUTE, get(routing_api::get_providers))

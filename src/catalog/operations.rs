@@ -8,6 +8,7 @@ use super::{bazaar, service_access, Access, Group, Offer, Operation, RouteTable}
 use crate::config::{Cluster, Config, Surface};
 use crate::jsonrpc::Call;
 use crate::priced::Discovery;
+use crate::pricing::Tariff;
 use crate::routes::*;
 use crate::services::Service;
 
@@ -49,7 +50,7 @@ fn op(
 }
 
 /// The gateway's own routes: health, discovery, RPC, Tokens API, facilitator, operators.
-pub(super) fn fixed(table: &mut RouteTable, config: &Config) {
+pub(super) fn fixed(table: &mut RouteTable, config: &Config, tariff: &Tariff) {
     table.groups.push(Group {
         id: "rpc".into(),
         title: "Solana JSON-RPC and DAS".into(),
@@ -175,7 +176,7 @@ pub(super) fn fixed(table: &mut RouteTable, config: &Config) {
         }),
     ));
 
-    rpc(table, config);
+    rpc(table, config, tariff);
 
     if let Some(_tokens) = &config.tokens {
         tokens(table);
@@ -258,7 +259,7 @@ pub(super) fn fixed(table: &mut RouteTable, config: &Config) {
 }
 
 /// The RPC routes, with one offer per (cluster, provider, surface, method) sold.
-fn rpc(table: &mut RouteTable, config: &Config) {
+fn rpc(table: &mut RouteTable, config: &Config, tariff: &Tariff) {
     let paid = config.payment.enabled;
     let mut method_offers = Vec::new();
     let mut standard_offers = Vec::new();
@@ -277,7 +278,7 @@ fn rpc(table: &mut RouteTable, config: &Config) {
                         params: None,
                     };
                     let amount = if paid {
-                        match crate::pricing::quote(&config.pricing, provider, [&call]) {
+                        match crate::pricing::quote(tariff, provider, [&call]) {
                             Ok(Some(q)) => q.amount,
                             _ => continue,
                         }

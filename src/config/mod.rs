@@ -42,7 +42,7 @@ pub use ledger::{LedgerConfig, SQLITE_FILE};
 pub use localnet::LocalnetConfig;
 pub use metrics::MetricsConfig;
 pub use payment::{default_token_program, AcceptConfig, PaymentConfig};
-pub use pricing::PricingConfig;
+pub use pricing::{OracleConfig, PricingConfig, SettlementConfig, PYTH_SOL_USD_ACCOUNT};
 pub use providers::{Cluster, KeyPlacement, ProviderConfig, Surface};
 pub use rate_limits::{LimitSpec, RateLimitsConfig};
 pub use routing::{ClusterRouting, RoutingConfig, Strategy};
@@ -339,6 +339,20 @@ impl Config {
             facilitator.validate()?;
         }
         self.pricing.validate()?;
+        if let Some(oracle) = &self.pricing.settlement.oracle {
+            let provider = self.providers.iter().find(|p| p.name == oracle.provider);
+            // A provider left without its key is disabled at start-up: the oracle then reads
+            // nothing and the fallback applies, with a warning.
+            if !provider.is_some_and(|p| p.clusters.contains_key(&Cluster::Mainnet)) {
+                return Err(ConfigError::invalid(
+                    "pricing.settlement.oracle.provider",
+                    format!(
+                        "{:?} is not a [[providers]] entry with a mainnet URL (the price account is read through it)",
+                        oracle.provider
+                    ),
+                ));
+            }
+        }
         self.payment.validate()?;
         if self.credits.enabled && !self.payment.enabled {
             return Err(ConfigError::invalid(

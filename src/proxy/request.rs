@@ -301,7 +301,7 @@ fn parse_method(
         method: method.clone(),
         params,
     };
-    let charge = match pricing::quote(&routes.pricing, &provider.config, [&call]) {
+    let charge = match pricing::quote(&routes.pricing.tariff(), &provider.config, [&call]) {
         Ok(Some(quote)) => Charge::Quote(quote),
         Ok(None) => Charge::Nothing,
         Err(e) => Charge::Unpriced(e),
@@ -411,7 +411,7 @@ fn parse_standard(
         raw,
     };
     let calls: Vec<&Call> = rpc.calls().collect();
-    let (candidates, charge) = routing::candidates(&pool, &calls, &routes.pricing);
+    let (candidates, charge) = routing::candidates(&pool, &calls, &routes.pricing.tariff());
     if candidates.is_empty() {
         // Every method is sold by some provider, but none sells all of them.
         return Err(ProxyError::MethodNotFound {
