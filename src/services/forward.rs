@@ -33,6 +33,9 @@ pub(crate) async fn forward(request: Request) -> Response {
         Ok(body) => body,
         Err(_) => return too_large(service.max_body_bytes),
     };
+    if let Err(refused) = check_body(&parts.headers, &body) {
+        return refused;
+    }
     let url = upstream_url(service, &matched.rest, parts.uri.query());
     let mut upstream = service
         .http
@@ -44,13 +47,9 @@ pub(crate) async fn forward(request: Request) -> Response {
         }
     }
     if !body.is_empty() {
-        let content_type = parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .cloned()
-            .unwrap_or_else(|| HeaderValue::from_static("application/json"));
+        // Checked JSON above; the client's own value (a charset) is not relayed.
         upstream = upstream
-            .header(header::CONTENT_TYPE, content_type)
+            .header(header::CONTENT_TYPE, "application/json")
             .body(body);
     }
     // Last, so nothing the client sent can stand in for them.
@@ -74,6 +73,31 @@ pub(crate) async fn forward(request: Request) -> Response {
     };
     Exchange::of(&mut response).upstream = Some(outcome);
     response
+}
+
+/// A body is JSON (an empty one needs no content type): 415 otherwise, before any upstream call
+/// (and, on a paid route, before the payment is looked at).
+pub(super) fn check_body(headers: &HeaderMap, body: &Bytes) -> Result<(), Response> {
+    if body.is_empty() {
+        return Ok(());
+    }
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            let media = v.split(';').next().unwrap_or("").trim();
+            media.eq_ignore_ascii_case("application/json")
+        });
+    if json {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "content type must be application/json",
+        )
+        .into_response())
+    }
 }
 
 /// The client's `Accept` when it is plain, else JSON.

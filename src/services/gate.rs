@@ -11,7 +11,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use url::Url;
 
-use super::{check_path, Service};
+use super::forward::check_body;
+use super::{check_path, normalize, Service};
 use crate::authgate::{require_siwx, SiwxGate};
 use crate::config::Access;
 use crate::error::ApiError;
@@ -50,8 +51,8 @@ pub(crate) async fn service_gate(
     let rest = match path.strip_prefix(service.mount.as_str()) {
         Some("") | None => "/",
         Some(rest) => rest,
-    }
-    .to_string();
+    };
+    let rest = normalize(rest).into_owned();
     if let Err(message) = check_path(&rest) {
         return ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", message).into_response();
     }
@@ -95,6 +96,9 @@ pub(crate) async fn service_gate(
                 Ok(body) => body,
                 Err(_) => return too_large(service.max_body_bytes),
             };
+            if let Err(refused) = check_body(&parts.headers, &body) {
+                return refused;
+            }
             let priced = PricedRequest {
                 route: RouteId::Service,
                 resource: resource_url(&state.public_base_url, parts.uri.path()),
