@@ -522,16 +522,21 @@ pub(super) fn service(table: &mut RouteTable, service: &Service) {
                 "content": {"application/json": {"schema": schema}}
             });
         }
+        // The route's own words as a sentence, then how it is called.
+        let what = match route.spec.description.as_deref().map(str::trim) {
+            Some(d) if d.ends_with(['.', '!', '?']) => format!("{d} "),
+            Some(d) if !d.is_empty() => format!("{d}. "),
+            _ => String::new(),
+        };
         let has_body = route.discovery.has_body();
         if has_body {
             responses["415"] = r("Error");
         }
         let mut openapi = json!({
             "description": format!(
-                "{} {sign_in}Called upstream as `{method} {}` under the service's base URL, with the gateway's credentials; no client header but `Accept` is passed on unless the route names it.",
-                route.spec.description.clone().unwrap_or_default(),
+                "{what}{sign_in}Called upstream as `{method} {}` under the service's base URL, with the gateway's credentials; no client header but `Accept` is passed on unless the route names it.",
                 route.spec.pattern,
-            ).trim().to_string(),
+            ),
             "responses": responses,
         });
         if has_body {

@@ -260,9 +260,11 @@ impl Config {
         };
         tokens.api_key = env.var(&tokens.api_key_env).map(Secret::new);
         tokens.validate()?;
-        if let Some(i) = self.services.iter().position(|s| {
-            s.id == TOKENS_SERVICE_ID || s.mount.as_deref() == Some(TOKENS_MOUNT)
-        }) {
+        if let Some(i) = self
+            .services
+            .iter()
+            .position(|s| s.id == TOKENS_SERVICE_ID || s.mount.as_deref() == Some(TOKENS_MOUNT))
+        {
             return Err(ConfigError::invalid(
                 "tokens",
                 format!(

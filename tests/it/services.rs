@@ -298,7 +298,12 @@ async fn unknown_routes_and_escapes_never_reach_the_upstream() {
         // An encoded `/` is a `/` (how a generated client sends a catch-all): here it makes a
         // path no route has, and encoded it cannot smuggle a `..` or an empty segment.
         ("GET", "/echo/v1/items/a%2fb", 404, "route_not_found"),
-        ("GET", "/echo/v1/%2e%2e%2F%2e%2e%2Fadmin", 400, "invalid_path"),
+        (
+            "GET",
+            "/echo/v1/%2e%2e%2F%2e%2e%2Fadmin",
+            400,
+            "invalid_path",
+        ),
         ("GET", "/echo/v1%2F%2Fecho", 400, "invalid_path"),
         ("GET", "/echo/v1//echo", 400, "invalid_path"),
     ] {

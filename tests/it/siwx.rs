@@ -861,11 +861,18 @@ async fn observe(form: Form) -> (Vec<(u16, Value)>, Vec<String>, Value, Value) {
     let encoded = "/v1/x402/tokens/v1%2Ftokens%2FSo11111111111111111111111111111111111111112";
     for (method, path, body) in [
         ("GET", format!("{PATH}?limit=5"), ""),
-        ("POST", "/v1/x402/tokens/v1/tokens/batch".to_string(), r#"{"mints":["a"]}"#),
+        (
+            "POST",
+            "/v1/x402/tokens/v1/tokens/batch".to_string(),
+            r#"{"mints":["a"]}"#,
+        ),
         ("GET", encoded.to_string(), ""),
     ] {
         let proof = env.proof(&wallet, &path).await;
-        let headers = [("authorization", "Bearer client"), ("x-api-key", "client-key")];
+        let headers = [
+            ("authorization", "Bearer client"),
+            ("x-api-key", "client-key"),
+        ];
         let (status, body, head) = env.call(method, &path, Some(&proof), &headers, body).await;
         assert_eq!(head.headers()["cache-control"], "private, no-store");
         answers.push((status, body));
@@ -878,7 +885,13 @@ async fn observe(form: Form) -> (Vec<(u16, Value)>, Vec<String>, Value, Value) {
     answers.push((status, body));
     let proof = env.proof(&wallet, PATH).await;
     let (status, body, _) = env
-        .call("POST", PATH, Some(&proof), &[("content-type", "text/plain")], "x")
+        .call(
+            "POST",
+            PATH,
+            Some(&proof),
+            &[("content-type", "text/plain")],
+            "x",
+        )
         .await;
     answers.push((status, body));
     let (status, body, _) = env.call("PUT", PATH, None, &[], "").await;
@@ -977,7 +990,10 @@ async fn config_refuses_two_tokens_services_and_overlapping_mounts() {
     let shorthand = "[tokens]\nbase_url = \"https://tokens.example/api\"\nauth = \"siwx\"\n";
     let refused = |toml: String, field: &str, words: &str| {
         let err = Config::from_toml(&toml, &env).unwrap_err().to_string();
-        assert!(err.contains(field) && err.contains(words), "{toml}\n→ {err}");
+        assert!(
+            err.contains(field) && err.contains(words),
+            "{toml}\n→ {err}"
+        );
     };
     refused(
         format!("{shorthand}{}", service("other", "/v1/x402/tokens")),
@@ -995,7 +1011,11 @@ async fn config_refuses_two_tokens_services_and_overlapping_mounts() {
         "/v1/x402/tokens/{*path}",
     );
     refused(service("t", "/v1/catalog"), "services[0].mount", "overlap");
-    refused(service("t", "/v1/x402/tokens/"), "services[0].mount", "trailing");
+    refused(
+        service("t", "/v1/x402/tokens/"),
+        "services[0].mount",
+        "trailing",
+    );
     refused(
         format!("{}{}", service("a", "/x"), service("b", "/x/y")),
         "services[1].mount",
