@@ -135,7 +135,8 @@ pub struct Config {
     #[serde(default)]
     pub providers: Vec<ProviderConfig>,
     /// HTTP APIs sold (or opened) route by route, each mounted at
-    /// `{server.services_base_path}/{id}/…`.
+    /// `{server.services_base_path}/{id}/…` or at its own `mount` (the Tokens API too, when
+    /// `[tokens]` is set: see [`TokensConfig::to_service`]).
     #[serde(default)]
     pub services: Vec<ServiceConfig>,
     /// How the standard endpoint routes across a cluster's providers (strategies, health,

@@ -33,7 +33,7 @@ pub(crate) async fn forward(request: Request) -> Response {
         Ok(body) => body,
         Err(_) => return too_large(service.max_body_bytes),
     };
-    if let Err(refused) = check_body(&parts.headers, &body) {
+    if let Some(refused) = refuse_body(&parts.headers, &body) {
         return refused;
     }
     let url = upstream_url(service, &matched.rest, parts.uri.query());
@@ -75,11 +75,11 @@ pub(crate) async fn forward(request: Request) -> Response {
     response
 }
 
-/// A body is JSON (an empty one needs no content type): 415 otherwise, before any upstream call
-/// (and, on a paid route, before the payment is looked at).
-pub(super) fn check_body(headers: &HeaderMap, body: &Bytes) -> Result<(), Response> {
+/// A body is JSON (an empty one needs no content type): otherwise the 415 to answer, before any
+/// upstream call (and, on a paid route, before the payment is looked at).
+pub(super) fn refuse_body(headers: &HeaderMap, body: &Bytes) -> Option<Response> {
     if body.is_empty() {
-        return Ok(());
+        return None;
     }
     let json = headers
         .get(header::CONTENT_TYPE)
@@ -88,16 +88,14 @@ pub(super) fn check_body(headers: &HeaderMap, body: &Bytes) -> Result<(), Respon
             let media = v.split(';').next().unwrap_or("").trim();
             media.eq_ignore_ascii_case("application/json")
         });
-    if json {
-        Ok(())
-    } else {
-        Err(ApiError::new(
+    (!json).then(|| {
+        ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
             "content type must be application/json",
         )
-        .into_response())
-    }
+        .into_response()
+    })
 }
 
 /// The client's `Accept` when it is plain, else JSON.

@@ -11,7 +11,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use url::Url;
 
-use super::forward::check_body;
+use super::forward::refuse_body;
 use super::{check_path, normalize, Service};
 use crate::authgate::{require_siwx, SiwxGate};
 use crate::config::Access;
@@ -96,7 +96,7 @@ pub(crate) async fn service_gate(
                 Ok(body) => body,
                 Err(_) => return too_large(service.max_body_bytes),
             };
-            if let Err(refused) = check_body(&parts.headers, &body) {
+            if let Some(refused) = refuse_body(&parts.headers, &body) {
                 return refused;
             }
             let priced = PricedRequest {

@@ -311,6 +311,20 @@ async fn unknown_routes_and_escapes_never_reach_the_upstream() {
         assert_eq!(status, expected, "{method} {path}: {body}");
         assert_eq!(body["error"]["code"], code, "{method} {path}");
     }
+    // A body that is not JSON is refused before the payment is even asked for.
+    let (status, body, head) = env
+        .send(
+            "POST",
+            "/echo/v1/items/7",
+            &[("content-type", "text/plain")],
+            "x",
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (415, Some("unsupported_media_type"))
+    );
+    assert!(!head.headers().contains_key("payment-required"));
     assert_eq!(env.calls(), 0, "nothing reached the upstream");
 }
 
