@@ -8,7 +8,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::stream;
 
-use super::gate::{too_large, Matched};
+use super::gate::{refuse_body, too_large, Matched};
 use super::Service;
 use crate::config::{Access, Credential};
 use crate::error::ApiError;
@@ -73,29 +73,6 @@ pub(crate) async fn forward(request: Request) -> Response {
     };
     Exchange::of(&mut response).upstream = Some(outcome);
     response
-}
-
-/// A body is JSON (an empty one needs no content type): otherwise the 415 to answer, before any
-/// upstream call (and, on a paid route, before the payment is looked at).
-pub(super) fn refuse_body(headers: &HeaderMap, body: &Bytes) -> Option<Response> {
-    if body.is_empty() {
-        return None;
-    }
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            let media = v.split(';').next().unwrap_or("").trim();
-            media.eq_ignore_ascii_case("application/json")
-        });
-    (!json).then(|| {
-        ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "content type must be application/json",
-        )
-        .into_response()
-    })
 }
 
 /// The client's `Accept` when it is plain, else JSON.

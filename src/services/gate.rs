@@ -4,14 +4,13 @@
 
 use std::sync::Arc;
 
-use axum::body::{to_bytes, Body};
+use axum::body::{to_bytes, Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use url::Url;
 
-use super::forward::refuse_body;
 use super::{check_path, normalize, Service};
 use crate::authgate::{require_siwx, SiwxGate};
 use crate::config::Access;
@@ -130,4 +129,27 @@ pub(super) fn too_large(max: usize) -> Response {
         format!("request body larger than {max} bytes"),
     )
     .into_response()
+}
+
+/// A body is JSON (an empty one needs no content type): otherwise the 415 to answer, before any
+/// upstream call (and, on a paid route, before the payment is looked at).
+pub(super) fn refuse_body(headers: &HeaderMap, body: &Bytes) -> Option<Response> {
+    if body.is_empty() {
+        return None;
+    }
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            let media = v.split(';').next().unwrap_or("").trim();
+            media.eq_ignore_ascii_case("application/json")
+        });
+    (!json).then(|| {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "content type must be application/json",
+        )
+        .into_response()
+    })
 }
