@@ -21,7 +21,6 @@ use crate::siwx::{NonceKey, PublicOrigin};
 use crate::store::memory::MemoryStore;
 use crate::store::redis::RedisStore;
 use crate::store::Store;
-use crate::tokens::TokensApi;
 use crate::upstream::{Providers, UpstreamClient};
 
 /// The application: config plus every dependency built from it.
@@ -52,8 +51,6 @@ pub struct App {
     pub store: Arc<dyn Store>,
     /// Wallet sign-in for auth-only routes (put on a route with `authgate::require`).
     pub siwx: Arc<SiwxGate>,
-    /// The Tokens API client, when `[tokens]` is configured.
-    pub tokens: Option<Arc<TokensApi>>,
     /// The configured HTTP services (`[[services]]`).
     pub(crate) services: Arc<Services>,
     /// The route table and the discovery documents generated from it.
@@ -116,7 +113,7 @@ pub enum BuildError {
 
 /// The parts of the application that are built from the config alone, connecting nothing:
 /// everything that can refuse a valid-looking config (fee-payer keys, facilitator headers, the
-/// Redis URL, provider endpoints, the Tokens client) is here, so `check-config` runs it too.
+/// Redis URL, provider endpoints, the services' clients) is here, so `check-config` runs it too.
 struct Parts {
     upstream: UpstreamClient,
     providers: Arc<Providers>,
@@ -124,7 +121,6 @@ struct Parts {
     facilitator: Option<Arc<LocalFacilitator>>,
     /// What the paygate talks to: the in-process facilitator and the remote ones, with failover.
     facilitators: Option<Arc<dyn Facilitator>>,
-    tokens: Option<Arc<TokensApi>>,
     services: Arc<Services>,
     facilitator_proxy: Option<Arc<crate::facilitator::proxy::FacilitatorProxy>>,
 }
@@ -160,10 +156,6 @@ impl Parts {
         } else {
             None
         };
-        let tokens = match &config.tokens {
-            Some(t) => Some(Arc::new(TokensApi::new(t, config.server.max_body_bytes)?)),
-            None => None,
-        };
         let services = Arc::new(Services::from_config(config).map_err(BuildError::Services)?);
         // The same members as the paygate's (the in-process facilitator is the same instance).
         let facilitator_proxy = if config.facilitator_proxy.enabled {
@@ -186,7 +178,6 @@ impl Parts {
             store,
             facilitator,
             facilitators,
-            tokens,
             services,
             facilitator_proxy,
         })
@@ -211,7 +202,6 @@ impl App {
             store,
             facilitator,
             facilitators,
-            tokens,
             services,
             facilitator_proxy,
         } = Parts::assemble(&config)?;
@@ -369,7 +359,6 @@ impl App {
             credits,
             store,
             siwx,
-            tokens,
             services,
             published,
             pricing,
