@@ -44,6 +44,9 @@ impl Tariff {
 pub struct Pricing {
     config: PricingConfig,
     settlement: Arc<Settlement>,
+    /// How long a replaced price is still taken from a client that signed it: the time a
+    /// client has to pay a 402 (`[payment] max_timeout_seconds`).
+    grace: std::time::Duration,
 }
 
 impl Pricing {
@@ -52,12 +55,49 @@ impl Pricing {
         Self {
             config: config.pricing.clone(),
             settlement: Arc::new(Settlement::new(config)),
+            grace: std::time::Duration::from_secs(config.payment.max_timeout_seconds),
         }
     }
 
     /// The tariff in force now (one atomic load).
     pub fn tariff(&self) -> Tariff {
         Tariff::new(&self.config, self.settlement.atomic())
+    }
+
+    /// The tariff the last price move replaced, while a client may still be paying a 402 it
+    /// was given under it (see [`Self::signed_under`]).
+    pub fn previous_tariff(&self) -> Option<Tariff> {
+        self.settlement
+            .previous_within(self.grace)
+            .map(|settlement| Tariff::new(&self.config, settlement))
+    }
+
+    /// Prices a request with `price` under the tariff in force, unless the client signed a
+    /// payment of exactly the price the previous tariff gives and that tariff was replaced
+    /// less than a payment timeout ago: then under that one. A client signs the price of the
+    /// 402 it was given; a settlement-cost move while it signs must not refuse its payment.
+    /// (Taking the old price for that window stays above cost: moves are far smaller than the
+    /// margin.)
+    pub fn signed_under<T>(
+        &self,
+        signed: impl FnOnce() -> Option<u64>,
+        price: impl Fn(&Tariff) -> (T, Option<u64>),
+    ) -> T {
+        let (current, amount) = price(&self.tariff());
+        let Some(previous) = self.previous_tariff() else {
+            return current;
+        };
+        match signed() {
+            Some(signed) if Some(signed) != amount => {
+                let (then, then_amount) = price(&previous);
+                if then_amount == Some(signed) {
+                    then
+                } else {
+                    current
+                }
+            }
+            _ => current,
+        }
     }
 
     /// The settlement cost and its inputs.

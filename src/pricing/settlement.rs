@@ -6,6 +6,7 @@
 //! ([`super::oracle`]) writes it off the request path.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -92,6 +93,8 @@ pub struct Settlement {
     config: SettlementConfig,
     priority_fee_lamports: u64,
     view: Mutex<(u64, SolUsdSource, u64)>,
+    /// The price the last move replaced, and when: a client may have signed it.
+    previous: Mutex<Option<(u64, Instant)>>,
 }
 
 impl Settlement {
@@ -132,6 +135,7 @@ impl Settlement {
             config: s.clone(),
             priority_fee_lamports,
             view: Mutex::new((s.sol_usd, source, s.sol_usd)),
+            previous: Mutex::new(None),
         }
     }
 
@@ -164,10 +168,21 @@ impl Settlement {
             }
             return false;
         }
+        if next != current {
+            *self.previous.lock() = Some((current, Instant::now()));
+        }
         self.atomic.store(next, Ordering::Relaxed);
         metrics::gauge!("x402_settlement_cost_atomic").set(next as f64);
         *view = (sol_usd_micros, source, sol_usd_micros);
         next != current
+    }
+
+    /// The price the last move replaced, if it was replaced less than `grace` ago.
+    pub fn previous_within(&self, grace: Duration) -> Option<u64> {
+        let previous = *self.previous.lock();
+        previous
+            .filter(|(_, since)| since.elapsed() < grace)
+            .map(|(atomic, _)| atomic)
     }
 
     /// The numbers behind the price, for `/status` and the price table.
@@ -249,9 +264,12 @@ mod tests {
         assert_eq!(s.atomic(), 3_600);
         assert_eq!(s.view().last_reading_sol_usd, "151.5");
         assert_eq!(s.view().source, oracle(2));
-        // +10%: beyond it.
+        assert_eq!(s.previous_within(Duration::from_secs(60)), None);
+        // +10%: beyond it; the replaced price is remembered for a payment's timeout.
         assert!(s.observe(165_000_000, oracle(3)));
         assert_eq!(s.atomic(), 3_960);
+        assert_eq!(s.previous_within(Duration::from_secs(60)), Some(3_600));
+        assert_eq!(s.previous_within(Duration::ZERO), None);
         // Stale: back to the fallback, whatever the band says.
         assert!(s.observe(
             150_000_000,

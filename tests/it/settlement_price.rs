@@ -173,6 +173,45 @@ async fn the_settlement_price_follows_the_oracle_and_falls_back_when_it_goes_sta
     assert_eq!(seen["lastReadingSolUsd"], "202", "{seen}");
     assert_eq!(seen["atomic"], expected, "{seen}");
 
+    // A client is handed the 402 at $200, and SOL jumps to $300 while it signs: the new price
+    // is published, and the payment it signed for the old one is still taken (within a
+    // payment's timeout), moving exactly what it signed. Any other amount is refused.
+    let old = env.challenge(PAID).await;
+    assert_eq!(old.accepts[0].amount, price.to_string());
+    *account.lock().unwrap() = sol_at(300, now());
+    let mut seen = Value::Null;
+    for _ in 0..200 {
+        let (_, body, _) = env.app.get("/status").await;
+        seen = body["pricing"]["settlement"].clone();
+        if seen["solUsd"] == "300" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let moved = atomic_cost(20_000, 300_000_000, 2000);
+    assert_eq!(seen["atomic"], moved, "{seen}");
+    assert_eq!(
+        env.challenge(PAID).await.accepts[0].amount,
+        (2 + moved).to_string()
+    );
+    let accepted = serde_json::to_value(&old.accepts[0]).unwrap();
+    let (client_before, _) = env.balances();
+    let (status, body, _) = env
+        .pay(
+            PAID,
+            &PaidGateway::header(&accepted, &env.fixture(price, 2)),
+        )
+        .await;
+    assert_eq!(status, 200, "signed at the price just replaced: {body}");
+    assert_eq!(client_before - env.balances().0, price);
+    let mut wrong = accepted.clone();
+    wrong["amount"] = json!("5000");
+    let (status, body, _) = env
+        .pay(PAID, &PaidGateway::header(&wrong, &env.fixture(5000, 3)))
+        .await;
+    assert_eq!(status, 402, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("amount"), "{body}");
+
     // The oracle stops publishing: once its price is older than max_age_secs, the fallback
     // ($0 here) applies, /status says why, the metric says so, and the 402 and the catalog
     // follow (getSlot back at the floor).
