@@ -5,13 +5,15 @@ use std::time::{Duration, Instant};
 
 use crate::audit::ChainAudit;
 use crate::authgate::SiwxGate;
-use crate::catalog::{Published, RouteTable};
+use crate::catalog::{Published, PublishedSlot, RouteTable};
 use crate::config::Config;
 use crate::credits::Credits;
 use crate::facilitator::local::LocalFacilitator;
 use crate::facilitator::Facilitator;
 use crate::ledger::Ledger;
 use crate::paygate::Paygate;
+use crate::pricing::oracle::Oracle;
+use crate::pricing::Pricing;
 use crate::proxy::RpcRoutes;
 use crate::ratelimit::RateLimits;
 use crate::services::Services;
@@ -19,7 +21,6 @@ use crate::siwx::{NonceKey, PublicOrigin};
 use crate::store::memory::MemoryStore;
 use crate::store::redis::RedisStore;
 use crate::store::Store;
-use crate::tokens::TokensApi;
 use crate::upstream::{Providers, UpstreamClient};
 
 /// The application: config plus every dependency built from it.
@@ -50,12 +51,12 @@ pub struct App {
     pub store: Arc<dyn Store>,
     /// Wallet sign-in for auth-only routes (put on a route with `authgate::require`).
     pub siwx: Arc<SiwxGate>,
-    /// The Tokens API client, when `[tokens]` is configured.
-    pub tokens: Option<Arc<TokensApi>>,
     /// The configured HTTP services (`[[services]]`).
     pub(crate) services: Arc<Services>,
     /// The route table and the discovery documents generated from it.
-    pub(crate) published: Arc<Published>,
+    pub(crate) published: Arc<PublishedSlot>,
+    /// The live prices (the settlement cost follows SOL/USD when an oracle is configured).
+    pub pricing: Pricing,
     /// The facilitator proxy, when `[facilitator_proxy] enabled = true`.
     pub(crate) facilitator_proxy: Option<Arc<crate::facilitator::proxy::FacilitatorProxy>>,
     /// Rate limits (`[rate_limits]`); the paygate takes its payer/provider checks from here.
@@ -71,7 +72,7 @@ pub type AppState = Arc<App>;
 
 impl axum::extract::FromRef<AppState> for crate::catalog::Docs {
     fn from_ref(app: &AppState) -> Self {
-        Self(app.published.clone())
+        Self(app.published.load())
     }
 }
 
@@ -112,7 +113,7 @@ pub enum BuildError {
 
 /// The parts of the application that are built from the config alone, connecting nothing:
 /// everything that can refuse a valid-looking config (fee-payer keys, facilitator headers, the
-/// Redis URL, provider endpoints, the Tokens client) is here, so `check-config` runs it too.
+/// Redis URL, provider endpoints, the services' clients) is here, so `check-config` runs it too.
 struct Parts {
     upstream: UpstreamClient,
     providers: Arc<Providers>,
@@ -120,7 +121,6 @@ struct Parts {
     facilitator: Option<Arc<LocalFacilitator>>,
     /// What the paygate talks to: the in-process facilitator and the remote ones, with failover.
     facilitators: Option<Arc<dyn Facilitator>>,
-    tokens: Option<Arc<TokensApi>>,
     services: Arc<Services>,
     facilitator_proxy: Option<Arc<crate::facilitator::proxy::FacilitatorProxy>>,
 }
@@ -156,10 +156,6 @@ impl Parts {
         } else {
             None
         };
-        let tokens = match &config.tokens {
-            Some(t) => Some(Arc::new(TokensApi::new(t, config.server.max_body_bytes)?)),
-            None => None,
-        };
         let services = Arc::new(Services::from_config(config).map_err(BuildError::Services)?);
         // The same members as the paygate's (the in-process facilitator is the same instance).
         let facilitator_proxy = if config.facilitator_proxy.enabled {
@@ -182,7 +178,6 @@ impl Parts {
             store,
             facilitator,
             facilitators,
-            tokens,
             services,
             facilitator_proxy,
         })
@@ -207,7 +202,6 @@ impl App {
             store,
             facilitator,
             facilitators,
-            tokens,
             services,
             facilitator_proxy,
         } = Parts::assemble(&config)?;
@@ -316,10 +310,44 @@ impl App {
             config.routing.registry_refresh_secs,
         ));
         crate::routing::probe::spawn(&providers, upstream.clone(), &config.routing);
-        let rpc = Arc::new(RpcRoutes::new(&config, registry.clone(), upstream.clone()));
-        let published = Arc::new(Published::new(RouteTable::build(&config, &services)));
+        let pricing = Pricing::new(&config);
+        let rpc = Arc::new(RpcRoutes::new(
+            &config,
+            registry.clone(),
+            upstream.clone(),
+            pricing.clone(),
+        ));
+        let config = Arc::new(config);
+        let published = Arc::new(PublishedSlot::new(Published::new(RouteTable::build(
+            &config,
+            &services,
+            &pricing.tariff(),
+        ))));
+        if let Some(oracle) = &config.pricing.settlement.oracle {
+            // The documents carry prices: re-rendered when the settlement cost moves.
+            let rerender = {
+                let (config, services, pricing, published) = (
+                    config.clone(),
+                    services.clone(),
+                    pricing.clone(),
+                    published.clone(),
+                );
+                move || {
+                    let table = RouteTable::build(&config, &services, &pricing.tariff());
+                    published.store(Published::new(table));
+                }
+            };
+            Oracle::new(
+                oracle.clone(),
+                providers.clone(),
+                upstream.clone(),
+                pricing.settlement().clone(),
+                Box::new(rerender),
+            )
+            .spawn();
+        }
         Ok(Arc::new(App {
-            config: Arc::new(config),
+            config,
             providers,
             rpc,
             registry,
@@ -331,9 +359,9 @@ impl App {
             credits,
             store,
             siwx,
-            tokens,
             services,
             published,
+            pricing,
             facilitator_proxy,
             limits,
             usage,

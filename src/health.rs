@@ -58,13 +58,15 @@ pub(crate) async fn get_readyz(State(app): State<AppState>) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// Each upstream: enabled, last latency, last error. No URL, no key.
+/// Each upstream: enabled, last latency, last error; the prices in force and how the
+/// settlement cost was computed. No URL, no key.
 pub(crate) async fn get_status(State(app): State<AppState>) -> Response {
     Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "uptimeSeconds": app.started.elapsed().as_secs(),
         "providers": app.providers.statuses(),
         "store": app.store.backend(),
+        "pricing": app.pricing.view(),
     }))
     .into_response()
 }

@@ -49,7 +49,6 @@ pub mod solana_rpc;
 pub(crate) mod stack;
 pub mod store;
 pub mod svm;
-pub(crate) mod tokens;
 pub(crate) mod upstream;
 pub mod usage;
 pub mod x402;

@@ -205,6 +205,23 @@ fn print_prices(config: &Config) {
         " (payment disabled: calls are free)"
     };
     let batch = config.server.max_batch;
+    let pricing = x402_gateway::pricing::Pricing::new(config);
+    let tariff = pricing.tariff();
+    let s = pricing.settlement().view();
+    println!(
+        "settlement: {} atomic per payment = ({} signatures × {} + {} priority lamports) × SOL/USD {} × (1 + {} bps){}",
+        s.atomic,
+        s.signatures,
+        s.lamports_per_signature,
+        s.priority_fee_lamports,
+        s.sol_usd,
+        s.margin_bps,
+        if config.pricing.settlement.oracle.is_some() {
+            " (configured fallback; the oracle replaces it once read)"
+        } else {
+            ""
+        }
+    );
     for p in config.enabled_providers() {
         let method = if p.rpc.contains_key("getBalance") {
             Some("getBalance")
@@ -219,7 +236,7 @@ fn print_prices(config: &Config) {
         };
         let price = |method: &str, n: usize| {
             let call = call(method);
-            match quote(&config.pricing, p, std::iter::repeat_n(&call, n)) {
+            match quote(&tariff, p, std::iter::repeat_n(&call, n)) {
                 Ok(Some(q)) => format!("{} atomic", q.amount),
                 Ok(None) => "nothing".to_string(),
                 Err(e) => format!("unpriced ({e})"),

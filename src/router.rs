@@ -9,6 +9,7 @@ use axum::Router;
 use std::sync::Arc;
 
 use crate::app::{App, AppState};
+use crate::config::TOKENS_MOUNT;
 use crate::facilitator::http::facilitator_routes;
 use crate::facilitator::Facilitator;
 use crate::ratelimit::LimitGate;
@@ -21,7 +22,7 @@ use crate::routes::{
 };
 use crate::routing::api::{self as routing_api, RoutingApi};
 use crate::{
-    admin, authgate, catalog, credits, error, health, paygate, proxy, ratelimit, services, tokens,
+    admin, authgate, catalog, credits, error, health, paygate, proxy, ratelimit, services,
 };
 
 /// Builds the router with its state (the global layers are added by [`crate::stack`]).
@@ -63,24 +64,15 @@ pub(crate) fn router(app: AppState) -> Router {
             .with_state(()),
         );
     }
-    // Auth-only routes: a wallet sign-in instead of a payment. Without `[tokens]` the path is
-    // still served, with a 404 that says why, so the documented route never just vanishes.
-    let tokens_routes = match (&app.config.tokens, &app.tokens) {
-        (Some(config), Some(api)) => authgate::require(
-            Router::new()
-                .route(
-                    TOKENS_ROUTE,
-                    get(tokens::forward_tokens).post(tokens::forward_tokens),
-                )
-                .with_state(api.clone()),
-            config.auth,
-            app.siwx.clone(),
-        ),
-        _ => Router::new().route(
+    // The Tokens API is a configured service (`[tokens]` is its shorthand); without one mounted
+    // at its path the path is still served, with a 404 that says why, so the documented route
+    // never just vanishes.
+    if !app.services.mounted_at(TOKENS_MOUNT) {
+        router = router.route(
             TOKENS_ROUTE,
-            get(tokens::not_configured).post(tokens::not_configured),
-        ),
-    };
+            get(services::tokens_not_configured).post(services::tokens_not_configured),
+        );
+    }
     router = router.merge(credit_routes(&app));
     // Configured services: each mount gets its own layer state (the service, the paygate, the
     // sign-in gate); the layer finds the route (404 without one) before anything else.
@@ -106,7 +98,6 @@ pub(crate) fn router(app: AppState) -> Router {
     router = router.merge(registry_routes(&app));
     router
         .merge(rpc_routes)
-        .merge(tokens_routes)
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(app)
@@ -118,7 +109,7 @@ fn registry_routes(app: &App) -> Router<AppState> {
     let api = RoutingApi {
         registry: app.registry.clone(),
         routing: app.config.routing.clone(),
-        pricing: app.config.pricing.clone(),
+        pricing: app.pricing.clone(),
     };
     let mut routes = Router::new()
         .route(PROVIDERS_ROUTE, get(routing_api::get_providers))

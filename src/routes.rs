@@ -31,7 +31,9 @@ pub const LLMS_TXT_ROUTE: &str = "/llms.txt";
 pub const METHOD_ROUTE: &str = "/v1/x402/solana/{cluster}/{provider}/{surface}/{method}";
 /// Standard JSON-RPC 2.0 endpoint (single or batch) for unmodified Solana clients.
 pub const STANDARD_ROUTE: &str = "/v1/x402/solana/{cluster}/rpc";
-/// The Tokens API behind wallet sign-in (auth-only, no payment).
+/// The Tokens API behind wallet sign-in (auth-only, no payment): the mount of the `[tokens]`
+/// shorthand's service (`[[services]]` with `mount = "/v1/x402/tokens"`), and without one a 404
+/// `tokens_not_configured`. Not in [`ROUTES`]: what is served there depends on the config.
 pub const TOKENS_ROUTE: &str = "/v1/x402/tokens/{*path}";
 /// The shape every `[[services]]` mount takes (`{services_base_path}/{id}/{*path}`), for the
 /// metrics label of a paid service route; the concrete mounts depend on the config.
@@ -106,7 +108,6 @@ pub const ROUTES: &[&str] = &[
     LLMS_TXT_ROUTE,
     METHOD_ROUTE,
     STANDARD_ROUTE,
-    TOKENS_ROUTE,
     FACILITATOR_SUPPORTED_ROUTE,
     FACILITATOR_VERIFY_ROUTE,
     FACILITATOR_SETTLE_ROUTE,

@@ -2,9 +2,10 @@
 //! (`SIGN-IN-WITH-X`), for routes that are not sold per call but call an upstream with the
 //! gateway's own key.
 //!
-//! Put it on any router with [`require`] (it is how `/v1/x402/tokens/{*path}` is gated, and
-//! any other configured route with `auth = "siwx"` gets it the same way). On success the
-//! request carries a [`SignedIn`] extension (the wallet) for the handler.
+//! Put it on any router with [`require`], or call [`require_siwx`] from a route layer (it is how
+//! a configured service's `"siwx"` routes are gated, the Tokens API's among them, and how the
+//! credits session route asks for a wallet). On success the request carries a [`SignedIn`]
+//! extension (the wallet) for the handler.
 //!
 //! Invariants:
 //! - nothing reaches the inner service without a proof that passed every check of

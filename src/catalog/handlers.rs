@@ -23,6 +23,28 @@ impl std::ops::Deref for Docs {
     }
 }
 
+/// The documents in force: rendered at start-up, and again when a price in them moves (the
+/// settlement cost follows SOL/USD). Readers take the current `Arc` and never wait on a render.
+#[derive(Debug)]
+pub struct PublishedSlot(parking_lot::RwLock<Arc<Published>>);
+
+impl PublishedSlot {
+    /// A slot holding `published`.
+    pub fn new(published: Published) -> Self {
+        Self(parking_lot::RwLock::new(Arc::new(published)))
+    }
+
+    /// The documents in force.
+    pub fn load(&self) -> Arc<Published> {
+        self.0.read().clone()
+    }
+
+    /// Replaces the documents (rendered by the caller, outside the lock).
+    pub fn store(&self, published: Published) {
+        *self.0.write() = Arc::new(published);
+    }
+}
+
 /// The table and its documents, rendered once.
 #[derive(Debug)]
 pub struct Published {

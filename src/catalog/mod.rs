@@ -17,16 +17,17 @@ mod operations;
 use serde_json::{json, Value};
 
 pub(crate) use handlers::Docs;
-pub use handlers::Published;
 pub(crate) use handlers::{
     get_catalog, get_discover, get_discover_group, get_discover_md, get_llms_txt, get_openapi_json,
     get_openapi_yaml, get_well_known_x402,
 };
+pub use handlers::{Published, PublishedSlot};
 pub use openapi::openapi_document;
 
 use crate::config::{Access as RouteAccess, Cluster, Config};
 use crate::paygate::challenge::bazaar_extension;
 use crate::priced::Discovery;
+use crate::pricing::Tariff;
 use crate::services::Services;
 
 /// How an operation is reached.
@@ -163,7 +164,7 @@ pub struct RouteTable {
 
 impl RouteTable {
     /// The table for `config` (validated) and its services.
-    pub(crate) fn build(config: &Config, services: &Services) -> Self {
+    pub(crate) fn build(config: &Config, services: &Services, tariff: &Tariff) -> Self {
         let payment = PaymentTerms {
             enabled: config.payment.enabled,
             pay_to: config.payment.pay_to.clone(),
@@ -186,7 +187,7 @@ impl RouteTable {
             groups: Vec::new(),
             operations: Vec::new(),
         };
-        operations::fixed(&mut table, config);
+        operations::fixed(&mut table, config, tariff);
         for service in services.iter() {
             operations::service(&mut table, service);
         }
@@ -194,9 +195,15 @@ impl RouteTable {
     }
 
     /// The table for `config` alone (its services built here): what `/openapi.json` serves for
-    /// this configuration, for tools and tests.
+    /// this configuration at its configured SOL/USD (before any oracle reading), for tools and
+    /// tests.
     pub fn from_config(config: &Config) -> Result<Self, String> {
-        Ok(Self::build(config, &Services::from_config(config)?))
+        let tariff = crate::pricing::Pricing::new(config).tariff();
+        Ok(Self::build(
+            config,
+            &Services::from_config(config)?,
+            &tariff,
+        ))
     }
 
     /// Whether payments on `cluster`'s network are taken (its paid routes are served).

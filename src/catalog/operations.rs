@@ -8,6 +8,7 @@ use super::{bazaar, service_access, Access, Group, Offer, Operation, RouteTable}
 use crate::config::{Cluster, Config, Surface};
 use crate::jsonrpc::Call;
 use crate::priced::Discovery;
+use crate::pricing::Tariff;
 use crate::routes::*;
 use crate::services::Service;
 
@@ -48,8 +49,9 @@ fn op(
     }
 }
 
-/// The gateway's own routes: health, discovery, RPC, Tokens API, facilitator, operators.
-pub(super) fn fixed(table: &mut RouteTable, config: &Config) {
+/// The gateway's own routes: health, discovery, RPC, facilitator, operators (the Tokens API is
+/// a configured service).
+pub(super) fn fixed(table: &mut RouteTable, config: &Config, tariff: &Tariff) {
     table.groups.push(Group {
         id: "rpc".into(),
         title: "Solana JSON-RPC and DAS".into(),
@@ -175,11 +177,8 @@ pub(super) fn fixed(table: &mut RouteTable, config: &Config) {
         }),
     ));
 
-    rpc(table, config);
+    rpc(table, config, tariff);
 
-    if let Some(_tokens) = &config.tokens {
-        tokens(table);
-    }
     if config.facilitator.is_some() && config.facilitator_secret.is_some() {
         facilitator(table);
     }
@@ -258,7 +257,7 @@ pub(super) fn fixed(table: &mut RouteTable, config: &Config) {
 }
 
 /// The RPC routes, with one offer per (cluster, provider, surface, method) sold.
-fn rpc(table: &mut RouteTable, config: &Config) {
+fn rpc(table: &mut RouteTable, config: &Config, tariff: &Tariff) {
     let paid = config.payment.enabled;
     let mut method_offers = Vec::new();
     let mut standard_offers = Vec::new();
@@ -277,7 +276,7 @@ fn rpc(table: &mut RouteTable, config: &Config) {
                         params: None,
                     };
                     let amount = if paid {
-                        match crate::pricing::quote(&config.pricing, provider, [&call]) {
+                        match crate::pricing::quote(tariff, provider, [&call]) {
                             Ok(Some(q)) => q.amount,
                             _ => continue,
                         }
@@ -417,44 +416,6 @@ fn rpc(table: &mut RouteTable, config: &Config) {
     table.operations.extend([call, describe, standard]);
 }
 
-/// `[tokens]`: the Tokens API behind wallet sign-in.
-fn tokens(table: &mut RouteTable) {
-    table.groups.push(Group {
-        id: "tokens".into(),
-        title: "Tokens API".into(),
-        description: "Token metadata and prices, behind a wallet sign-in (no payment).".into(),
-        docs_url: None,
-    });
-    let path_param = json!({"name": "path", "in": "path", "required": true,
-        "description": "The Tokens API path, appended to `[tokens] base_url` (empty, `.` and `..` segments, encoded or not, are refused with 400 invalid_path). The query string is passed on as is.",
-        "schema": {"type": "string", "examples": ["v1/tokens/So11111111111111111111111111111111111111112"]}});
-    let responses = json!({
-        "200": r("ServiceAnswer"), "400": r("Error"), "401": r("SiwxRefused"),
-        "402": r("SignInRequired"), "404": r("Error"), "413": r("Error"), "415": r("Error"),
-        "429": r("Error"), "431": r("Error"), "502": r("Error"), "503": r("Unavailable"), "504": r("Error"),
-    });
-    for (method, id) in [("GET", "get_tokens"), ("POST", "post_tokens")] {
-        let mut o = op(
-            method,
-            &TOKENS_ROUTE.replace("{*", "{"),
-            "tokens",
-            id,
-            "Tokens API, auth-only (wallet sign-in, no payment)",
-            Access::Siwx,
-            json!({
-                "description": "Without a `SIGN-IN-WITH-X` proof the answer is a 402 whose `PAYMENT-REQUIRED` (and body) carry `accepts: []` and the `sign-in-with-x` extension: sign its SIWS text with a Solana wallet and send the fields back. The gateway calls the upstream with its own key; no client header is forwarded.",
-                "parameters": [p("SignInWithX")],
-                "responses": responses,
-            }),
-        );
-        if method == "POST" {
-            o.openapi["requestBody"] = json!({"required": false, "content": {"application/json": {"schema": {"type": "object"}}}});
-        }
-        o.path_params = vec![path_param.clone()];
-        table.operations.push(o);
-    }
-}
-
 /// The in-process facilitator's endpoints (trusted callers).
 fn facilitator(table: &mut RouteTable) {
     if table.group("operators").is_none() {
@@ -495,6 +456,22 @@ fn facilitator(table: &mut RouteTable) {
     })));
 }
 
+/// A catch-all (`{*name}`) as an OpenAPI path parameter. OpenAPI path parameters are one
+/// segment (no unescaped `/`), so it is documented as exactly that: the rest of the path with
+/// each `/` sent as `%2F`, which is what generated clients send and what the gateway reads as a
+/// `/` ([`crate::services::normalize`]); literal slashes mean the same and are noted as such
+/// (`x-catch-all`), for clients written by hand.
+fn catch_all(name: &str) -> Value {
+    json!({
+        "name": name,
+        "in": "path",
+        "required": true,
+        "description": "The rest of the upstream path (one or more segments), appended to the service's base URL. As an OpenAPI path parameter it is one segment: encode each `/` as `%2F` (`v1%2Fitems%2F7`), as generated clients do. Literal slashes (`v1/items/7`) are the same request to the gateway. Empty, `.` and `..` segments, encoded or not, are refused with 400 invalid_path; the query string is passed on.",
+        "schema": {"type": "string", "minLength": 1},
+        "x-catch-all": true,
+    })
+}
+
 /// A configured service: its group and one operation per route.
 pub(super) fn service(table: &mut RouteTable, service: &Service) {
     let id = &service.config.id;
@@ -523,6 +500,7 @@ pub(super) fn service(table: &mut RouteTable, service: &Service) {
             "413": r("Error"), "502": r("Error"), "503": r("Unavailable"), "504": r("Error"),
         });
         let mut parameters: Vec<Value> = Vec::new();
+        let mut sign_in = "";
         match access {
             Access::Paid { .. } => {
                 responses["402"] = r("PaymentRequired");
@@ -531,6 +509,7 @@ pub(super) fn service(table: &mut RouteTable, service: &Service) {
                 parameters.extend([p("PaymentSignature"), p("XPayment"), p("IdempotencyKey")]);
             }
             Access::Siwx => {
+                sign_in = "Without a `SIGN-IN-WITH-X` proof the answer is a 402 whose `PAYMENT-REQUIRED` (and body) carry `accepts: []` and the `sign-in-with-x` extension: sign its SIWS text with a Solana wallet and send the fields back. ";
                 responses["401"] = r("SiwxRefused");
                 responses["402"] = r("SignInRequired");
                 responses["429"] = r("Error");
@@ -544,15 +523,23 @@ pub(super) fn service(table: &mut RouteTable, service: &Service) {
                 "content": {"application/json": {"schema": schema}}
             });
         }
+        // The route's own words as a sentence, then how it is called.
+        let what = match route.spec.description.as_deref().map(str::trim) {
+            Some(d) if d.ends_with(['.', '!', '?']) => format!("{d} "),
+            Some(d) if !d.is_empty() => format!("{d}. "),
+            _ => String::new(),
+        };
+        let has_body = route.discovery.has_body();
+        if has_body {
+            responses["415"] = r("Error");
+        }
         let mut openapi = json!({
             "description": format!(
-                "{} Called upstream as `{method} {}` under the service's base URL, with the gateway's credentials.",
-                route.spec.description.clone().unwrap_or_default(),
+                "{what}{sign_in}Called upstream as `{method} {}` under the service's base URL, with the gateway's credentials; no client header but `Accept` is passed on unless the route names it.",
                 route.spec.pattern,
-            ).trim().to_string(),
+            ),
             "responses": responses,
         });
-        let has_body = route.discovery.has_body();
         if has_body {
             let schema = route
                 .spec
@@ -581,9 +568,11 @@ pub(super) fn service(table: &mut RouteTable, service: &Service) {
             .pattern
             .split('/')
             .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .map(|name| {
-                let name = name.trim_start_matches('*');
-                json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}})
+            .map(|name| match name.strip_prefix('*') {
+                Some(name) => catch_all(name),
+                None => {
+                    json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}})
+                }
             })
             .collect();
         let offers = match access {

@@ -42,7 +42,7 @@ pub use ledger::{LedgerConfig, SQLITE_FILE};
 pub use localnet::LocalnetConfig;
 pub use metrics::MetricsConfig;
 pub use payment::{default_token_program, AcceptConfig, PaymentConfig};
-pub use pricing::PricingConfig;
+pub use pricing::{OracleConfig, PricingConfig, SettlementConfig, PYTH_SOL_USD_ACCOUNT};
 pub use providers::{Cluster, KeyPlacement, ProviderConfig, Surface};
 pub use rate_limits::{LimitSpec, RateLimitsConfig};
 pub use routing::{ClusterRouting, RoutingConfig, Strategy};
@@ -55,7 +55,7 @@ pub use services::{
     ServiceRoute,
 };
 pub use siwx::SiwxConfig;
-pub use tokens::{AuthMode, TokensConfig};
+pub use tokens::{AuthMode, TokensConfig, TOKENS_MOUNT, TOKENS_SERVICE_ID};
 pub use usage::UsageConfig;
 
 /// The configuration the gateway runs with when no file is given.
@@ -102,7 +102,8 @@ pub struct Config {
     /// The nonce HMAC secret, from the variable `siwx.secret_env` names (never the file).
     #[serde(skip)]
     pub siwx_secret: Option<Secret>,
-    /// The Tokens API behind `/v1/x402/tokens/{*path}` (auth-only); absent = not served.
+    /// The Tokens API shorthand: at load it becomes the `[[services]]` entry `tokens` mounted at
+    /// `/v1/x402/tokens` (see [`TokensConfig::to_service`]) and this is `None` afterwards.
     #[serde(default)]
     pub tokens: Option<TokensConfig>,
     /// Logging.
@@ -134,7 +135,8 @@ pub struct Config {
     #[serde(default)]
     pub providers: Vec<ProviderConfig>,
     /// HTTP APIs sold (or opened) route by route, each mounted at
-    /// `{server.services_base_path}/{id}/…`.
+    /// `{server.services_base_path}/{id}/…` or at its own `mount` (the Tokens API too, when
+    /// `[tokens]` is set: see [`TokensConfig::to_service`]).
     #[serde(default)]
     pub services: Vec<ServiceConfig>,
     /// How the standard endpoint routes across a cluster's providers (strategies, health,
@@ -241,6 +243,7 @@ impl Config {
                 message,
             }
         })?;
+        config.desugar_tokens(env)?;
         config.apply_env(env)?;
         config.resolve()?;
         config.validate()?;
@@ -248,6 +251,31 @@ impl Config {
         config.resolve_providers()?;
         config.check_unpaid()?;
         Ok(config)
+    }
+
+    /// `[tokens]` checked under its own field names, then replaced by the `[[services]]` entry
+    /// it stands for: one implementation serves both spellings.
+    fn desugar_tokens(&mut self, env: &dyn EnvSource) -> Result<(), ConfigError> {
+        let Some(mut tokens) = self.tokens.take() else {
+            return Ok(());
+        };
+        tokens.api_key = env.var(&tokens.api_key_env).map(Secret::new);
+        tokens.validate()?;
+        if let Some(i) = self
+            .services
+            .iter()
+            .position(|s| s.id == TOKENS_SERVICE_ID || s.mount.as_deref() == Some(TOKENS_MOUNT))
+        {
+            return Err(ConfigError::invalid(
+                "tokens",
+                format!(
+                    "[tokens] is the shorthand of the service {TOKENS_SERVICE_ID:?} mounted at \
+                     {TOKENS_MOUNT}, and services[{i}] is configured too: keep one"
+                ),
+            ));
+        }
+        self.services.push(tokens.to_service());
+        Ok(())
     }
 
     /// Secrets, and the few values the file names a variable for (`pay_to_env`,
@@ -263,9 +291,6 @@ impl Config {
         }
         if let Some(secret) = env.var(&self.siwx.secret_env) {
             self.siwx_secret = Some(Secret::new(secret));
-        }
-        if let Some(tokens) = &mut self.tokens {
-            tokens.api_key = env.var(&tokens.api_key_env).map(Secret::new);
         }
         for (i, service) in self.services.iter_mut().enumerate() {
             service.apply_env(env, &format!("services[{i}]"))?;
@@ -319,9 +344,6 @@ impl Config {
             redis.validate()?;
         }
         self.siwx.validate()?;
-        if let Some(tokens) = &self.tokens {
-            tokens.validate()?;
-        }
         self.rate_limits.validate()?;
         self.rate_limits.check_providers(
             self.providers
@@ -339,6 +361,20 @@ impl Config {
             facilitator.validate()?;
         }
         self.pricing.validate()?;
+        if let Some(oracle) = &self.pricing.settlement.oracle {
+            let provider = self.providers.iter().find(|p| p.name == oracle.provider);
+            // A provider left without its key is disabled at start-up: the oracle then reads
+            // nothing and the fallback applies, with a warning.
+            if !provider.is_some_and(|p| p.clusters.contains_key(&Cluster::Mainnet)) {
+                return Err(ConfigError::invalid(
+                    "pricing.settlement.oracle.provider",
+                    format!(
+                        "{:?} is not a [[providers]] entry with a mainnet URL (the price account is read through it)",
+                        oracle.provider
+                    ),
+                ));
+            }
+        }
         self.payment.validate()?;
         if self.credits.enabled && !self.payment.enabled {
             return Err(ConfigError::invalid(
@@ -484,7 +520,6 @@ impl Config {
     /// service's upstream budget is `[rate_limits] providers.<id>`) nor a mount that would
     /// overlap a fixed route, and prices the accepted asset can express.
     fn validate_services(&self) -> Result<(), ConfigError> {
-        let base = &self.server.services_base_path;
         let mut seen = std::collections::HashSet::new();
         for (i, s) in self.services.iter().enumerate() {
             let at = format!("services[{i}]");
@@ -501,11 +536,34 @@ impl Config {
                     format!("{:?} is also a provider's name", s.id),
                 ));
             }
-            let mount = format!("{base}/{}", s.id);
-            if let Some(route) = crate::routes::ROUTES.iter().find(|r| overlaps(&mount, r)) {
+            let mount = self.service_mount(s);
+            let field = format!("{at}.{}", if s.mount.is_some() { "mount" } else { "id" });
+            // The Tokens API's path is the gateway's own unless a service is mounted exactly
+            // there (then it replaces the `tokens_not_configured` answer).
+            let tokens_route = (mount != TOKENS_MOUNT).then_some(crate::routes::TOKENS_ROUTE);
+            if let Some(route) = crate::routes::ROUTES
+                .iter()
+                .chain(crate::routes::CREDITS_ROUTES)
+                .copied()
+                .chain(tokens_route)
+                .find(|r| overlaps(&mount, r))
+            {
                 return Err(ConfigError::invalid(
-                    format!("{at}.id"),
+                    field,
                     format!("{mount} would overlap the gateway's route {route}"),
+                ));
+            }
+            if let Some(other) = self.services[..i].iter().find(|o| {
+                let theirs = self.service_mount(o);
+                under(&mount, &theirs) || under(&theirs, &mount)
+            }) {
+                return Err(ConfigError::invalid(
+                    field,
+                    format!(
+                        "{mount} would overlap the mount of service {:?} ({})",
+                        other.id,
+                        self.service_mount(other)
+                    ),
                 ));
             }
             let routes = s.parsed_routes().map_err(|e| e.at(&at))?;
@@ -522,6 +580,14 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// Where `service` is mounted: its `mount`, else `{server.services_base_path}/{id}`.
+    pub fn service_mount(&self, service: &ServiceConfig) -> String {
+        match &service.mount {
+            Some(mount) => mount.clone(),
+            None => format!("{}/{}", self.server.services_base_path, service.id),
+        }
     }
 
     /// The cluster whose payments buy `service`'s paid routes: its own, else the first accepted
@@ -575,6 +641,14 @@ fn overlaps(mount: &str, route: &str) -> bool {
         }
     }
     true
+}
+
+/// Whether `path` is `mount` or below it, segment-wise.
+fn under(path: &str, mount: &str) -> bool {
+    path == mount
+        || path
+            .strip_prefix(mount)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 #[cfg(test)]

@@ -22,6 +22,10 @@ use super::{Cluster, ConfigError, EnvSource, Secret};
 pub struct ServiceConfig {
     /// Path segment the service is mounted under, and its name in discovery.
     pub id: String,
+    /// Where it is mounted instead of `{server.services_base_path}/{id}`: an absolute path of
+    /// plain segments (`/v1/x402/tokens`, what the `[tokens]` shorthand uses).
+    #[serde(default)]
+    pub mount: Option<String>,
     /// The upstream API; a route's path is appended to it (never leaving it).
     pub base_url: Url,
     /// Human title (discovery, OpenAPI tag).
@@ -321,6 +325,9 @@ impl ServiceConfig {
             ));
         }
         super::sections::base_url("base_url", &self.base_url)?;
+        if let Some(mount) = &self.mount {
+            check_mount(mount).map_err(|m| ConfigError::invalid("mount", m))?;
+        }
         if self.title.trim().is_empty() {
             return Err(ConfigError::invalid("title", "must not be empty"));
         }
@@ -483,6 +490,25 @@ impl ServiceConfig {
     }
 }
 
+/// A mount: `/` then plain, non-empty segments, no trailing `/`.
+fn check_mount(mount: &str) -> Result<(), String> {
+    let Some(segments) = mount.strip_prefix('/') else {
+        return Err(format!("{mount:?} must start with '/'"));
+    };
+    let plain = |b: u8| b.is_ascii_alphanumeric() || b"-._~".contains(&b);
+    if segments.is_empty()
+        || segments
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == ".." || !s.bytes().all(plain))
+    {
+        return Err(format!(
+            "{mount:?} must be '/'-separated names of letters, digits, '-', '.', '_' or '~' \
+             (not '/', no trailing '/')"
+        ));
+    }
+    Ok(())
+}
+
 fn check_forward_headers(
     field: &str,
     headers: &[String],
@@ -592,6 +618,10 @@ mod tests {
         assert_eq!(parse_pattern("/v1/items/{id}").unwrap(), "/v1/items/{id}");
         assert_eq!(parse_pattern("/files/*path").unwrap(), "/files/{*path}");
         assert_eq!(parse_pattern("/{*path}").unwrap(), "/{*path}");
+        for bad in ["", "/", "v1", "/v1/", "/a//b", "/a/../b", "/a/{x}"] {
+            assert!(check_mount(bad).is_err(), "{bad}");
+        }
+        assert_eq!(check_mount("/v1/x402/tokens"), Ok(()));
         for bad in [
             "v1", "/a/../b", "/a//b", "/a/*x/b", "/a/:", "/a/:x/:x", "/a b",
         ] {

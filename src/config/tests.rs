@@ -320,10 +320,13 @@ fn a_keyed_provider_unpaid_needs_the_explicit_opt_in() {
 
 /// The commented `[[services]]` example of gateway.example.toml, uncommented.
 fn example_service() -> String {
+    commented_block("# [[services]]")
+}
+
+/// The commented block of gateway.example.toml starting at `first`, uncommented.
+fn commented_block(first: &str) -> String {
     let text = EMBEDDED_DEFAULT;
-    let start = text
-        .find("# [[services]]")
-        .expect("the example documents [[services]]");
+    let start = text.find(first).expect("the example documents it");
     text[start..]
         .lines()
         .take_while(|l| l.starts_with('#'))
@@ -355,6 +358,32 @@ fn the_documented_service_example_loads() {
     // A named variable that is not set is refused at load, naming it.
     let err = Config::from_toml(&toml, &env(&[])).unwrap_err().to_string();
     assert!(err.contains("WEATHER_TOKEN"), "{err}");
+}
+
+#[test]
+fn the_tokens_shorthand_is_the_documented_service() {
+    let e = env(&[("TOKENS_API_KEY", "k")]);
+    let shorthand = Config::from_toml(&commented_block("# [tokens]"), &e).expect("[tokens]");
+    let service = commented_block("# [[services]]\n# id = \"tokens\"");
+    assert!(service.contains("mount = \"/v1/x402/tokens\""), "{service}");
+    let service = Config::from_toml(&service, &e).expect("the tokens service");
+    assert!(
+        shorthand.tokens.is_none(),
+        "[tokens] is replaced by its service"
+    );
+    assert_eq!(shorthand.services.len(), 1);
+    assert_eq!(
+        format!("{:?}", shorthand.services),
+        format!("{:?}", service.services)
+    );
+    assert_eq!(
+        shorthand.service_mount(&shorthand.services[0]),
+        "/v1/x402/tokens"
+    );
+    assert_eq!(
+        shorthand.services[0].secrets,
+        [Credential::Header("x-api-key".into(), Secret::new("k"))]
+    );
 }
 
 #[test]

@@ -1,9 +1,36 @@
-//! `[tokens]`: the Tokens API behind `/v1/x402/tokens/{*path}`.
+//! `[tokens]`: the shorthand of the Tokens API as a configured service. At load it becomes the
+//! `[[services]]` entry below (and `[tokens]` is then gone), so the Tokens API is served, gated,
+//! documented and priced by the same code as every other service:
+//!
+//! ```toml
+//! [[services]]
+//! id = "tokens"
+//! mount = "/v1/x402/tokens"               # the public URLs stay /v1/x402/tokens/{path}
+//! title = "Tokens API"
+//! description = "Token metadata and prices, behind a wallet sign-in (no payment)."
+//! base_url = "https://tokens.example/api" # [tokens] base_url
+//! connect_timeout_ms = 2000               # [tokens] connect_timeout_ms
+//! timeout_ms = 10000                      # [tokens] timeout_ms
+//! max_response_bytes = 2097152            # [tokens] max_response_bytes (2 MiB)
+//! [services.credentials]
+//! headers = { "x-api-key" = "TOKENS_API_KEY" } # [tokens] api_key_env
+//! [services.routes]                       # [tokens] auth = "siwx"
+//! "GET /*path" = { access = "siwx", description = "A Tokens API call (wallet sign-in, no payment)" }
+//! "POST /*path" = { access = "siwx", description = "A Tokens API call with a JSON body (wallet sign-in, no payment)" }
+//! ```
+
+use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use url::Url;
 
+use super::services::{CredentialsConfig, RouteTable, RouteValue, ServiceConfig};
 use super::{ConfigError, Secret};
+
+/// Where the shorthand mounts the Tokens API (its public URLs since before services existed).
+pub const TOKENS_MOUNT: &str = "/v1/x402/tokens";
+/// The id of the service the shorthand becomes.
+pub const TOKENS_SERVICE_ID: &str = "tokens";
 
 /// How a configured route is protected (`auth = "siwx"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -13,8 +40,8 @@ pub enum AuthMode {
     Siwx,
 }
 
-/// Where the Tokens API is and how it is reached. Absent = the route answers 404
-/// `tokens_not_configured`.
+/// Where the Tokens API is and how it is reached. Absent (and no service mounted at
+/// [`TOKENS_MOUNT`]) = the route answers 404 `tokens_not_configured`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokensConfig {
@@ -76,5 +103,49 @@ impl TokensConfig {
             }
         }
         Ok(())
+    }
+}
+
+impl TokensConfig {
+    /// The `[[services]]` entry this section stands for (see the module documentation).
+    pub fn to_service(&self) -> ServiceConfig {
+        let mut headers = BTreeMap::new();
+        headers.insert("x-api-key".to_string(), self.api_key_env.clone());
+        let siwx = |description: &str| {
+            RouteValue::Detailed(RouteTable {
+                access: Some("siwx".into()),
+                description: Some(description.into()),
+                ..RouteTable::default()
+            })
+        };
+        ServiceConfig {
+            id: TOKENS_SERVICE_ID.into(),
+            mount: Some(TOKENS_MOUNT.into()),
+            base_url: self.base_url.clone(),
+            title: "Tokens API".into(),
+            description: "Token metadata and prices, behind a wallet sign-in (no payment).".into(),
+            docs_url: None,
+            cluster: None,
+            credentials: CredentialsConfig {
+                headers,
+                ..CredentialsConfig::default()
+            },
+            forward_headers: Vec::new(),
+            connect_timeout_ms: self.connect_timeout_ms,
+            timeout_ms: self.timeout_ms,
+            max_response_bytes: self.max_response_bytes,
+            routes: [
+                (
+                    "GET /*path".to_string(),
+                    siwx("A Tokens API call (wallet sign-in, no payment)"),
+                ),
+                (
+                    "POST /*path".to_string(),
+                    siwx("A Tokens API call with a JSON body (wallet sign-in, no payment)"),
+                ),
+            ]
+            .into(),
+            secrets: Vec::new(),
+        }
     }
 }

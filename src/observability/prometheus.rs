@@ -185,7 +185,12 @@ pub(super) fn route_label(matched: Option<&str>) -> metrics::SharedString {
     let Some(path) = matched else {
         return metrics::SharedString::const_str("unmatched");
     };
-    match crate::routes::ROUTES.iter().find(|r| **r == path) {
+    let tokens = std::iter::once(&crate::routes::TOKENS_ROUTE);
+    match crate::routes::ROUTES
+        .iter()
+        .chain(tokens)
+        .find(|r| **r == path)
+    {
         Some(route) => metrics::SharedString::const_str(route),
         None => metrics::SharedString::from_owned(path.to_owned()),
     }

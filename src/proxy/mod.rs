@@ -22,7 +22,8 @@ pub(crate) use error::ProxyError;
 pub(crate) use forward::forward;
 pub(crate) use request::{parse_method_route, parse_standard_route, RouteKind, RpcRequest};
 
-use crate::config::{Config, GuardrailsConfig, PricingConfig, RoutingConfig};
+use crate::config::{Config, GuardrailsConfig, RoutingConfig};
+use crate::pricing::Pricing;
 use crate::routing::registry::Registry;
 use crate::upstream::{Providers, UpstreamClient};
 
@@ -41,8 +42,8 @@ pub struct RpcRoutes {
     pub limits: BodyLimits,
     /// Parameter guardrails.
     pub guardrails: GuardrailsConfig,
-    /// Prices (every request is priced at parsing; the paygate only reads the quote).
-    pub pricing: PricingConfig,
+    /// The live prices (every request is priced at parsing; the paygate only reads the quote).
+    pub pricing: Pricing,
     /// Resource URLs are named under this, never under `Host`.
     pub public_base_url: Url,
 }
@@ -60,7 +61,12 @@ pub struct BodyLimits {
 
 impl RpcRoutes {
     /// From the config and the application's shared parts.
-    pub(crate) fn new(config: &Config, registry: Arc<Registry>, upstream: UpstreamClient) -> Self {
+    pub(crate) fn new(
+        config: &Config,
+        registry: Arc<Registry>,
+        upstream: UpstreamClient,
+        pricing: Pricing,
+    ) -> Self {
         Self {
             providers: registry.providers().clone(),
             registry,
@@ -72,7 +78,7 @@ impl RpcRoutes {
                 max_batch: config.server.max_batch,
             },
             guardrails: config.guardrails.clone(),
-            pricing: config.pricing.clone(),
+            pricing,
             public_base_url: config.server.public_base_url.clone(),
         }
     }

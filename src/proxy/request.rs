@@ -24,6 +24,8 @@ use crate::priced::{Charge, Discovery, PricedRequest, RouteId};
 use crate::pricing;
 use crate::routing::{self, Candidate, Plan};
 use crate::upstream::{Endpoint, Provider};
+use crate::x402::header::{decode_header_bytes, MAX_PAYMENT_HEADER_BYTES, PAYMENT_SIGNATURE};
+use crate::x402::PaymentHeader;
 
 /// Which RPC route the request came in on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,8 +152,8 @@ pub(crate) async fn parse_method_route(
         // Maybe registered on another instance a moment ago.
         routes.registry.refresh_on_miss().await;
     }
-    parse(&routes, request, next, |routes, _headers, raw| {
-        parse_method(routes, &path, raw)
+    parse(&routes, request, next, |routes, headers, raw| {
+        parse_method(routes, &path, headers, raw)
     })
     .await
 }
@@ -252,6 +254,7 @@ fn cluster_of(raw: &str) -> Result<Cluster, ProxyError> {
 fn parse_method(
     routes: &RpcRoutes,
     path: &MethodPath,
+    headers: &HeaderMap,
     raw: Bytes,
 ) -> Result<RpcRequest, ProxyError> {
     let cluster = cluster_of(&path.cluster)?;
@@ -301,11 +304,18 @@ fn parse_method(
         method: method.clone(),
         params,
     };
-    let charge = match pricing::quote(&routes.pricing, &provider.config, [&call]) {
-        Ok(Some(quote)) => Charge::Quote(quote),
-        Ok(None) => Charge::Nothing,
-        Err(e) => Charge::Unpriced(e),
-    };
+    let charge = routes.pricing.signed_under(
+        || signed_amount(headers),
+        |tariff| {
+            let charge = match pricing::quote(tariff, &provider.config, [&call]) {
+                Ok(Some(quote)) => Charge::Quote(quote),
+                Ok(None) => Charge::Nothing,
+                Err(e) => Charge::Unpriced(e),
+            };
+            let amount = quoted(&charge);
+            (charge, amount)
+        },
+    );
     Ok(RpcRequest {
         cluster,
         provider: provider.clone(),
@@ -411,7 +421,14 @@ fn parse_standard(
         raw,
     };
     let calls: Vec<&Call> = rpc.calls().collect();
-    let (candidates, charge) = routing::candidates(&pool, &calls, &routes.pricing);
+    let (candidates, charge) = routes.pricing.signed_under(
+        || signed_amount(headers),
+        |tariff| {
+            let (candidates, charge) = routing::candidates(&pool, &calls, tariff);
+            let amount = quoted(&charge);
+            ((candidates, charge), amount)
+        },
+    );
     if candidates.is_empty() {
         // Every method is sold by some provider, but none sells all of them.
         return Err(ProxyError::MethodNotFound {
@@ -455,4 +472,25 @@ fn endpoint_of(provider: &Provider, cluster: Cluster) -> Result<Endpoint, ProxyE
         .get(&cluster)
         .cloned()
         .ok_or_else(|| ProxyError::NotFound(format!("provider {name:?} does not serve {cluster}")))
+}
+
+/// The amount of a quoted charge.
+fn quoted(charge: &Charge) -> Option<u64> {
+    match charge {
+        Charge::Quote(quote) => Some(quote.amount),
+        _ => None,
+    }
+}
+
+/// The amount a `PAYMENT-SIGNATURE` says its client signed: read only in the moments after a
+/// price moved (see `Pricing::signed_under`); the paygate decodes and checks the payment
+/// itself. A v1 `X-PAYMENT` carries no amount outside its transaction: it is priced at the
+/// tariff in force.
+fn signed_amount(headers: &HeaderMap) -> Option<u64> {
+    let value = headers.get(PAYMENT_SIGNATURE)?;
+    let json = decode_header_bytes(value.as_bytes(), MAX_PAYMENT_HEADER_BYTES).ok()?;
+    match PaymentHeader::from_json(&json).ok()? {
+        PaymentHeader::V2(payment) => payment.accepted.amount.parse().ok(),
+        PaymentHeader::V1(_) => None,
+    }
 }

@@ -16,10 +16,11 @@ use tokio::time::Instant;
 
 use super::registry::{Registry, RegistryError};
 use super::{candidates, decide, pool};
-use crate::config::{Cluster, PricingConfig, RoutingConfig, Strategy};
+use crate::config::{Cluster, RoutingConfig, Strategy};
 use crate::error::ApiError;
 use crate::jsonrpc::Call;
 use crate::priced::Charge;
+use crate::pricing::Pricing;
 use crate::upstream::{HealthDetail, Origin, Provider};
 
 /// What the routes need.
@@ -29,8 +30,8 @@ pub(crate) struct RoutingApi {
     pub registry: Arc<Registry>,
     /// `[routing]`.
     pub routing: RoutingConfig,
-    /// `[pricing]`.
-    pub pricing: PricingConfig,
+    /// The live prices.
+    pub pricing: Pricing,
 }
 
 #[derive(Serialize)]
@@ -191,7 +192,7 @@ pub(crate) async fn route(
         method: query.method.clone(),
         params: None,
     };
-    let (candidates, charge) = candidates(&pool, &[&call], &api.pricing);
+    let (candidates, charge) = candidates(&pool, &[&call], &api.pricing.tariff());
     if candidates.is_empty() {
         return ApiError::new(
             StatusCode::NOT_FOUND,

@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use crate::config::{Cluster, PricingConfig, RoutingConfig};
+use crate::config::{Cluster, RoutingConfig};
 use crate::jsonrpc::Call;
 use crate::priced::Charge;
-use crate::pricing;
+use crate::pricing::{self, Tariff};
 use crate::upstream::{Endpoint, Origin, Provider};
 
 use super::Candidate;
@@ -36,7 +36,7 @@ pub(crate) fn pool(
 pub(crate) fn candidates(
     pool: &[(Arc<Provider>, Endpoint)],
     calls: &[&Call],
-    pricing_config: &PricingConfig,
+    tariff: &Tariff,
 ) -> (Vec<Candidate>, Charge) {
     let mut out = Vec::with_capacity(pool.len());
     let mut charge = Charge::Nothing;
@@ -47,7 +47,7 @@ pub(crate) fn candidates(
         {
             continue;
         }
-        let quote = pricing::quote(pricing_config, &provider.config, calls.iter().copied());
+        let quote = pricing::quote(tariff, &provider.config, calls.iter().copied());
         let cost = match &quote {
             Ok(Some(q)) => Some(q.amount),
             _ => None,

@@ -61,7 +61,11 @@ impl DecisionFixture {
     pub fn decide(&self, strategy: &str) -> usize {
         let strategy = Strategy::parse(strategy).expect("a strategy name");
         let pool = super::pool(&self.providers, &self.config.routing, Cluster::Devnet);
-        let (candidates, _charge) = super::candidates(&pool, &[&self.call], &self.config.pricing);
+        let (candidates, _charge) = super::candidates(
+            &pool,
+            &[&self.call],
+            &crate::pricing::Pricing::new(&self.config).tariff(),
+        );
         let plan = super::decide(strategy, candidates, Instant::now());
         let name = plan.primary().map(|c| c.provider.name()).unwrap_or("p0");
         name[1..].parse().unwrap_or(0)

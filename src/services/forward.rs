@@ -8,7 +8,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::stream;
 
-use super::gate::{too_large, Matched};
+use super::gate::{refuse_body, too_large, Matched};
 use super::Service;
 use crate::config::{Access, Credential};
 use crate::error::ApiError;
@@ -33,6 +33,9 @@ pub(crate) async fn forward(request: Request) -> Response {
         Ok(body) => body,
         Err(_) => return too_large(service.max_body_bytes),
     };
+    if let Some(refused) = refuse_body(&parts.headers, &body) {
+        return refused;
+    }
     let url = upstream_url(service, &matched.rest, parts.uri.query());
     let mut upstream = service
         .http
@@ -44,13 +47,9 @@ pub(crate) async fn forward(request: Request) -> Response {
         }
     }
     if !body.is_empty() {
-        let content_type = parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .cloned()
-            .unwrap_or_else(|| HeaderValue::from_static("application/json"));
+        // Checked JSON above; the client's own value (a charset) is not relayed.
         upstream = upstream
-            .header(header::CONTENT_TYPE, content_type)
+            .header(header::CONTENT_TYPE, "application/json")
             .body(body);
     }
     // Last, so nothing the client sent can stand in for them.

@@ -4,14 +4,14 @@
 
 use std::sync::Arc;
 
-use axum::body::{to_bytes, Body};
+use axum::body::{to_bytes, Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use url::Url;
 
-use super::{check_path, Service};
+use super::{check_path, normalize, Service};
 use crate::authgate::{require_siwx, SiwxGate};
 use crate::config::Access;
 use crate::error::ApiError;
@@ -50,8 +50,8 @@ pub(crate) async fn service_gate(
     let rest = match path.strip_prefix(service.mount.as_str()) {
         Some("") | None => "/",
         Some(rest) => rest,
-    }
-    .to_string();
+    };
+    let rest = normalize(rest).into_owned();
     if let Err(message) = check_path(&rest) {
         return ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", message).into_response();
     }
@@ -95,6 +95,9 @@ pub(crate) async fn service_gate(
                 Ok(body) => body,
                 Err(_) => return too_large(service.max_body_bytes),
             };
+            if let Some(refused) = refuse_body(&parts.headers, &body) {
+                return refused;
+            }
             let priced = PricedRequest {
                 route: RouteId::Service,
                 resource: resource_url(&state.public_base_url, parts.uri.path()),
@@ -126,4 +129,27 @@ pub(super) fn too_large(max: usize) -> Response {
         format!("request body larger than {max} bytes"),
     )
     .into_response()
+}
+
+/// A body is JSON (an empty one needs no content type): otherwise the 415 to answer, before any
+/// upstream call (and, on a paid route, before the payment is looked at).
+pub(super) fn refuse_body(headers: &HeaderMap, body: &Bytes) -> Option<Response> {
+    if body.is_empty() {
+        return None;
+    }
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            let media = v.split(';').next().unwrap_or("").trim();
+            media.eq_ignore_ascii_case("application/json")
+        });
+    (!json).then(|| {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "content type must be application/json",
+        )
+        .into_response()
+    })
 }

@@ -1,6 +1,7 @@
 //! Configured HTTP services (`[[services]]`): any HTTP API, mounted at
-//! `{services_base_path}/{id}/…`, each route paid (the same x402 pipeline as the RPC routes),
-//! free (streamed) or behind a wallet sign-in.
+//! `{services_base_path}/{id}/…` (or its own `mount`), each route paid (the same x402 pipeline
+//! as the RPC routes), free (streamed) or behind a wallet sign-in. The Tokens API is one of
+//! them: `[tokens]` is a shorthand the config turns into a service mounted at `/v1/x402/tokens`.
 //!
 //! Read in this order: [`gate`] (the route layer: match the route, price it, then the paygate,
 //! the sign-in layer or nothing), [`forward`] (the upstream request built from scratch, the
@@ -8,9 +9,13 @@
 //!
 //! Invariants:
 //! - a path no configured route matches is a 404 and no upstream call;
-//! - the upstream request carries the method, the path under `base_url` (which it cannot leave),
-//!   the query (without a parameter named like the credential), a JSON body, and the
-//!   credentials; a client header only when the route names it;
+//! - the upstream request carries the method, the path under `base_url` (which it cannot leave:
+//!   `.`/`..` segments, encoded or not, are a 400 before anything else), the query (without a
+//!   parameter named like the credential), a JSON body (another content type is a 415), the
+//!   client's `Accept`, and the credentials; another client header only when the route names it;
+//! - an upstream that refuses the gateway's credential (401/403), rate-limits it, redirects or
+//!   fails is a 502/503/504 for the client, never its own 401 (which would read as a failed
+//!   sign-in), and the credential never reaches a client, a log or an error;
 //! - only the answer's status, `content-type` and body come back: no upstream header (which
 //!   could echo a credential) reaches the client;
 //! - a paid route settles only after a 2xx ([`crate::exchange::UpstreamOutcome::Success`]).
@@ -29,14 +34,24 @@ use crate::upstream::Provider;
 
 pub(crate) use forward::forward;
 pub(crate) use gate::{service_gate, ServiceState};
-pub(crate) use path::check_path;
+pub(crate) use path::{check_path, normalize};
+
+/// `/v1/x402/tokens/{*path}` when no service is mounted there (no `[tokens]`).
+pub(crate) async fn tokens_not_configured() -> crate::error::ApiError {
+    crate::error::ApiError::new(
+        http::StatusCode::NOT_FOUND,
+        "tokens_not_configured",
+        "the Tokens API is not configured on this gateway ([tokens], or a [[services]] entry \
+         with mount = \"/v1/x402/tokens\")",
+    )
+}
 
 /// One configured service, built once.
 #[derive(Debug)]
 pub(crate) struct Service {
     /// Its config (without credentials: those live in `credentials`).
     pub(crate) config: ServiceConfig,
-    /// Where it is mounted (`/base/id`).
+    /// Where it is mounted (`/base/id`, or its `mount`).
     pub(crate) mount: String,
     /// Its routes, in config order.
     pub(crate) routes: Vec<Route>,
@@ -92,6 +107,11 @@ impl Services {
         Ok(Self { list })
     }
 
+    /// Whether a service is mounted at `mount`.
+    pub(crate) fn mounted_at(&self, mount: &str) -> bool {
+        self.list.iter().any(|s| s.mount == mount)
+    }
+
     /// All services, in config order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Arc<Service>> {
         self.list.iter()
@@ -121,7 +141,7 @@ impl Service {
                 .or_default()
                 .insert(spec.pattern.clone(), i)
                 .map_err(|e| format!("service {:?}: route {}: {e}", s.id, spec.pattern))?;
-            let mount = format!("{}/{}", config.server.services_base_path, s.id);
+            let mount = config.service_mount(s);
             let discovery = Arc::new(HttpDiscovery {
                 method: spec.method.to_string(),
                 route_template: colon_template(&mount, &spec.pattern),
@@ -146,7 +166,7 @@ impl Service {
         let cluster = config.service_cluster(s);
         let budget = Arc::new(Provider::budget_only(&s.id));
         Ok(Self {
-            mount: format!("{}/{}", config.server.services_base_path, s.id),
+            mount: config.service_mount(s),
             config: public,
             routes: built,
             matchers,

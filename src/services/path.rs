@@ -1,5 +1,17 @@
 //! What a client's path may contain before any of it reaches an upstream URL.
 
+use std::borrow::Cow;
+
+/// `rest` with every encoded `/` (`%2F`, `%2f`) written as `/`: a client (or a generated one,
+/// which percent-encodes a path parameter) may send a catch-all's value as one segment, and it
+/// means the same path. [`check_path`] runs on the result, so `..%2F..` is still refused.
+pub(crate) fn normalize(rest: &str) -> Cow<'_, str> {
+    if !rest.contains("%2F") && !rest.contains("%2f") {
+        return Cow::Borrowed(rest);
+    }
+    Cow::Owned(rest.replace("%2F", "/").replace("%2f", "/"))
+}
+
 /// `rest` is the raw (still percent-encoded) path below a mount, starting with `/`. Every
 /// segment must be a plain, non-empty name: no `.`/`..` (encoded or not), no encoded `/` or
 /// `\`, nothing outside the URL path characters, so the upstream path cannot leave `base_url`.
@@ -46,6 +58,21 @@ fn percent_decode(segment: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encoded_slashes_are_slashes_then_checked() {
+        assert_eq!(normalize("/v1%2Ftokens%2fx"), "/v1/tokens/x");
+        assert_eq!(normalize("/v1/tokens"), "/v1/tokens");
+        for bad in [
+            "/%2e%2e%2Fadmin",
+            "/a%2F%2Fb",
+            "/a%2F",
+            "/..%2f..",
+            "/a%5Cb",
+        ] {
+            assert!(check_path(&normalize(bad)).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn paths_stay_under_the_base() {

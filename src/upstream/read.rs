@@ -1,5 +1,5 @@
 //! Reading an upstream answer safely, shared by every outbound client that talks to a keyed
-//! upstream (RPC providers, the Tokens API).
+//! upstream (RPC providers, configured services).
 
 use bytes::{Bytes, BytesMut};
 use std::time::Duration;

@@ -26,6 +26,7 @@ mod production;
 mod proxy;
 mod routing;
 mod services;
+mod settlement_price;
 mod shared_state;
 mod siwx;
 mod slow_clients;

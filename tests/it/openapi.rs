@@ -244,7 +244,8 @@ fn concrete(path: &str) -> String {
         .replace("{provider}", "alchemy")
         .replace("{surface}", "rpc")
         .replace("{method}", "getSlot")
-        .replace("{path}", "v1/tokens")
+        // A catch-all is one OpenAPI segment: its slashes encoded, as a generated client sends it.
+        .replace("{path}", "v1%2Ftokens")
         .replace("{id}", "rpc")
         // A configured provider: DELETE answers 409 (never removed at run time), not 404.
         .replace("{name}", "alchemy")
@@ -257,14 +258,15 @@ async fn served_routes_are_exactly_the_documented_ones() {
     let full = full().await;
     let doc = full.document().await;
     let documented: BTreeSet<String> = doc["paths"].as_object().unwrap().keys().cloned().collect();
-    // axum spells a catch-all `{*name}`; OpenAPI has only `{name}`.
-    let mut served: BTreeSet<String> = ROUTES.iter().map(|r| r.replace("{*", "{")).collect();
+    let mut served: BTreeSet<String> = ROUTES.iter().map(|r| r.to_string()).collect();
     served.extend(
         [
             "/svc/v1/items/{id}",
             "/svc/v1/items",
             "/svc/v1/status",
             "/svc/v1/me",
+            // The `[tokens]` shorthand's service.
+            "/v1/x402/tokens/{path}",
         ]
         .map(String::from),
     );

@@ -121,8 +121,11 @@ fn the_mainnet_example_passes_check_config_with_its_secrets_and_prints_prices() 
         "config ok: listen 127.0.0.1:8080, public URL https://rpc.example.com/",
         "provider alchemy: enabled",
         "provider helius: enabled",
-        "price on alchemy: 1 getBalance = 1000 atomic",
-        "price on helius: 1 getBalance = 1000 atomic",
+        // (2 × 5000 + 50 000 µlamports × 200 000 CU / 1e6) lamports × $150 × 1.2 = 3600.
+        "settlement: 3600 atomic per payment = (2 signatures × 5000 + 10000 priority lamports) \
+         × SOL/USD 150 × (1 + 2000 bps) (configured fallback; the oracle replaces it once read)",
+        "price on alchemy: 1 getBalance = 3606 atomic",
+        "price on helius: 1 getBalance = 3606 atomic",
     ] {
         assert!(stdout.contains(line), "missing {line:?} in:\n{stdout}");
     }

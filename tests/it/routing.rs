@@ -39,7 +39,7 @@ impl Pool {
             MockUpstream::start().await,
         ];
         let mut toml = String::from(
-            "[payment]\nenabled = false\n[pricing]\nmarkup_bps = 0\nsettlement_surcharge = 0\nfloor = 0\n\
+            "[payment]\nenabled = false\n[pricing]\nmarkup_bps = 0\nfloor = 0\n[pricing.settlement]\nsol_usd = \"0\"\n\
              [upstream]\ntimeout_ms = 1000\nconnect_timeout_ms = 300\n",
         );
         for (i, mock) in mocks.iter().enumerate() {
@@ -407,7 +407,7 @@ async fn a_paid_call_whose_first_provider_fails_is_served_by_the_second_and_sett
     let env = PaidGateway::builder()
         .public_base_url("https://gateway.example")
         .sections(&format!(
-            "[pricing]\nfloor = 0\nsettlement_surcharge = 0\n\
+            "[pricing]\nfloor = 0\n\
              [routing]\nstrategy = \"cheapest\"\nfailure_threshold = 100\n\
              [[providers]]\nname = \"dead\"\nkey_placement = \"none\"\n\
              atomic_per_million_units = 0\n[providers.clusters]\ndevnet = \"http://{dead}\"\n\

@@ -295,13 +295,36 @@ async fn unknown_routes_and_escapes_never_reach_the_upstream() {
         ("GET", "/echo", 404, "route_not_found"),
         ("GET", "/echo/v1/%2e%2e/%2e%2e/admin", 400, "invalid_path"),
         ("GET", "/echo/v1/../../admin", 400, "invalid_path"),
-        ("GET", "/echo/v1/items/a%2fb", 400, "invalid_path"),
+        // An encoded `/` is a `/` (how a generated client sends a catch-all): here it makes a
+        // path no route has, and encoded it cannot smuggle a `..` or an empty segment.
+        ("GET", "/echo/v1/items/a%2fb", 404, "route_not_found"),
+        (
+            "GET",
+            "/echo/v1/%2e%2e%2F%2e%2e%2Fadmin",
+            400,
+            "invalid_path",
+        ),
+        ("GET", "/echo/v1%2F%2Fecho", 400, "invalid_path"),
         ("GET", "/echo/v1//echo", 400, "invalid_path"),
     ] {
         let (status, body, _) = env.send(method, path, &[], "").await;
         assert_eq!(status, expected, "{method} {path}: {body}");
         assert_eq!(body["error"]["code"], code, "{method} {path}");
     }
+    // A body that is not JSON is refused before the payment is even asked for.
+    let (status, body, head) = env
+        .send(
+            "POST",
+            "/echo/v1/items/7",
+            &[("content-type", "text/plain")],
+            "x",
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (415, Some("unsupported_media_type"))
+    );
+    assert!(!head.headers().contains_key("payment-required"));
     assert_eq!(env.calls(), 0, "nothing reached the upstream");
 }
 

@@ -143,8 +143,53 @@ struct Env {
     _backend: Backend,
 }
 
+/// How the Tokens API is configured: the `[tokens]` shorthand, or the `[[services]]` entry the
+/// README documents as its equivalent.
+#[derive(Clone, Copy, Debug)]
+enum Form {
+    Shorthand,
+    Service,
+}
+
+impl Form {
+    fn toml(self, url: &str) -> String {
+        match self {
+            Form::Shorthand => format!(
+                r#"
+[tokens]
+base_url = "{url}"
+auth = "siwx"
+timeout_ms = 300
+max_response_bytes = 4096
+"#
+            ),
+            Form::Service => format!(
+                r#"
+[[services]]
+id = "tokens"
+mount = "/v1/x402/tokens"
+title = "Tokens API"
+description = "Token metadata and prices, behind a wallet sign-in (no payment)."
+base_url = "{url}"
+timeout_ms = 300
+max_response_bytes = 4096
+[services.credentials]
+headers = {{ "x-api-key" = "TOKENS_API_KEY" }}
+[services.routes]
+"GET /*path" = {{ access = "siwx", description = "A Tokens API call (wallet sign-in, no payment)" }}
+"POST /*path" = {{ access = "siwx", description = "A Tokens API call with a JSON body (wallet sign-in, no payment)" }}
+"#
+            ),
+        }
+    }
+}
+
 impl Env {
     async fn start(backend: Backend, siwx: &str) -> Self {
+        Self::start_as(Form::Shorthand, backend, siwx).await
+    }
+
+    async fn start_as(form: Form, backend: Backend, siwx: &str) -> Self {
         let tokens = MockTokens::start().await;
         let toml = format!(
             r#"
@@ -153,16 +198,10 @@ public_base_url = "{ORIGIN}"
 
 [siwx]
 {siwx}
-
-[tokens]
-base_url = "{url}"
-auth = "siwx"
-timeout_ms = 300
-max_response_bytes = 4096
-
+{tokens}
 {store}
 "#,
-            url = tokens.url,
+            tokens = form.toml(&tokens.url),
             store = backend.toml(),
         );
         let env: HashMap<String, String> = [
@@ -766,16 +805,20 @@ async fn upstream_failures_map_like_the_rpc_routes() {
 }
 
 #[tokio::test]
-async fn paths_and_bodies_are_checked_after_sign_in() {
+async fn paths_and_bodies_are_checked_before_any_upstream_call() {
     let env = Env::start(Backend::Memory, "").await;
     let wallet = Keypair::new();
+    // A path that would leave the base is refused before the sign-in is even asked for (a
+    // proof changes nothing).
     let escape = "/v1/x402/tokens/v1/%2e%2e/%2e%2e/admin";
-    let proof = env.proof(&wallet, escape).await;
-    let (status, body, _) = env.get(escape, Some(&proof)).await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (400, Some("invalid_path"))
-    );
+    let proof = env.proof(&wallet, PATH).await;
+    for proof in [None, Some(&proof)] {
+        let (status, body, _) = env.get(escape, proof).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (400, Some("invalid_path"))
+        );
+    }
     let proof = env.proof(&wallet, PATH).await;
     let (status, _, _) = env
         .call(
@@ -805,6 +848,181 @@ async fn without_tokens_config_the_route_says_so() {
         (status, body["error"]["code"].as_str()),
         (404, Some("tokens_not_configured"))
     );
+}
+
+/// What one form of the Tokens API config answers to a fixed set of requests, and what its
+/// upstream received.
+async fn observe(form: Form) -> (Vec<(u16, Value)>, Vec<String>, Value, Value) {
+    let env = Env::start_as(form, Backend::Memory, "").await;
+    let wallet = Keypair::new();
+    let mut answers = Vec::new();
+    // Signed GET with a query and client headers that must not travel; POST with a JSON body;
+    // the same GET with its path sent as one %2F-encoded segment (the OpenAPI form).
+    let encoded = "/v1/x402/tokens/v1%2Ftokens%2FSo11111111111111111111111111111111111111112";
+    for (method, path, body) in [
+        ("GET", format!("{PATH}?limit=5"), ""),
+        (
+            "POST",
+            "/v1/x402/tokens/v1/tokens/batch".to_string(),
+            r#"{"mints":["a"]}"#,
+        ),
+        ("GET", encoded.to_string(), ""),
+    ] {
+        let proof = env.proof(&wallet, &path).await;
+        let headers = [
+            ("authorization", "Bearer client"),
+            ("x-api-key", "client-key"),
+        ];
+        let (status, body, head) = env.call(method, &path, Some(&proof), &headers, body).await;
+        assert_eq!(head.headers()["cache-control"], "private, no-store");
+        answers.push((status, body));
+    }
+    // Refused without an upstream call: no proof, a path leaving the base, a non-JSON body,
+    // another method.
+    let (status, body, _) = env.get(PATH, None).await;
+    answers.push((status, json!({"accepts": body["accepts"]})));
+    let (status, body, _) = env.get("/v1/x402/tokens/%2e%2e/admin", None).await;
+    answers.push((status, body));
+    let proof = env.proof(&wallet, PATH).await;
+    let (status, body, _) = env
+        .call(
+            "POST",
+            PATH,
+            Some(&proof),
+            &[("content-type", "text/plain")],
+            "x",
+        )
+        .await;
+    answers.push((status, body));
+    let (status, body, _) = env.call("PUT", PATH, None, &[], "").await;
+    answers.push((status, body));
+    // The upstream refusing the gateway's key is the gateway's failure, not a sign-in one.
+    env.tokens.answer_with(401);
+    let proof = env.proof(&wallet, PATH).await;
+    let (status, body, _) = env.get(PATH, Some(&proof)).await;
+    answers.push((status, body));
+    let seen = env
+        .tokens
+        .seen()
+        .into_iter()
+        .map(|s| {
+            format!(
+                "{} {} key={:?} auth={:?} type={:?} body={}",
+                s.method,
+                s.uri,
+                s.headers.get_all("x-api-key").iter().collect::<Vec<_>>(),
+                s.headers.get("authorization"),
+                s.headers.get("content-type"),
+                String::from_utf8_lossy(&s.body)
+            )
+        })
+        .collect();
+    let (_, catalog, _) = env.app.get("/v1/catalog").await;
+    let (_, openapi, _) = env.app.get("/openapi.json").await;
+    (answers, seen, catalog, openapi)
+}
+
+#[tokio::test]
+async fn the_tokens_shorthand_and_its_services_entry_are_the_same_service() {
+    let (answers, seen, catalog, openapi) = observe(Form::Shorthand).await;
+    let service = observe(Form::Service).await;
+    // Not just equal to each other: right.
+    let codes: Vec<(u16, Option<&str>)> = answers
+        .iter()
+        .map(|(s, b)| (*s, b["error"]["code"].as_str()))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            (200, None),
+            (200, None),
+            (200, None),
+            (402, None),
+            (400, Some("invalid_path")),
+            (415, Some("unsupported_media_type")),
+            (404, Some("route_not_found")),
+            (502, Some("upstream_failed")),
+        ]
+    );
+    let path = "/api/v1/tokens/So11111111111111111111111111111111111111112";
+    assert_eq!(answers[0].1["path"], path);
+    assert_eq!(answers[2].1["path"], path, "%2F is a /");
+    let key = format!("key=[{TOKENS_KEY:?}] auth=None");
+    assert_eq!(
+        seen,
+        [
+            format!("GET {path}?limit=5 {key} type=None body="),
+            format!("POST /api/v1/tokens/batch {key} type=Some(\"application/json\") body={{\"mints\":[\"a\"]}}"),
+            format!("GET {path} {key} type=None body="),
+            format!("GET {path} {key} type=None body="),
+        ]
+    );
+    let group = |c: &Value| {
+        c["routes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["group"] == "tokens")
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(group(&catalog).len(), 2);
+    assert_eq!(group(&catalog)[0]["path"], "/v1/x402/tokens/{path}");
+    assert_eq!(group(&catalog)[0]["access"], "siwx");
+    assert_eq!(
+        openapi["paths"]["/v1/x402/tokens/{path}"]["parameters"][0]["x-catch-all"],
+        true
+    );
+    // And the other form answers, forwards and documents exactly the same.
+    assert_eq!((answers, seen, catalog, openapi), service);
+}
+
+#[tokio::test]
+async fn config_refuses_two_tokens_services_and_overlapping_mounts() {
+    use x402_gateway::config::Config;
+    let env: HashMap<String, String> = [("TOKENS_API_KEY".to_string(), "k".to_string())].into();
+    let service = |id: &str, mount: &str| {
+        format!(
+            "[[services]]\nid = \"{id}\"\nmount = \"{mount}\"\ntitle = \"T\"\n\
+             base_url = \"https://t.example\"\n[services.routes]\n\"GET /*path\" = \"siwx\"\n"
+        )
+    };
+    let shorthand = "[tokens]\nbase_url = \"https://tokens.example/api\"\nauth = \"siwx\"\n";
+    let refused = |toml: String, field: &str, words: &str| {
+        let err = Config::from_toml(&toml, &env).unwrap_err().to_string();
+        assert!(
+            err.contains(field) && err.contains(words),
+            "{toml}\n→ {err}"
+        );
+    };
+    refused(
+        format!("{shorthand}{}", service("other", "/v1/x402/tokens")),
+        "tokens",
+        "keep one",
+    );
+    refused(
+        format!("{shorthand}{}", service("tokens", "/t")),
+        "tokens",
+        "keep one",
+    );
+    refused(
+        service("t", "/v1/x402/tokens/v2"),
+        "services[0].mount",
+        "/v1/x402/tokens/{*path}",
+    );
+    refused(service("t", "/v1/catalog"), "services[0].mount", "overlap");
+    refused(
+        service("t", "/v1/x402/tokens/"),
+        "services[0].mount",
+        "trailing",
+    );
+    refused(
+        format!("{}{}", service("a", "/x"), service("b", "/x/y")),
+        "services[1].mount",
+        "service \"a\"",
+    );
+    // The service form alone, mounted where the shorthand would be, is accepted.
+    Config::from_toml(&service("t", "/v1/x402/tokens"), &env).unwrap();
 }
 
 #[tokio::test]

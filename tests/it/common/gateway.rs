@@ -261,6 +261,9 @@ getSlot = 1
             )
             .unwrap();
         }
+        // The local cluster's SOL is worth nothing: settlement costs no USD, and a call costs
+        // the floor (1000) unless a test prices it otherwise.
+        writeln!(toml, "[pricing.settlement]\nsol_usd = \"0\"").unwrap();
         // The ledger: shared by every instance of this config; heartbeats fast enough that a
         // dead instance is noticed within a second; with the reconciler driven by hand, its
         // submitted settlements are due at once.

@@ -1,12 +1,119 @@
-//! Prices: a pure function of the provider's cost table and the calls in a request.
+//! Prices: a pure function of the provider's cost table, the calls in a request and the
+//! tariff in force (markup, floor, and what one settlement costs now).
 //!
 //! All arithmetic is integer (u128 intermediates), every call is rounded up to a whole atomic
-//! unit, a batch pays the sum of its calls plus one settlement surcharge, and nothing is ever
-//! cheaper than the floor. The same function prices the 402 challenge and re-prices the paid
-//! request, so a quote for a cheap body can never be spent on an expensive one.
+//! unit, a batch pays the sum of its calls plus one settlement, and nothing is ever cheaper
+//! than the floor. The same function prices the 402 challenge and re-prices the paid request,
+//! so a quote for a cheap body can never be spent on an expensive one. The settlement cost is
+//! computed in [`settlement`] from the chain's fees and SOL/USD, kept fresh by [`oracle`].
 
-use crate::config::{PricingConfig, ProviderConfig};
+pub mod oracle;
+pub mod settlement;
+
+use std::sync::Arc;
+
+use crate::config::{Config, PricingConfig, ProviderConfig};
 use crate::jsonrpc::Call;
+
+pub use settlement::{Settlement, SettlementView, SolUsdSource};
+
+/// The prices in force at one instant: what [`quote`] needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tariff {
+    /// Margin over the provider's cost, basis points.
+    pub markup_bps: u32,
+    /// No payment is smaller than this.
+    pub floor: u64,
+    /// Added once per `exact` payment: what its settlement costs us.
+    pub settlement: u64,
+}
+
+impl Tariff {
+    /// `[pricing]` with the settlement priced at `settlement` atomic units.
+    pub fn new(config: &PricingConfig, settlement: u64) -> Self {
+        Self {
+            markup_bps: config.markup_bps,
+            floor: config.floor,
+            settlement,
+        }
+    }
+}
+
+/// The live prices: `[pricing]` and the published settlement cost (shared with the oracle).
+#[derive(Debug, Clone)]
+pub struct Pricing {
+    config: PricingConfig,
+    settlement: Arc<Settlement>,
+    /// How long a replaced price is still taken from a client that signed it: the time a
+    /// client has to pay a 402 (`[payment] max_timeout_seconds`).
+    grace: std::time::Duration,
+}
+
+impl Pricing {
+    /// From the config, with the settlement priced at the configured SOL/USD.
+    pub fn new(config: &Config) -> Self {
+        Self {
+            config: config.pricing.clone(),
+            settlement: Arc::new(Settlement::new(config)),
+            grace: std::time::Duration::from_secs(config.payment.max_timeout_seconds),
+        }
+    }
+
+    /// The tariff in force now (one atomic load).
+    pub fn tariff(&self) -> Tariff {
+        Tariff::new(&self.config, self.settlement.atomic())
+    }
+
+    /// The tariff the last price move replaced, while a client may still be paying a 402 it
+    /// was given under it (see [`Self::signed_under`]).
+    pub fn previous_tariff(&self) -> Option<Tariff> {
+        self.settlement
+            .previous_within(self.grace)
+            .map(|settlement| Tariff::new(&self.config, settlement))
+    }
+
+    /// Prices a request with `price` under the tariff in force, unless the client signed a
+    /// payment of exactly the price the previous tariff gives and that tariff was replaced
+    /// less than a payment timeout ago: then under that one. A client signs the price of the
+    /// 402 it was given; a settlement-cost move while it signs must not refuse its payment.
+    /// (Taking the old price for that window stays above cost: moves are far smaller than the
+    /// margin.)
+    pub fn signed_under<T>(
+        &self,
+        signed: impl FnOnce() -> Option<u64>,
+        price: impl Fn(&Tariff) -> (T, Option<u64>),
+    ) -> T {
+        let (current, amount) = price(&self.tariff());
+        let Some(previous) = self.previous_tariff() else {
+            return current;
+        };
+        match signed() {
+            Some(signed) if Some(signed) != amount => {
+                let (then, then_amount) = price(&previous);
+                if then_amount == Some(signed) {
+                    then
+                } else {
+                    current
+                }
+            }
+            _ => current,
+        }
+    }
+
+    /// The settlement cost and its inputs.
+    pub fn settlement(&self) -> &Arc<Settlement> {
+        &self.settlement
+    }
+
+    /// `/status`'s view of the prices.
+    pub fn view(&self) -> serde_json::Value {
+        serde_json::json!({
+            "markupBps": self.config.markup_bps,
+            "floor": self.config.floor,
+            "settlement": self.settlement.view(),
+        })
+    }
+}
 
 /// A computed price.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,7 +125,7 @@ pub struct Quote {
     /// Provider units consumed.
     pub units: u64,
     /// The price in prepaid credits (1 credit = 1 atomic unit): the provider's cost with the
-    /// markup, summed over the calls, without the settlement surcharge or the floor (the
+    /// markup, summed over the calls, without the settlement cost or the floor (the
     /// top-up that bought the credits paid for its settlement).
     pub credits: u64,
 }
@@ -44,9 +151,10 @@ pub fn call_price(units: u64, atomic_per_million: u64, markup_bps: u32) -> Resul
     u64::try_from(numerator.div_ceil(denominator)).map_err(|_| PriceError::Overflow)
 }
 
-/// Prices `calls` served by `provider`. `None` when there is nothing to pay for (no call).
+/// Prices `calls` served by `provider` under `pricing`. `None` when there is nothing to pay
+/// for (no call).
 pub fn quote<'a>(
-    pricing: &PricingConfig,
+    pricing: &Tariff,
     provider: &ProviderConfig,
     calls: impl IntoIterator<Item = &'a Call>,
 ) -> Result<Option<Quote>, PriceError> {
@@ -69,7 +177,7 @@ pub fn quote<'a>(
         return Ok(None);
     }
     let amount = sum
-        .checked_add(pricing.settlement_surcharge)
+        .checked_add(pricing.settlement)
         .ok_or(PriceError::Overflow)?
         .max(pricing.floor);
     Ok(Some(Quote {
@@ -105,9 +213,14 @@ mod tests {
         }
     }
 
+    /// The old fixed surcharge (600), to keep the worked examples readable.
+    fn tariff() -> Tariff {
+        Tariff::new(&PricingConfig::default(), 600)
+    }
+
     #[test]
     fn worked_examples_from_the_price_tables() {
-        let pricing = PricingConfig::default();
+        let pricing = tariff();
         // Alchemy getBalance: 10 CU × $0.45/1M = 4.5 atomic, +20% = 5.4 → 6; + 600 = 606.
         assert_eq!(call_price(10, 450_000, 2000), Ok(6));
         let q = quote(&pricing, &provider("alchemy"), [&call("getBalance")])
@@ -149,15 +262,15 @@ mod tests {
         #[test]
         fn a_batch_costs_the_sum_of_its_calls(methods in proptest::collection::vec(0usize..4, 1..20)) {
             let names = ["getBalance", "getTransaction", "getProgramAccounts", "getAsset"];
-            let pricing = PricingConfig { floor: 0, ..PricingConfig::default() };
+            let pricing = Tariff { floor: 0, ..tariff() };
             let p = provider("alchemy");
             let calls: Vec<Call> = methods.iter().map(|&i| call(names[i])).collect();
             let batch = quote(&pricing, &p, &calls).unwrap().unwrap().amount;
             let singles: u64 = calls
                 .iter()
-                .map(|c| quote(&pricing, &p, [c]).unwrap().unwrap().amount - pricing.settlement_surcharge)
+                .map(|c| quote(&pricing, &p, [c]).unwrap().unwrap().amount - pricing.settlement)
                 .sum();
-            prop_assert_eq!(batch, singles + pricing.settlement_surcharge);
+            prop_assert_eq!(batch, singles + pricing.settlement);
         }
     }
 }
