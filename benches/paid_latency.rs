@@ -280,8 +280,8 @@ async fn run(samples: usize) {
         price: 100_000,
         credits: 1_000_000_000,
     }];
-    let mut app = Arc::try_unwrap(App::build(credit_cfg).await.expect("credits app"))
-        .expect("sole owner");
+    let mut app =
+        Arc::try_unwrap(App::build(credit_cfg).await.expect("credits app")).expect("sole owner");
     let gate = Paygate::build(
         &payment,
         Arc::new(InstantFacilitator {
@@ -297,13 +297,7 @@ async fn run(samples: usize) {
     app.paygate = Some(gate);
     let credits = build_router(Arc::new(app));
     let (bearer, mut balance) = buy_and_sign_in(&credits, &fee_payer, &client, pay_to).await;
-    let (_, _, probe) = send(
-        &credits,
-        ROUTE,
-        &[("authorization", &bearer)],
-        BODY,
-    )
-    .await;
+    let (_, _, probe) = send(&credits, ROUTE, &[("authorization", &bearer)], BODY).await;
     assert!(probe["result"].is_object(), "{probe}");
     let credit_price = balance - current_balance(&credits, &bearer).await;
     balance -= credit_price;
