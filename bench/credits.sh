@@ -86,8 +86,8 @@ network = "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1"
 rpc_urls = ["$RPC"]
 allowed_mints = ["4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU"]
 
-# 1 unit a call at 1 atomic unit per unit: credit price 2 (x 1.2 markup, rounded up), exact
-# price the 1000-atomic-unit floor.
+# 1 unit a call at 1 atomic unit per unit: credit price 2 (x 1.2 markup, rounded up); the exact
+# price is the floor or the computed settlement cost, whichever is higher.
 [[providers]]
 name = "bench"
 key_placement = "none"
@@ -141,6 +141,8 @@ ledger_balance() { curl -fs -H "Authorization: Bearer $ADMIN_TOKEN" "http://$GW/
 
 # One credit-paid call by hand: 200 and the header.
 BODY='{"jsonrpc":"2.0","id":1,"method":"getBalance","params":["vines1vzrYbzLMRdu58ou5XTby4qAqVRLmqo36NKPTg"]}'
+EXACT=$("${PAY[@]}" quote "http://$GW$ROUTE" --body "$BODY" | sed -n 's/.*amount[: ]*\([0-9][0-9]*\).*/\1/p' | head -1)
+echo "exact price of the same call: ${EXACT:-?} atomic units"
 B0=$(ledger_balance)
 HEAD=$(curl -fs -D - -o /dev/null -X POST -H 'content-type: application/json' -H "Authorization: Bearer $TOKEN" -d "$BODY" "http://$GW$ROUTE" | tr -d '\r')
 LEFT=$(awk -F': ' 'tolower($1) == "x-credits-remaining" { print $2 }' <<<"$HEAD")
@@ -186,7 +188,7 @@ exact() { # loops → calls/s
   start=$(date +%s.%N)
   for _ in $(seq "$loops"); do
     (for _ in $(seq "$EXACT_CALLS"); do
-       "${PAY[@]}" pay "http://$GW$ROUTE" --body "$BODY" "${WALLET_ARGS[@]}" --max-amount 1000 >/dev/null ||
+       "${PAY[@]}" pay "http://$GW$ROUTE" --body "$BODY" "${WALLET_ARGS[@]}" >/dev/null ||
          { echo "x402-pay pay failed" >&2; exit 1; }
      done) &
     pids+=($!)

@@ -278,10 +278,12 @@ async fn connect(config: &LedgerConfig) -> LedgerResult<AnyPool> {
             Box::pin(async move {
                 if backend == Backend::Sqlite {
                     // WAL: readers never wait for the writer; NORMAL: a commit survives the
-                    // process being killed (the OS has it), one fsync per checkpoint.
+                    // process being killed (the OS has it), one fsync per checkpoint. The busy
+                    // timeout first, so that the other two wait for a lock held by another
+                    // connection instead of failing the new connection at once.
                     conn.execute(
-                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                         PRAGMA busy_timeout = 5000;",
+                        "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+                         PRAGMA synchronous = NORMAL;",
                     )
                     .await?;
                 }
