@@ -12,6 +12,14 @@
 //! challenge's construction alone (the public `paygate::challenge` builders + both
 //! serializations, as the paygate runs them per unpaid request).
 //!
+//! A third router, the paid one with `[credits]` on, serves the same route to a wallet that
+//! bought a pack once (through the top-up route, paid like any call) and signed in (a real SIWX
+//! proof): each credit-paid call carries `Authorization: Bearer <token>`, must come back 200
+//! with `X-Credits-Remaining` one call's credit price lower, and so runs the whole credit path
+//! (token HMAC check, revocation lookup in the store, reserve in the ledger, upstream, spend).
+//! It is interleaved with the free and exact-paid calls; "added by credits" is its p50 over
+//! the free call's.
+//!
 //! Every paid call is recorded in the ledger as in production: a SQLite file in a temporary
 //! directory, or the database at `LEDGER_URL` (e.g. `postgres://postgres@127.0.0.1/test`).
 //!
@@ -30,11 +38,12 @@ use serde_json::{json, Map};
 use solana_keypair::Keypair;
 use solana_signer::Signer;
 use tower::ServiceExt;
-use x402_gateway::config::{Config, Surface};
+use x402_gateway::config::{Config, PackConfig, Surface};
 use x402_gateway::facilitator::{Facilitator, FacilitatorError};
 use x402_gateway::paygate::challenge::{bazaar_extension, payment_required, requirements};
 use x402_gateway::paygate::Paygate;
 use x402_gateway::priced::Discovery;
+use x402_gateway::siwx::{siws_message, SiwxProof};
 use x402_gateway::svm::constants::SPL_TOKEN_PROGRAM;
 use x402_gateway::svm::testkit::PaymentFixture;
 use x402_gateway::x402::network::SOLANA_DEVNET;
@@ -154,6 +163,48 @@ fn request(payment: Option<&str>) -> Request<Body> {
     builder.body(Body::from(BODY)).unwrap()
 }
 
+/// One credit-paid call; returns its latency after checking the 200 and the balance it left.
+async fn call_with_credits(router: &Router, bearer: &str, remaining: i64) -> Duration {
+    let start = Instant::now();
+    let request = Request::post(ROUTE)
+        .header("content-type", "application/json")
+        .header("authorization", bearer)
+        .body(Body::from(BODY))
+        .unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    let (parts, body) = response.into_parts();
+    let bytes = body.collect().await.unwrap().to_bytes();
+    let elapsed = start.elapsed();
+    assert_eq!(parts.status, 200, "{}", String::from_utf8_lossy(&bytes));
+    assert_eq!(
+        parts.headers["x-credits-remaining"].to_str().unwrap(),
+        remaining.to_string()
+    );
+    elapsed
+}
+
+/// A router request with `headers` and `body`; its status, headers and JSON body.
+async fn send(
+    router: &Router,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, axum::http::HeaderMap, serde_json::Value) {
+    let mut builder = Request::post(path).header("content-type", "application/json");
+    for (k, v) in headers {
+        builder = builder.header(*k, *v);
+    }
+    let response = router
+        .clone()
+        .oneshot(builder.body(Body::from(body.to_string())).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = response.into_parts();
+    let bytes = body.collect().await.unwrap().to_bytes();
+    let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    (parts.status.as_u16(), parts.headers, json)
+}
+
 /// One call; returns its latency after checking the answer has `status` (and a receipt when
 /// paid).
 async fn call(router: &Router, payment: Option<&str>, status: u16) -> Duration {
@@ -198,6 +249,8 @@ async fn run(samples: usize) {
     cfg.ledger.data_dir = ledger_dir.path().to_path_buf();
     cfg.ledger.file_url = std::env::var("LEDGER_URL").ok();
     println!("ledger: {}", cfg.ledger.describe());
+    // The credits app shares the ledger (its own wallet, so its rows do not mix with the others).
+    let cfg_credits = cfg.clone();
 
     let free = build_router(App::build(cfg.clone()).await.expect("free app"));
     let mut payment = cfg.payment.clone();
@@ -218,6 +271,37 @@ async fn run(samples: usize) {
     .expect("paygate");
     app.paygate = Some(gate);
     let paid = build_router(Arc::new(app));
+
+    // The same paid app with credits on: one pack bought, one session.
+    let mut credit_cfg = cfg_credits;
+    credit_cfg.credits.enabled = true;
+    credit_cfg.credits.packs = vec![PackConfig {
+        name: "bench".into(),
+        price: 100_000,
+        credits: 1_000_000_000,
+    }];
+    let mut app =
+        Arc::try_unwrap(App::build(credit_cfg).await.expect("credits app")).expect("sole owner");
+    let gate = Paygate::build(
+        &payment,
+        Arc::new(InstantFacilitator {
+            fee_payer: fee_payer.pubkey().to_string(),
+        }),
+        app.store.clone(),
+        app.ledger.clone(),
+        app.credits.clone(),
+        app.limits.clone(),
+    )
+    .await
+    .expect("paygate");
+    app.paygate = Some(gate);
+    let credits = build_router(Arc::new(app));
+    let (bearer, mut balance) = buy_and_sign_in(&credits, &fee_payer, &client, pay_to).await;
+    let (_, _, probe) = send(&credits, ROUTE, &[("authorization", &bearer)], BODY).await;
+    assert!(probe["result"].is_object(), "{probe}");
+    let credit_price = balance - current_balance(&credits, &bearer).await;
+    balance -= credit_price;
+    println!("credit price of the call: {credit_price} credits");
 
     // The offer, as a client reads it from the challenge.
     let challenge = paid.clone().oneshot(request(None)).await.unwrap();
@@ -256,12 +340,16 @@ async fn run(samples: usize) {
         .collect();
 
     let (mut free_t, mut paid_t, mut challenge_t) = (Vec::new(), Vec::new(), Vec::new());
+    let mut credit_t = Vec::new();
     for (i, header) in headers.iter().enumerate() {
         let f = call(&free, None, 200).await;
         let p = call(&paid, Some(header), 200).await;
+        balance -= credit_price;
+        let c = call_with_credits(&credits, &bearer, balance).await;
         if i >= warmup {
             free_t.push(f);
             paid_t.push(p);
+            credit_t.push(c);
         }
     }
     // The 402 an unpaid call gets from the paid router (no upstream call), in a loop of its own:
@@ -275,6 +363,7 @@ async fn run(samples: usize) {
     }
     free_t.sort();
     paid_t.sort();
+    credit_t.sort();
     challenge_t.sort();
     let header_len = headers[0].len();
     println!(
@@ -287,7 +376,12 @@ async fn run(samples: usize) {
     );
     let mean =
         |v: &[Duration]| v.iter().map(Duration::as_secs_f64).sum::<f64>() / v.len() as f64 * 1e6;
-    for (name, v) in [("free", &free_t), ("paid", &paid_t), ("402", &challenge_t)] {
+    for (name, v) in [
+        ("free", &free_t),
+        ("paid", &paid_t),
+        ("credit", &credit_t),
+        ("402", &challenge_t),
+    ] {
         println!(
             "{name:<6} {:>10.1} {:>10.1} {:>10.1}",
             percentile(v, 0.50),
@@ -299,6 +393,11 @@ async fn run(samples: usize) {
         "added by payment: p50 {:.1} us, p99 {:.1} us",
         percentile(&paid_t, 0.50) - percentile(&free_t, 0.50),
         percentile(&paid_t, 0.99) - percentile(&free_t, 0.99)
+    );
+    println!(
+        "added by credits: p50 {:.1} us, p99 {:.1} us",
+        percentile(&credit_t, 0.50) - percentile(&free_t, 0.50),
+        percentile(&credit_t, 0.99) - percentile(&free_t, 0.99)
     );
     // Where a 402's time goes: the challenge built and serialized from scratch (Bazaar extension,
     // requirements, JSON body, base64 header), as the paygate does per unpaid request, vs only
@@ -357,4 +456,107 @@ async fn run(samples: usize) {
         percentile(&floor, 0.50),
         percentile(&floor, 0.99)
     );
+}
+
+/// Buys the bench pack for `client` through the top-up route (a signed payment, settled by the
+/// instant facilitator, credited in the ledger) and signs in with a SIWX proof: the
+/// `Authorization` value of the session and the balance.
+async fn buy_and_sign_in(
+    router: &Router,
+    fee_payer: &Keypair,
+    client: &Keypair,
+    pay_to: solana_address::Address,
+) -> (String, i64) {
+    const TOPUP: &str = "/v1/credits/topup";
+    const SESSION: &str = "/v1/credits/session";
+    let pack = r#"{"pack":"bench"}"#;
+    let (status, headers, _) = send(router, TOPUP, &[], pack).await;
+    assert_eq!(status, 402);
+    let required: PaymentRequired =
+        decode_header(headers["payment-required"].as_bytes(), 16 * 1024).unwrap();
+    let accepted = serde_json::to_value(&required.accepts[0]).unwrap();
+    let fixture = PaymentFixture {
+        fee_payer: fee_payer.insecure_clone(),
+        spare_signer: Keypair::new(),
+        client: client.insecure_clone(),
+        pay_to,
+        mint: MINT.parse().unwrap(),
+        token_program: SPL_TOKEN_PROGRAM,
+        decimals: 6,
+        amount: required.accepts[0].amount.parse().unwrap(),
+        memo: Some("70".repeat(16)),
+        blockhash: solana_hash::Hash::new_from_array([0x5a; 32]),
+    };
+    let header = encode_header(&json!({
+        "x402Version": 2,
+        "resource": required.resource,
+        "accepted": accepted,
+        "payload": {"transaction": fixture.honest_base64()},
+    }));
+    let (status, _, bought) = send(router, TOPUP, &[("payment-signature", &header)], pack).await;
+    assert_eq!(status, 200, "{bought}");
+
+    let (status, headers, _) = send(router, SESSION, &[], "").await;
+    assert_eq!(status, 402);
+    let required: serde_json::Value =
+        decode_header(headers["payment-required"].as_bytes(), 64 * 1024).unwrap();
+    let ext = &required["extensions"]["sign-in-with-x"];
+    let info = &ext["info"];
+    let s = |k: &str| info[k].as_str().unwrap().to_string();
+    let mut proof = SiwxProof {
+        domain: s("domain"),
+        address: client.pubkey().to_string(),
+        uri: s("uri"),
+        version: s("version"),
+        chain_id: ext["supportedChains"][0]["chainId"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        kind: "ed25519".into(),
+        nonce: s("nonce"),
+        issued_at: s("issuedAt"),
+        expiration_time: Some(s("expirationTime")),
+        not_before: None,
+        request_id: None,
+        statement: Some(s("statement")),
+        resources: Some(
+            info["resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_str().unwrap().to_string())
+                .collect(),
+        ),
+        signature_scheme: Some("siws".into()),
+        signature: String::new(),
+    };
+    proof.signature = client
+        .sign_message(siws_message(&proof).as_bytes())
+        .to_string();
+    let (status, _, session) = send(
+        router,
+        SESSION,
+        &[("sign-in-with-x", &proof.to_header())],
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{session}");
+    let balance = session["balance"].as_i64().unwrap();
+    assert_eq!(balance, bought["balance"].as_i64().unwrap());
+    (
+        format!("Bearer {}", session["token"].as_str().unwrap()),
+        balance,
+    )
+}
+
+/// The session's balance (`GET /v1/credits/balance`).
+async fn current_balance(router: &Router, bearer: &str) -> i64 {
+    let request = Request::get("/v1/credits/balance")
+        .header("authorization", bearer)
+        .body(Body::empty())
+        .unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    body["balance"].as_i64().unwrap()
 }

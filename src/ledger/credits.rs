@@ -9,6 +9,12 @@ use sqlx::{Row, Transaction};
 use super::writer::{Behind, Sql};
 use super::{now_ms, text, Ledger, LedgerResult};
 
+/// A reservation still without an outcome this long after it was made is abandoned, whatever
+/// its instance: a call's own task writes its outcome within the request's timeout and the
+/// writer's lag, far below this. (Voiding it late when the call did succeed serves that call
+/// free, never charges twice: a spend and a void of one call cannot both land.)
+pub const ORPHAN_AFTER_MS: i64 = 10 * 60 * 1000;
+
 /// One movement of a wallet's credits.
 #[derive(Debug, Clone, Serialize)]
 pub struct CreditMovement {
@@ -203,7 +209,8 @@ impl Ledger {
     }
 
     /// The call failed (ours or the upstream's): the reservation comes back (awaited). `Ok(None)`
-    /// when it was already voided or spent.
+    /// when it was already voided or spent, or was never made (a reserve whose outcome we did
+    /// not learn may not have committed: nothing is given back that was not taken).
     pub async fn void_credits(
         &self,
         wallet: &str,
@@ -216,7 +223,9 @@ impl Ledger {
             // The outcome first: if the call was already spent (or voided), nothing changes.
             let claimed = sqlx::query(
                 "INSERT INTO credit_movements (wallet, kind, amount, balance, reference, at_ms, instance) \
-                 VALUES ($1, 'void', $2, 0, $3, $4, $5) ON CONFLICT DO NOTHING",
+                 SELECT $1, 'void', $2, 0, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM credit_movements \
+                 WHERE reference = $3 AND kind = 'reserve' AND wallet = $1 AND amount = $2) \
+                 ON CONFLICT DO NOTHING",
             )
             .bind(wallet)
             .bind(amount)
@@ -252,8 +261,10 @@ impl Ledger {
         self.bounded(work).await
     }
 
-    /// Reservations of dead instances with no outcome: (wallet, amount, reference). Voided by
-    /// the reconciler (the client is never charged for a call we cannot show succeeded).
+    /// Reservations with no outcome: of a dead instance, or of any instance once older than
+    /// [`ORPHAN_AFTER_MS`] (a reserve whose answer timed out after it committed leaves one on
+    /// a live instance): (wallet, amount, reference). Voided by the reconciler (the client is
+    /// never charged for a call we cannot show succeeded).
     pub async fn orphan_reservations(
         &self,
         max: usize,
@@ -261,18 +272,21 @@ impl Ledger {
         // Old enough that a live instance's queued "spend" would have landed long ago.
         let quiet = self.config.dead_after_ms.max(self.config.settle_grace_ms) as i64;
         let alive_since = now_ms() - quiet;
+        let abandoned_before = now_ms() - ORPHAN_AFTER_MS;
         let rows = self
             .bounded(
                 sqlx::query(
                     "SELECT m.wallet, m.amount, m.reference FROM credit_movements m \
                      WHERE m.kind = 'reserve' AND m.at_ms < $1 \
-                     AND m.instance NOT IN (SELECT instance FROM instances WHERE seen_ms >= $1) \
+                     AND (m.at_ms < $3 OR m.instance NOT IN \
+                       (SELECT instance FROM instances WHERE seen_ms >= $1)) \
                      AND NOT EXISTS (SELECT 1 FROM credit_movements o \
                        WHERE o.reference = m.reference AND o.kind IN ('spend', 'void')) \
                      ORDER BY m.id LIMIT $2",
                 )
                 .bind(alive_since)
                 .bind(max as i64)
+                .bind(abandoned_before)
                 .fetch_all(&self.pool),
             )
             .await?;
@@ -285,6 +299,20 @@ impl Ledger {
                 ))
             })
             .collect()
+    }
+
+    /// Moves the movements of `reference` `by_ms` into the past (tests of the reconciler's
+    /// age rules).
+    #[cfg(feature = "test-util")]
+    pub async fn age_credit_movements(&self, reference: &str, by_ms: i64) -> LedgerResult<()> {
+        self.bounded(
+            sqlx::query("UPDATE credit_movements SET at_ms = at_ms - $1 WHERE reference = $2")
+                .bind(by_ms)
+                .bind(reference)
+                .execute(&self.pool),
+        )
+        .await?;
+        Ok(())
     }
 
     /// A wallet's movements, newest first.

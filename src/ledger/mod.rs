@@ -28,7 +28,7 @@ use sqlx::{AnyPool, Executor, Row};
 use tokio::sync::mpsc;
 
 pub use audit::{AuditCursor, Finding, FindingFilter, FindingKind, KnownSignature, SettledPayment};
-pub use credits::{CreditAccount, CreditMovement};
+pub use credits::{CreditAccount, CreditMovement, ORPHAN_AFTER_MS};
 pub use payments::{Claimed, NewPayment, PaymentRow, Submission};
 pub use queries::{PaymentEvent, PaymentFilter, RevenueRow, StateTotal, Statement};
 
@@ -303,10 +303,12 @@ async fn connect(config: &LedgerConfig) -> LedgerResult<AnyPool> {
             Box::pin(async move {
                 if backend == Backend::Sqlite {
                     // WAL: readers never wait for the writer; NORMAL: a commit survives the
-                    // process being killed (the OS has it), one fsync per checkpoint.
+                    // process being killed (the OS has it), one fsync per checkpoint. The busy
+                    // timeout first, so that the other two wait for a lock held by another
+                    // connection instead of failing the new connection at once.
                     conn.execute(
-                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                         PRAGMA busy_timeout = 5000;",
+                        "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
+                         PRAGMA synchronous = NORMAL;",
                     )
                     .await?;
                 }

@@ -441,7 +441,16 @@ impl Paygate {
                     ))
                 }
                 Err(e) => {
+                    // The reserve may have committed before its answer was lost: the 503 says
+                    // "not charged", so give it back (only if it was taken) once the ledger
+                    // answers again; the reconciler catches what this misses.
                     tracing::warn!(error = %e, "payment ledger unavailable for credits");
+                    tokio::spawn(void_lost_reservation(
+                        self.ledger.clone(),
+                        session.wallet.clone(),
+                        price as i64,
+                        reference,
+                    ));
                     return Err(PaygateError::LedgerUnavailable);
                 }
             }
@@ -836,6 +845,28 @@ impl Paid {
 /// Upper bound on an answer collected to keep with a claim. The forwarding handler already
 /// refused anything over `upstream.max_response_bytes`; this only makes the bound local.
 const MAX_KEPT_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// A credit reservation whose answer was lost (timeout, dropped connection): voided once the
+/// ledger answers, a few attempts apart; `void_credits` gives back only what a reserve took.
+async fn void_lost_reservation(
+    ledger: Arc<crate::ledger::Ledger>,
+    wallet: String,
+    amount: i64,
+    reference: String,
+) {
+    let pause = Duration::from_millis(ledger.config().timeout_ms.max(100));
+    for _ in 0..5 {
+        tokio::time::sleep(pause).await;
+        match ledger.void_credits(&wallet, amount, &reference).await {
+            Ok(Some(balance)) => {
+                tracing::info!(%wallet, amount, balance, "lost credit reservation voided");
+                return;
+            }
+            Ok(None) => return,
+            Err(e) => tracing::warn!(error = %e, "voiding a lost credit reservation"),
+        }
+    }
+}
 
 /// The payment header and its version, decoded; `None` when there is none.
 fn payment_header(headers: &HeaderMap) -> Option<(Result<PaymentHeader, String>, PaymentVersion)> {

@@ -16,26 +16,35 @@ use x402_gateway::localnet::LocalCluster;
 use x402_gateway::x402::{decode_header, PaymentRequired, SettleResponse};
 
 use crate::common::cluster::start_cluster;
-use crate::common::gateway::{PaidGateway, RedisStore};
+use crate::common::gateway::{PaidGateway, PaidGatewayBuilder, RedisStore};
 use crate::common::postgres::TestDb;
 use crate::common::process::free_port;
 use crate::common::redis::{unique_prefix, TestRedis};
 use crate::common::MockUpstream;
 use crate::payments::{FAILING, PRICE};
 
-const BIN: &str = env!("CARGO_BIN_EXE_x402-gateway");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_x402-gateway");
 /// Longest wait for one step (a cold debug binary on a busy 2-core machine included).
-const STEP: Duration = Duration::from_secs(60);
+pub(crate) const STEP: Duration = Duration::from_secs(60);
 
 /// The real gateway, its stderr collected line by line (failpoint markers, logs).
-struct Gateway {
+pub(crate) struct Gateway {
     child: Child,
-    base: String,
+    pub(crate) base: String,
     stderr: Arc<Mutex<Vec<String>>>,
 }
 
 impl Gateway {
-    fn spawn(dir: &std::path::Path, failpoint: Option<&str>) -> Self {
+    pub(crate) fn spawn(dir: &std::path::Path, failpoint: Option<&str>) -> Self {
+        Self::spawn_with_env(dir, failpoint, &[])
+    }
+
+    /// The same, with `env` set (the environment is otherwise empty).
+    pub(crate) fn spawn_with_env(
+        dir: &std::path::Path,
+        failpoint: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Self {
         let listen = format!("127.0.0.1:{}", free_port());
         let mut command = Command::new(BIN);
         command
@@ -48,6 +57,7 @@ impl Gateway {
         if let Some(point) = failpoint {
             command.env("X402_FAILPOINT", point);
         }
+        command.envs(env.iter().copied());
         let mut child = command.spawn().expect("the gateway starts");
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let pipe = child.stderr.take().unwrap();
@@ -64,7 +74,7 @@ impl Gateway {
         }
     }
 
-    async fn ready(&mut self) {
+    pub(crate) async fn ready(&mut self) {
         let client = reqwest::Client::new();
         let start = Instant::now();
         loop {
@@ -85,7 +95,7 @@ impl Gateway {
     }
 
     /// Waits until the paid request is held at `point`.
-    async fn held_at(&self, point: &str) {
+    pub(crate) async fn held_at(&self, point: &str) {
         let marker = format!("x402-failpoint: holding at {point}");
         let start = Instant::now();
         while !self.stderr.lock().iter().any(|l| l.contains(&marker)) {
@@ -98,7 +108,7 @@ impl Gateway {
         }
     }
 
-    fn kill9(mut self) {
+    pub(crate) fn kill9(mut self) {
         // `Child::kill` is SIGKILL on Unix: no destructor, no flush, no graceful anything.
         self.child.kill().unwrap();
         self.child.wait().unwrap();
@@ -127,14 +137,38 @@ impl Drop for Gateway {
 }
 
 /// Which backends one run uses.
-enum Backends {
+pub(crate) enum Backends {
     SqliteMemory,
     SqliteRedis(TestRedis),
     PostgresMemory(TestDb),
     PostgresRedis(TestDb, TestRedis),
 }
 
-fn client_balance(cluster: &LocalCluster) -> u64 {
+impl Backends {
+    /// `builder` on these backends.
+    pub(crate) fn configure(&self, builder: PaidGatewayBuilder) -> PaidGatewayBuilder {
+        match self {
+            Backends::SqliteMemory => builder,
+            Backends::SqliteRedis(redis) => builder.with_redis(redis_of(redis)),
+            Backends::PostgresMemory(db) => builder.ledger_url(&db.url),
+            Backends::PostgresRedis(db, redis) => {
+                builder.ledger_url(&db.url).with_redis(redis_of(redis))
+            }
+        }
+    }
+
+    /// The ledger's URL as the gateway's config names it (the SQLite file in `dir`).
+    pub(crate) fn ledger_url(&self, dir: &std::path::Path) -> String {
+        match self {
+            Backends::SqliteMemory | Backends::SqliteRedis(_) => {
+                format!("sqlite://{}?mode=rwc", dir.join("ledger.sqlite3").display())
+            }
+            Backends::PostgresMemory(db) | Backends::PostgresRedis(db, _) => db.url.clone(),
+        }
+    }
+}
+
+pub(crate) fn client_balance(cluster: &LocalCluster) -> u64 {
     cluster.token_balance(&cluster.wallets()[0].keypair.pubkey())
 }
 
@@ -143,18 +177,12 @@ fn client_balance(cluster: &LocalCluster) -> u64 {
 async fn crash_at_every_step(backends: Backends) {
     let (cluster, dir) = start_cluster().await;
     let mock = MockUpstream::start().await;
-    let mut builder = PaidGateway::builder()
+    let builder = PaidGateway::builder()
         .public_base_url("https://gateway.example")
         .reconcile_interval_ms(200);
-    match &backends {
-        Backends::SqliteMemory => {}
-        Backends::SqliteRedis(redis) => builder = builder.with_redis(redis_of(redis)),
-        Backends::PostgresMemory(db) => builder = builder.ledger_url(&db.url),
-        Backends::PostgresRedis(db, redis) => {
-            builder = builder.ledger_url(&db.url).with_redis(redis_of(redis))
-        }
-    }
-    let toml = builder.render(&cluster, &mock, dir.path());
+    let toml = backends
+        .configure(builder)
+        .render(&cluster, &mock, dir.path());
     std::fs::write(dir.path().join("gw.toml"), toml).unwrap();
 
     let points = [

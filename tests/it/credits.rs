@@ -355,3 +355,63 @@ async fn a_balance_never_goes_negative_across_instances() {
             .unwrap();
     assert!(negative.is_empty(), "a balance went below zero");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reservation_whose_outcome_was_lost_is_given_back_and_nothing_else_is() {
+    let env = PaidGateway::builder()
+        .public_base_url("https://gateway.example")
+        .sections(&credits_sections(1000))
+        .build()
+        .await;
+    let (status, body, _) = top_up(&env, 1).await;
+    assert_eq!(status, 200, "{body}");
+    let wallet = env.client().pubkey().to_string();
+    let app = &env.app.app;
+    let ledger = app.ledger.clone();
+    let gate = app.paygate.clone().expect("payments are on");
+    assert_eq!(ledger.credit_balance(&wallet).await.unwrap(), 1000);
+
+    // A reserve that committed though the paygate never learnt it (its answer timed out), on
+    // an instance that is alive: the 503 said "not charged".
+    assert_eq!(
+        ledger
+            .reserve_credits(&wallet, 300, "lost-1", "/v1/x402/solana/devnet/rpc")
+            .await
+            .unwrap(),
+        Some(700)
+    );
+    // Nothing is given back that was not taken: another reference, another amount.
+    assert_eq!(
+        ledger
+            .void_credits(&wallet, 300, "never-reserved")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        ledger.void_credits(&wallet, 301, "lost-1").await.unwrap(),
+        None
+    );
+    assert_eq!(ledger.credit_balance(&wallet).await.unwrap(), 700);
+
+    // The reconciler leaves a young reservation of a live instance alone (its call may still
+    // be running)...
+    x402_gateway::paygate::reconcile::reconcile(&gate)
+        .await
+        .unwrap();
+    assert_eq!(ledger.credit_balance(&wallet).await.unwrap(), 700);
+    // ...and gives back one that has had no outcome for ORPHAN_AFTER_MS, once.
+    ledger
+        .age_credit_movements("lost-1", x402_gateway::ledger::ORPHAN_AFTER_MS + 1_000)
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        x402_gateway::paygate::reconcile::reconcile(&gate)
+            .await
+            .unwrap();
+        assert_eq!(ledger.credit_balance(&wallet).await.unwrap(), 1000);
+    }
+    let movements = ledger.credit_movements(&wallet, 10).await.unwrap();
+    let kinds: Vec<&str> = movements.iter().map(|m| m.kind.as_str()).collect();
+    assert_eq!(kinds, ["void", "reserve", "topup"], "{movements:?}");
+}

@@ -598,3 +598,208 @@ fn snippet<'a>(text: &'a str, file: &str) -> Vec<&'a str> {
         .unwrap_or(0);
     body.iter().map(|l| l.get(indent..).unwrap_or("")).collect()
 }
+
+/// The whole credits flow with clients nobody on this project wrote driving it: the official
+/// TypeScript client buys the `small` pack (the default packs, `[credits] enabled = true`)
+/// unmodified, then the wallet signs in and spends the credits through `x402-pay proxy` with a
+/// plain JSON-RPC client. At each step the ledger (read directly), the `X-Credits-Remaining`
+/// header, the admin API and the chain agree to the atomic unit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_typescript_client_buys_a_pack_and_the_proxy_spends_it() {
+    use crate::pay_client::{ProxyProcess, Served};
+
+    const ADMIN_TOKEN: &str = "interop-credits-adm1n";
+    /// The default `small` pack: 0.10 USDC for 100000 credits.
+    const SMALL: (u64, i64) = (100_000, 100_000);
+    /// getSlot on the localnet provider: 1 unit × 1 atomic per unit × 1.2 markup, rounded up.
+    const GET_SLOT: i64 = 2;
+    let program = node();
+    let s = Served::with(|b| {
+        b.sections("[credits]\nenabled = true\n\n[rate_limits]\nenabled = false\n")
+            .env("CREDITS_SECRET", "interop-credits-secret")
+            .env("ADMIN_TOKEN", ADMIN_TOKEN)
+    })
+    .await;
+    let wallet = s.wallet().to_string();
+    let ledger = s.gateway.app.app.ledger.clone();
+    let before = s.balances();
+    let admin = |wallet: String| {
+        let url = format!("{}/admin/credits/{wallet}", s.base);
+        async move {
+            let answer: Value = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(ADMIN_TOKEN)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            answer
+        }
+    };
+
+    // The official client pays the top-up route like any other.
+    let report = run_client(
+        program,
+        "topup.mjs",
+        [
+            s.base.clone(),
+            s.keypair_path(),
+            s.rpc_url(),
+            "small".into(),
+        ],
+    )
+    .await;
+    assert_eq!(report["status"], 200, "{report:#}");
+    assert_eq!(report["payer"], wallet, "{report:#}");
+    let body = &report["body"];
+    assert_eq!(body["wallet"], wallet, "{report:#}");
+    assert_eq!(body["pack"], "small", "{report:#}");
+    assert_eq!(body["credits_added"], SMALL.1, "{report:#}");
+    assert_eq!(body["balance"], SMALL.1, "{report:#}");
+    assert_success_receipt(&report, &wallet);
+    let signature = report["paymentResponse"]["transaction"].as_str().unwrap();
+
+    // The chain: the balances, and the transaction itself, moved exactly the pack's price.
+    s.assert_paid_since(before, SMALL.0);
+    let tx: Value = reqwest::Client::new()
+        .post(s.rpc_url())
+        .json(&serde_json::json!({
+            "jsonrpc": "2.0", "id": 1, "method": "getTransaction",
+            "params": [signature, {
+                "encoding": "json", "commitment": "confirmed", "maxSupportedTransactionVersion": 0
+            }],
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let meta = &tx["result"]["meta"];
+    let token_of = |balances: &Value, owner: &str| -> i128 {
+        balances
+            .as_array()
+            .unwrap_or_else(|| panic!("token balances in {tx}"))
+            .iter()
+            .filter(|b| b["owner"] == owner)
+            .map(|b| {
+                b["uiTokenAmount"]["amount"]
+                    .as_str()
+                    .unwrap()
+                    .parse::<i128>()
+                    .unwrap()
+            })
+            .sum()
+    };
+    let pay_to = s.cluster().pay_to().to_string();
+    for (owner, delta) in [(&wallet, -(SMALL.0 as i128)), (&pay_to, SMALL.0 as i128)] {
+        assert_eq!(
+            token_of(&meta["postTokenBalances"], owner)
+                - token_of(&meta["preTokenBalances"], owner),
+            delta,
+            "{owner} in {tx}"
+        );
+    }
+
+    // The ledger: one top-up of the pack's credits, referencing the settled payment of that
+    // very transaction; the admin API says the same.
+    assert_eq!(ledger.credit_balance(&wallet).await.unwrap(), SMALL.1);
+    let movements = ledger.credit_movements(&wallet, 100).await.unwrap();
+    assert_eq!(movements.len(), 1, "{movements:?}");
+    assert_eq!(
+        (
+            movements[0].kind.as_str(),
+            movements[0].amount,
+            movements[0].balance
+        ),
+        ("topup", SMALL.1, SMALL.1)
+    );
+    let payment = ledger
+        .payment_by_hex(&movements[0].reference)
+        .await
+        .unwrap()
+        .expect("the top-up's payment row");
+    assert_eq!(payment.state, x402_gateway::ledger::PaymentState::Settled);
+    assert_eq!(payment.amount, SMALL.0);
+    assert_eq!(payment.payer, wallet);
+    assert_eq!(payment.signature.as_deref(), Some(signature));
+    let answer = admin(wallet.clone()).await;
+    assert_eq!(answer["balance"], SMALL.1, "{answer}");
+
+    // The proxy signs in (SIWX) and spends credits; per-call payments are capped at 0.
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token.json").display().to_string();
+    let mut args = vec![
+        "--upstream".to_string(),
+        s.jsonrpc_url(),
+        "--sign-in".into(),
+        "--max-spend".into(),
+        "0".into(),
+        "--token-file".into(),
+        token_file.clone(),
+    ];
+    args.extend(s.wallet_args());
+    let mut proxy = ProxyProcess::start(&args, &[]).await;
+    let single = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "getSlot"}).to_string();
+    let batch = serde_json::json!([
+        {"jsonrpc": "2.0", "id": 1, "method": "getSlot"},
+        {"jsonrpc": "2.0", "id": 2, "method": "getSlot"}
+    ])
+    .to_string();
+    let mut left = SMALL.1;
+    for (request, calls) in [(&single, 1), (&single, 1), (&batch, 2), (&single, 1)] {
+        let (status, answer) = proxy.post(request).await;
+        assert_eq!(status, 200, "{answer}");
+        match calls {
+            1 => assert!(answer["result"].is_u64(), "{answer}"),
+            _ => assert!(
+                answer
+                    .as_array()
+                    .is_some_and(|a| a.len() == 2 && a.iter().all(|r| r["result"].is_u64())),
+                "{answer}"
+            ),
+        }
+        left -= calls * GET_SLOT;
+        // The proxy prints the gateway's X-Credits-Remaining header.
+        let line = proxy.line().await;
+        assert!(
+            line.contains(&format!("credits (remaining {left})")),
+            "{line}"
+        );
+        assert_eq!(ledger.credit_balance(&wallet).await.unwrap(), left);
+        assert_eq!(admin(wallet.clone()).await["balance"], left);
+    }
+
+    // The header itself, on a call with the session the proxy kept.
+    let kept: Value = serde_json::from_str(&std::fs::read_to_string(&token_file).unwrap()).unwrap();
+    let response = reqwest::Client::new()
+        .post(s.jsonrpc_url())
+        .bearer_auth(kept["token"].as_str().unwrap())
+        .header("content-type", "application/json")
+        .body(single.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    left -= GET_SLOT;
+    assert_eq!(
+        response.headers()["x-credits-remaining"].to_str().unwrap(),
+        left.to_string()
+    );
+    assert_eq!(ledger.credit_balance(&wallet).await.unwrap(), left);
+    let answer = admin(wallet.clone()).await;
+    assert_eq!(answer["balance"], left, "{answer}");
+    // Every credit spent is a movement; the sum of them is what left the balance.
+    let spent: i64 = answer["movements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["kind"] == "reserve")
+        .map(|m| m["amount"].as_i64().unwrap())
+        .sum();
+    assert_eq!(SMALL.1 - spent, left, "{answer}");
+    // And nothing more moved on chain: only the top-up was paid.
+    s.assert_paid_since(before, SMALL.0);
+}

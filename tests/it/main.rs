@@ -7,6 +7,7 @@ mod check_config;
 mod common;
 mod crash;
 mod credits;
+mod credits_crash;
 mod demo;
 mod discovery;
 mod facilitators;

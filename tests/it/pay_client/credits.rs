@@ -252,6 +252,10 @@ async fn proxy_spends_credits_then_pays_per_call() {
             line.contains(&format!("getSlot credits (remaining {left})")),
             "{line}"
         );
+        // The header the proxy printed, the ledger itself and the admin API agree.
+        let ledger = &s.gateway.app.app.ledger;
+        assert_eq!(ledger.credit_balance(&wallet).await.unwrap(), left as i64);
+        assert_eq!(ledger_balance(&s, &wallet).await, left);
     }
     s.assert_paid_since(before, price);
     assert_eq!(ledger_balance(&s, &wallet).await, 0);
