@@ -6,8 +6,9 @@ use serde::Serialize;
 use sqlx::any::Any;
 use sqlx::{Row, Transaction};
 
+use super::reserves::Reserve;
 use super::writer::{Behind, Sql};
-use super::{now_ms, text, Ledger, LedgerResult};
+use super::{now_ms, text, Ledger, LedgerError, LedgerResult};
 
 /// A reservation still without an outcome this long after it was made is abandoned, whatever
 /// its instance: a call's own task writes its outcome within the request's timeout and the
@@ -78,7 +79,7 @@ pub(super) async fn credit_topup(
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn movement(
+pub(super) async fn movement(
     tx: &mut Transaction<'_, Any>,
     wallet: &str,
     kind: &str,
@@ -158,38 +159,29 @@ impl Ledger {
                 .transpose()
                 .map_err(Into::into);
         }
-        let work = async {
-            let mut tx = self.pool.begin().await?;
-            let row = sqlx::query(
-                "UPDATE credit_accounts SET balance = balance - $2, updated_ms = $3 \
-                 WHERE wallet = $1 AND balance >= $2 RETURNING balance",
-            )
-            .bind(wallet)
-            .bind(amount)
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let Some(row) = row else {
-                tx.rollback().await?;
-                return Ok(None);
-            };
-            let balance: i64 = row.try_get("balance")?;
-            movement(
-                &mut tx,
-                wallet,
-                "reserve",
-                amount,
-                balance,
-                reference,
-                Some(route),
-                &self.instance,
-                now,
-            )
-            .await?;
-            tx.commit().await?;
-            Ok::<_, sqlx::Error>(Some(balance))
+        // SQLite: committed in a group with the reservations that arrive meanwhile (one
+        // writer; see `reserves.rs`).
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let request = Reserve {
+            wallet: wallet.to_string(),
+            amount,
+            reference: reference.to_string(),
+            route: route.to_string(),
+            at_ms: now,
+            reply,
         };
-        self.bounded(work).await
+        let stopped = || LedgerError::Database("the reservation task stopped".into());
+        let work = async {
+            self.reserves.send(request).await.map_err(|_| stopped())?;
+            answer
+                .await
+                .map_err(|_| stopped())?
+                .map_err(LedgerError::Database)
+        };
+        match tokio::time::timeout(self.timeout, work).await {
+            Ok(result) => result,
+            Err(_) => Err(LedgerError::Timeout),
+        }
     }
 
     /// The call succeeded: its reservation is final (behind the request).

@@ -17,6 +17,7 @@ mod audit;
 mod credits;
 mod payments;
 mod queries;
+mod reserves;
 mod state;
 mod writer;
 
@@ -117,6 +118,9 @@ pub struct Ledger {
     instance: String,
     timeout: Duration,
     behind: mpsc::Sender<Behind>,
+    /// Credit reservations, committed in groups (used on SQLite; PostgreSQL reserves in one
+    /// statement per call, row locks per wallet).
+    reserves: mpsc::Sender<reserves::Reserve>,
     config: LedgerConfig,
 }
 
@@ -127,10 +131,12 @@ impl Ledger {
         let backend = Backend::of(&config.connect_url());
         migrate_pool(&pool, backend).await?;
         let (tx, rx) = mpsc::channel(config.queue);
+        let instance = format!("gw-{}", hex::encode(rand::random::<[u8; 6]>()));
         let ledger = Arc::new(Self {
             pool: pool.clone(),
             backend,
-            instance: format!("gw-{}", hex::encode(rand::random::<[u8; 6]>())),
+            reserves: reserves::spawn(pool.clone(), instance.clone(), config.queue),
+            instance,
             timeout: Duration::from_millis(config.timeout_ms),
             behind: tx,
             config: config.clone(),

@@ -462,3 +462,59 @@ async fn a_landed_payment_is_refused_before_the_upstream_even_with_no_records_at
     assert_eq!(env.cluster.send_transaction_count(), sends, "nothing sent");
     assert_eq!(env.balances(), balances, "charged once");
 }
+
+/// Two ledgers on one SQLite file (two instances' pools, two reservation tasks), 1,000
+/// concurrent reservations of one wallet whose balance covers 600: exactly 600 taken, the
+/// balance ends at 0 (never below), each one a movement row. The reservations commit in
+/// groups (`ledger/reserves.rs`); each keeps its own conditional debit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grouped_sqlite_reservations_never_overdraw_a_balance() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LedgerConfig {
+        timeout_ms: 60_000,
+        ..sqlite_config(&dir)
+    };
+    let ledgers = [
+        Ledger::open(&config).await.unwrap(),
+        Ledger::open(&config).await.unwrap(),
+    ];
+    let url = format!("sqlite://{}", dir.path().join("ledger.sqlite3").display());
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    sqlx::query("INSERT INTO credit_accounts (wallet, balance, updated_ms) VALUES ('w', 1200, 0)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..1000)
+        .map(|i| {
+            let ledger = ledgers[i % 2].clone();
+            tokio::spawn(async move {
+                ledger
+                    .reserve_credits("w", 2, &format!("call-{i}"), "/rpc")
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut taken = 0;
+    for task in tasks {
+        if let Some(balance) = task.await.unwrap() {
+            assert!(balance >= 0);
+            taken += 1;
+        }
+    }
+    assert_eq!(taken, 600);
+    assert_eq!(ledgers[0].credit_balance("w").await.unwrap(), 0);
+    let reserves: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM credit_movements WHERE kind = 'reserve'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(reserves, 600);
+    let debited: i64 = sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(amount), 0) AS INTEGER) FROM credit_movements WHERE kind = 'reserve'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(debited, 1200);
+}
