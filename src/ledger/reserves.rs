@@ -12,8 +12,6 @@
 use sqlx::{AnyPool, Row};
 use tokio::sync::{mpsc, oneshot};
 
-use super::credits::movement;
-
 /// Most reservations in one transaction.
 const GROUP: usize = 256;
 
@@ -86,17 +84,19 @@ async fn commit(
             .map(|row| row.try_get::<i64, _>("balance"))
             .transpose()?;
         if let Some(balance) = balance {
-            movement(
-                &mut tx,
-                &r.wallet,
-                "reserve",
-                r.amount,
-                balance,
-                &r.reference,
-                Some(&r.route),
-                instance,
-                r.at_ms,
+            sqlx::query(
+                "INSERT INTO credit_movements \
+                 (wallet, kind, amount, balance, reference, route, at_ms, instance) \
+                 VALUES ($1, 'reserve', $2, $3, $4, $5, $6, $7)",
             )
+            .bind(&r.wallet)
+            .bind(r.amount)
+            .bind(balance)
+            .bind(&r.reference)
+            .bind(&r.route)
+            .bind(r.at_ms)
+            .bind(instance)
+            .execute(&mut *tx)
             .await?;
         }
         balances.push(balance);
