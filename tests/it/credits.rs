@@ -26,7 +26,7 @@ const SESSION: &str = "/v1/credits/session";
 /// The mock's getSlot: 1 unit × 1 atomic per unit × 1.2 markup, rounded up.
 const CREDIT_PRICE: i64 = 2;
 
-fn credits_sections(pack_credits: u64) -> String {
+pub(crate) fn credits_sections(pack_credits: u64) -> String {
     format!(
         r#"
 [credits]

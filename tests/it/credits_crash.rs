@@ -28,21 +28,9 @@ const PACK_PRICE: u64 = 1000;
 const PACK_CREDITS: i64 = 5000;
 const ADMIN_TOKEN: &str = "credits-crash-adm1n";
 
+/// The credits sections of `crate::credits` (a pack named "test" at 1000 atomic units).
 fn credits_sections() -> String {
-    format!(
-        r#"
-[credits]
-enabled = true
-session_ttl_secs = 600
-[[credits.packs]]
-name = "test"
-price = {PACK_PRICE}
-credits = {PACK_CREDITS}
-
-[rate_limits]
-enabled = false
-"#
-    )
+    crate::credits::credits_sections(PACK_CREDITS as u64)
 }
 
 /// One `POST /v1/credits/topup` of the test pack, with `header` when given.

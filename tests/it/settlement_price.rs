@@ -72,20 +72,25 @@ fn sol_at(usd: i64, publish_time: i64) -> Vec<u8> {
     )
 }
 
-/// Polls `/status` until the settlement's SOL/USD source is `kind` (the oracle reads every
+/// Polls `/status` until its settlement view satisfies `done` (the oracle reads every
 /// second); panics after 20 s naming what it saw.
-async fn settlement_when(env: &PaidGateway, kind: &str) -> Value {
+async fn settlement_until(env: &PaidGateway, what: &str, done: impl Fn(&Value) -> bool) -> Value {
     let mut last = Value::Null;
     for _ in 0..200 {
         let (status, body, _) = env.app.get("/status").await;
         assert_eq!(status, 200);
         last = body["pricing"]["settlement"].clone();
-        if last["source"]["kind"] == kind {
+        if done(&last) {
             return last;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("the settlement source never became {kind}: {last}");
+    panic!("the settlement never showed {what}: {last}");
+}
+
+/// Polls `/status` until the settlement's SOL/USD source is `kind`.
+async fn settlement_when(env: &PaidGateway, kind: &str) -> Value {
+    settlement_until(env, kind, |s| s["source"]["kind"] == kind).await
 }
 
 /// Waits (at most 10 s) for the catalog to offer getSlot at `price`: the documents are
@@ -161,16 +166,10 @@ async fn the_settlement_price_follows_the_oracle_and_falls_back_when_it_goes_sta
 
     // SOL moves 1%: inside the band, the published price stays (clients mid-payment keep it).
     *account.lock().unwrap() = sol_at(202, now());
-    let mut seen = Value::Null;
-    for _ in 0..200 {
-        let (_, body, _) = env.app.get("/status").await;
-        seen = body["pricing"]["settlement"].clone();
-        if seen["lastReadingSolUsd"] == "202" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(seen["lastReadingSolUsd"], "202", "{seen}");
+    let seen = settlement_until(&env, "a reading of 202", |s| {
+        s["lastReadingSolUsd"] == "202"
+    })
+    .await;
     assert_eq!(seen["atomic"], expected, "{seen}");
 
     // A client is handed the 402 at $200, and SOL jumps to $300 while it signs: the new price
@@ -179,15 +178,7 @@ async fn the_settlement_price_follows_the_oracle_and_falls_back_when_it_goes_sta
     let old = env.challenge(PAID).await;
     assert_eq!(old.accepts[0].amount, price.to_string());
     *account.lock().unwrap() = sol_at(300, now());
-    let mut seen = Value::Null;
-    for _ in 0..200 {
-        let (_, body, _) = env.app.get("/status").await;
-        seen = body["pricing"]["settlement"].clone();
-        if seen["solUsd"] == "300" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let seen = settlement_until(&env, "SOL at 300", |s| s["solUsd"] == "300").await;
     let moved = atomic_cost(20_000, 300_000_000, 2000);
     assert_eq!(seen["atomic"], moved, "{seen}");
     assert_eq!(
