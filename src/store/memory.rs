@@ -21,8 +21,9 @@ const SWEEP_ABOVE: usize = 4096;
 /// here past a sweep; the oldest go first, with their aliases. A replay of one that is gone
 /// finds no record, claims, and is answered from its ledger row (what a restarted memory store
 /// does for all of them), so this bounds memory without forgetting a payment: ~1 KB per settled
-/// payment (claim + `payment-identifier` alias) was ~100 MB after 100k paid calls.
-pub(crate) const SETTLED_IN_MEMORY: usize = 16_384;
+/// payment (claim + `payment-identifier` alias) was ~100 MB after 100k paid calls; with 4k
+/// kept, RSS is 69 MiB after 100k (BENCHMARKS.md).
+pub(crate) const SETTLED_IN_MEMORY: usize = 4_096;
 
 #[derive(Debug)]
 enum Value {
