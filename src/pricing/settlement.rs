@@ -94,7 +94,11 @@ pub struct Settlement {
     priority_fee_lamports: u64,
     view: Mutex<(u64, SolUsdSource, u64)>,
     /// The price the last move replaced, and when: a client may have signed it.
-    previous: Mutex<Option<(u64, Instant)>>,
+    /// (Atomics: every priced request asks, and almost always there is none.)
+    previous: AtomicU64,
+    /// When it was replaced: milliseconds after `born`, plus one (0 = never).
+    replaced_at: AtomicU64,
+    born: Instant,
 }
 
 impl Settlement {
@@ -135,7 +139,9 @@ impl Settlement {
             config: s.clone(),
             priority_fee_lamports,
             view: Mutex::new((s.sol_usd, source, s.sol_usd)),
-            previous: Mutex::new(None),
+            previous: AtomicU64::new(0),
+            replaced_at: AtomicU64::new(0),
+            born: Instant::now(),
         }
     }
 
@@ -169,7 +175,11 @@ impl Settlement {
             return false;
         }
         if next != current {
-            *self.previous.lock() = Some((current, Instant::now()));
+            // Writers are serialised by `view`; the price first, then when (readers load in
+            // the other order).
+            self.previous.store(current, Ordering::Relaxed);
+            let at = self.born.elapsed().as_millis() as u64 + 1;
+            self.replaced_at.store(at, Ordering::Release);
         }
         self.atomic.store(next, Ordering::Relaxed);
         metrics::gauge!("x402_settlement_cost_atomic").set(next as f64);
@@ -179,10 +189,13 @@ impl Settlement {
 
     /// The price the last move replaced, if it was replaced less than `grace` ago.
     pub fn previous_within(&self, grace: Duration) -> Option<u64> {
-        let previous = *self.previous.lock();
-        previous
-            .filter(|(_, since)| since.elapsed() < grace)
-            .map(|(atomic, _)| atomic)
+        let at = self.replaced_at.load(Ordering::Acquire);
+        if at == 0 {
+            return None;
+        }
+        let since = Duration::from_millis(at - 1);
+        (self.born.elapsed().saturating_sub(since) < grace)
+            .then(|| self.previous.load(Ordering::Relaxed))
     }
 
     /// The numbers behind the price, for `/status` and the price table.
