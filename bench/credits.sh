@@ -39,6 +39,8 @@ for tool in wrk curl jq; do
   command -v "$tool" >/dev/null || { echo "$tool is required: apt-get install $tool" >&2; exit 1; }
 done
 # The default features: `x402-gateway localnet` needs the embedded cluster.
+# GATEWAY_BIN: the gateway binary to measure (an A/B comparison of two builds); the local
+# cluster and the clients always come from this checkout's release build.
 cargo build --release --quiet --bin x402-gateway --bin x402-pay
 
 rm -rf "$DIR"; mkdir -p "$DIR/keys"
@@ -121,11 +123,15 @@ for _ in $(seq 150); do rpc_up && break; sleep 0.1; done
 rpc_up || { echo "the local cluster did not start:" >&2; cat "$DIR/localnet.log" >&2; exit 1; }
 
 export FEE_PAYER_KEY; FEE_PAYER_KEY=$(cat "$DIR/keys/fee-payer.json")
+declare -A PID
 for side in credits free; do
   ADMIN_TOKEN=$ADMIN_TOKEN taskset -c "$SERVER_CPU" \
-    target/release/x402-gateway --config "$DIR/$side.toml" serve >"$DIR/$side.log" 2>&1 &
-  PIDS+=($!)
+    "${GATEWAY_BIN:-target/release/x402-gateway}" --config "$DIR/$side.toml" serve >"$DIR/$side.log" 2>&1 &
+  PIDS+=($!); PID[$side]=$!
 done
+# CPU time of a gateway process so far (utime + stime, every thread), in clock ticks.
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
 for addr in "$GW" "$FREE"; do
   for _ in $(seq 150); do curl -fs "http://$addr/healthz" >/dev/null 2>&1 && break; sleep 0.1; done
   curl -fs "http://$addr/healthz" >/dev/null || { echo "the gateway on $addr did not start" >&2; exit 1; }
@@ -150,13 +156,17 @@ LEFT=$(awk -F': ' 'tolower($1) == "x-credits-remaining" { print $2 }' <<<"$HEAD"
 PRICE=$((B0 - LEFT))
 echo "credit price of one getBalance call: $PRICE credits (balance $B0 -> $LEFT, ledger $(ledger_balance))"
 
-run() { # url connections [auth] → "rps p50_us p99_us requests non_200"
-  local url=$1 conns=$2; shift 2
-  taskset -c "$LOAD_CPU" wrk -t1 -c"$conns" -d"${DURATION}s" --latency -s bench/post.lua "$@" "$url" | awk '
+run() { # pid url connections [auth] → "rps p50_us p99_us requests non_200 cpu_us_per_call"
+  local pid=$1 url=$2 conns=$3 t0 out; shift 3
+  t0=$(ticks "$pid")
+  out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$conns" -d"${DURATION}s" --latency -s bench/post.lua "$@" "$url" | awk '
     function us(v) { if (v ~ /us$/) return v+0; if (v ~ /ms$/) return (v+0)*1000; if (v ~ /s$/) return (v+0)*1000000; return v }
     /^ +50%/ { p50 = us($2) } /^ +99%/ { p99 = us($2) } /^Requests\/sec/ { rps = $2 } / requests in / { n = $1 }
     /Non-2xx/ { bad = $NF }
-    END { printf "%.0f %.0f %.0f %d %d\n", rps, p50, p99, n, bad }'
+    END { printf "%.0f %.0f %.0f %d %d\n", rps, p50, p99, n, bad }')
+  # The gateway's CPU over the run (its behind writes included) per call counted by wrk.
+  awk -v out="$out" -v cpu="$(( ($(ticks "$pid") - t0) * TICK_US ))" \
+    'BEGIN { split(out, f, " "); printf "%s %.1f\n", out, f[4] ? cpu / f[4] : 0 }'
 }
 AUTH=(-H "Authorization: Bearer $TOKEN")
 # Warm both sides.
@@ -165,16 +175,16 @@ taskset -c "$LOAD_CPU" wrk -t1 -c8 -d2s -s bench/post.lua "${AUTH[@]}" "http://$
 
 echo "machine: $(nproc) cores, $(uname -m), load average $(cut -d' ' -f1-3 /proc/loadavg);" \
   "gateways on CPU $SERVER_CPU (1 worker thread), cluster, wrk and x402-pay on CPU $LOAD_CPU; wrk -t1 -d${DURATION}s"
-printf "%-24s %10s %10s %10s %10s %8s\n" "" "calls/s" "p50 (us)" "p99 (us)" "calls" "non-200"
+printf "%-24s %10s %10s %10s %10s %8s %12s\n" "" "calls/s" "p50 (us)" "p99 (us)" "calls" "non-200" "CPU/call us"
 declare -A RPS P50
 for conns in 1 32; do
-  read -r F_RPS F_P50 F_P99 F_N F_BAD < <(run "http://$FREE$ROUTE" "$conns")
+  read -r F_RPS F_P50 F_P99 F_N F_BAD F_CPU < <(run "${PID[free]}" "http://$FREE$ROUTE" "$conns")
   B1=$(ledger_balance)
-  read -r C_RPS C_P50 C_P99 C_N C_BAD < <(run "http://$GW$ROUTE" "$conns" "${AUTH[@]}")
+  read -r C_RPS C_P50 C_P99 C_N C_BAD C_CPU < <(run "${PID[credits]}" "http://$GW$ROUTE" "$conns" "${AUTH[@]}")
   sleep 1
   B2=$(ledger_balance)
-  printf "%-24s %10s %10s %10s %10s %8s\n" "free, $conns conn" "$F_RPS" "$F_P50" "$F_P99" "$F_N" "$F_BAD"
-  printf "%-24s %10s %10s %10s %10s %8s\n" "credit-paid, $conns conn" "$C_RPS" "$C_P50" "$C_P99" "$C_N" "$C_BAD"
+  printf "%-24s %10s %10s %10s %10s %8s %12s\n" "free, $conns conn" "$F_RPS" "$F_P50" "$F_P99" "$F_N" "$F_BAD" "$F_CPU"
+  printf "%-24s %10s %10s %10s %10s %8s %12s\n" "credit-paid, $conns conn" "$C_RPS" "$C_P50" "$C_P99" "$C_N" "$C_BAD" "$C_CPU"
   echo "  ledger: $((B1 - B2)) credits spent for $C_N calls counted by wrk, $C_BAD of them not 200" \
     "(x $PRICE = $(((C_N - C_BAD) * PRICE)); a difference is calls in flight when wrk stopped)"
   RPS[$conns]=$C_RPS; P50[$conns]=$((C_P50 - F_P50))

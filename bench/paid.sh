@@ -41,6 +41,8 @@ command -v node >/dev/null || { echo "node 20+ is required" >&2; exit 1; }
 [ "$(getconf CLK_TCK)" = 100 ] || { echo "bench_payer assumes a 100 Hz clock tick" >&2; exit 1; }
 [ -d bench/reference/node_modules/@x402/svm ] || npm ci --prefix bench/reference --no-audit --no-fund
 # The default features: `x402-gateway localnet` needs the embedded cluster.
+# GATEWAY_BIN: the gateway binary to measure (an A/B comparison of two builds); the local
+# cluster and the clients always come from this checkout's release build.
 cargo build --release --quiet --bin x402-gateway --example bench_payer
 
 rm -rf "$DIR"; mkdir -p "$DIR/keys"
@@ -84,7 +86,7 @@ wait402() { # url name
   echo "$2 did not answer 402" >&2; exit 1
 }
 FEE_PAYER_KEY=$(cat "$DIR/keys/gateway-fee-payer.json") taskset -c "$SERVER_CPU" \
-  target/release/x402-gateway --config bench/paid.toml serve >"$DIR/gateway.log" 2>&1 &
+  "${GATEWAY_BIN:-target/release/x402-gateway}" --config bench/paid.toml serve >"$DIR/gateway.log" 2>&1 &
 GW_PID=$!; PIDS+=($GW_PID)
 wait402 "http://$GW$ROUTE" gateway
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }

@@ -6,8 +6,9 @@ use serde::Serialize;
 use sqlx::any::Any;
 use sqlx::{Row, Transaction};
 
-use super::reserves::Reserve;
-use super::writer::{Behind, Sql};
+use super::reserves::{Reservation, Reserve};
+use super::sql::Sql;
+use super::writer::Behind;
 use super::{now_ms, text, Ledger, LedgerError, LedgerResult};
 
 /// A reservation still without an outcome this long after it was made is abandoned, whatever
@@ -159,15 +160,17 @@ impl Ledger {
                 .transpose()
                 .map_err(Into::into);
         }
-        // SQLite: committed in a group with the reservations that arrive meanwhile (one
-        // writer; see `reserves.rs`).
+        // SQLite: committed by the writer task in a group with the reservations (and behind
+        // writes) that arrive meanwhile (one writer; see `reserves.rs`, `direct.rs`).
         let (reply, answer) = tokio::sync::oneshot::channel();
         let request = Reserve {
-            wallet: wallet.to_string(),
-            amount,
-            reference: reference.to_string(),
-            route: route.to_string(),
-            at_ms: now,
+            reservation: Reservation {
+                wallet: wallet.to_string(),
+                amount,
+                reference: reference.to_string(),
+                route: route.to_string(),
+                at_ms: now,
+            },
             reply,
         };
         let stopped = || LedgerError::Database("the reservation task stopped".into());
@@ -257,19 +260,27 @@ impl Ledger {
     /// [`ORPHAN_AFTER_MS`] (a reserve whose answer timed out after it committed leaves one on
     /// a live instance): (wallet, amount, reference). Voided by the reconciler (the client is
     /// never charged for a call we cannot show succeeded).
+    ///
+    /// Only reservations from the scan mark on are read: below it every reservation has its
+    /// outcome, so a pass costs the reservations since the oldest open one, not the ledger's
+    /// history (a full scan every pass grew with every credit-paid call ever made).
     pub async fn orphan_reservations(
         &self,
         max: usize,
     ) -> LedgerResult<Vec<(String, i64, String)>> {
         // Old enough that a live instance's queued "spend" would have landed long ago.
         let quiet = self.config.dead_after_ms.max(self.config.settle_grace_ms) as i64;
-        let alive_since = now_ms() - quiet;
-        let abandoned_before = now_ms() - ORPHAN_AFTER_MS;
+        let now = now_ms();
+        let alive_since = now - quiet;
+        let abandoned_before = now - ORPHAN_AFTER_MS;
+        let from = self
+            .orphan_scan_from
+            .load(std::sync::atomic::Ordering::Relaxed);
         let rows = self
             .bounded(
                 sqlx::query(
                     "SELECT m.wallet, m.amount, m.reference FROM credit_movements m \
-                     WHERE m.kind = 'reserve' AND m.at_ms < $1 \
+                     WHERE m.kind = 'reserve' AND m.id >= $4 AND m.at_ms < $1 \
                      AND (m.at_ms < $3 OR m.instance NOT IN \
                        (SELECT instance FROM instances WHERE seen_ms >= $1)) \
                      AND NOT EXISTS (SELECT 1 FROM credit_movements o \
@@ -279,10 +290,12 @@ impl Ledger {
                 .bind(alive_since)
                 .bind(max as i64)
                 .bind(abandoned_before)
+                .bind(from)
                 .fetch_all(&self.pool),
             )
             .await?;
-        rows.iter()
+        let orphans = rows
+            .iter()
             .map(|row| {
                 Ok((
                     row.try_get("wallet")?,
@@ -290,7 +303,34 @@ impl Ledger {
                     row.try_get("reference")?,
                 ))
             })
-            .collect()
+            .collect::<LedgerResult<Vec<_>>>()?;
+        // The new mark: the oldest reservation still open, or one made too recently to be
+        // sure every older one is visible. SQLite commits one writer at a time, so ids become
+        // visible in order; on PostgreSQL a reservation's id is taken before its commit, so
+        // one committed late may appear below ids already seen: the mark stays clear of the
+        // last minute (and of twice the ledger timeout, after which a late commit is voided
+        // by the paygate itself).
+        let settle_margin = match self.backend {
+            super::Backend::Sqlite => 0,
+            super::Backend::Postgres => (2 * self.config.timeout_ms).max(60_000) as i64,
+        };
+        let next = self
+            .bounded(
+                sqlx::query(
+                    "SELECT COALESCE(MIN(m.id), (SELECT MAX(id) + 1 FROM credit_movements), $1) \
+                     AS mark FROM credit_movements m WHERE m.kind = 'reserve' AND m.id >= $1 \
+                     AND (m.at_ms >= $2 OR NOT EXISTS (SELECT 1 FROM credit_movements o \
+                       WHERE o.reference = m.reference AND o.kind IN ('spend', 'void')))",
+                )
+                .bind(from)
+                .bind(now - settle_margin)
+                .fetch_one(&self.pool),
+            )
+            .await?;
+        let next: i64 = next.try_get("mark")?;
+        self.orphan_scan_from
+            .fetch_max(next, std::sync::atomic::Ordering::Relaxed);
+        Ok(orphans)
     }
 
     /// Moves the movements of `reference` `by_ms` into the past (tests of the reconciler's

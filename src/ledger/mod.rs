@@ -15,9 +15,11 @@
 pub(crate) mod admin;
 mod audit;
 mod credits;
+mod direct;
 mod payments;
 mod queries;
 mod reserves;
+mod sql;
 mod state;
 mod writer;
 
@@ -118,10 +120,13 @@ pub struct Ledger {
     instance: String,
     timeout: Duration,
     behind: mpsc::Sender<Behind>,
-    /// Credit reservations, committed in groups (used on SQLite; PostgreSQL reserves in one
-    /// statement per call, row locks per wallet).
+    /// Credit reservations, committed in groups by the writer task (used on SQLite;
+    /// PostgreSQL reserves in one statement per call, row locks per wallet).
     reserves: mpsc::Sender<reserves::Reserve>,
     config: LedgerConfig,
+    /// Below this `credit_movements` id every reservation has its outcome (the reconciler's
+    /// orphan scan starts here; 0 after a start: one full scan, then only what is new).
+    orphan_scan_from: std::sync::atomic::AtomicI64,
 }
 
 impl Ledger {
@@ -132,16 +137,32 @@ impl Ledger {
         migrate_pool(&pool, backend).await?;
         let (tx, rx) = mpsc::channel(config.queue);
         let instance = format!("gw-{}", hex::encode(rand::random::<[u8; 6]>()));
+        // SQLite: the writer task also commits the credit reservations (one writer). PostgreSQL
+        // reserves in one statement per call; its queue stays closed.
+        let (reserves, queue) = mpsc::channel(config.queue.max(reserves::GROUP));
+        let reservations = (backend == Backend::Sqlite).then(|| writer::Reservations {
+            queue,
+            instance: instance.clone(),
+        });
         let ledger = Arc::new(Self {
             pool: pool.clone(),
             backend,
-            reserves: reserves::spawn(pool.clone(), instance.clone(), config.queue),
+            reserves,
             instance,
             timeout: Duration::from_millis(config.timeout_ms),
             behind: tx,
             config: config.clone(),
+            orphan_scan_from: std::sync::atomic::AtomicI64::new(0),
         });
-        writer::spawn(pool, rx);
+        let engine = match backend {
+            Backend::Sqlite => writer::Engine::Direct(
+                direct::Direct::open(&pool)
+                    .await
+                    .map_err(LedgerError::Database)?,
+            ),
+            Backend::Postgres => writer::Engine::Pool(pool),
+        };
+        writer::spawn(engine, rx, reservations);
         ledger.heartbeat().await?;
         spawn_heartbeat(&ledger);
         Ok(ledger)

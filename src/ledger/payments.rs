@@ -5,8 +5,9 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use super::sql::Sql;
 use super::state::PaymentState;
-use super::writer::{Behind, Sql};
+use super::writer::Behind;
 use super::{now_ms, text, Ledger, LedgerError, LedgerResult};
 use crate::store::{CachedResponse, PaymentKey};
 

@@ -119,7 +119,7 @@ fn describe() {
     );
     describe_gauge!(
         "x402_ledger_payments",
-        "Payments in the ledger by state (set by the reconciler)"
+        "Payments in the ledger not final yet, by state (set by the reconciler)"
     );
     describe_gauge!(
         "x402_value_pending_settlement_atomic",

@@ -104,7 +104,7 @@ pub async fn reconcile(gate: &Paygate) -> LedgerResult<Pass> {
             pass.released += 1;
         }
     }
-    if let Ok(totals) = gate.ledger.totals().await {
+    if let Ok(totals) = gate.ledger.open_totals().await {
         let (mut count, mut value) = (0, 0);
         for total in &totals {
             metrics::gauge!("x402_ledger_payments", "state" => total.state.as_str())

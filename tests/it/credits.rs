@@ -414,4 +414,49 @@ async fn a_reservation_whose_outcome_was_lost_is_given_back_and_nothing_else_is(
     let movements = ledger.credit_movements(&wallet, 10).await.unwrap();
     let kinds: Vec<&str> = movements.iter().map(|m| m.kind.as_str()).collect();
     assert_eq!(kinds, ["void", "reserve", "topup"], "{movements:?}");
+
+    // The passes start where every older reservation has its outcome: one spent since, then
+    // a second lost one, both old: the spent one stays spent, the lost one comes back.
+    let route = "/v1/x402/solana/devnet/rpc";
+    let left = ledger
+        .reserve_credits(&wallet, 100, "spent-1", route)
+        .await
+        .unwrap()
+        .unwrap();
+    ledger.spend_credits(&wallet, 100, left, "spent-1");
+    ledger.flush().await;
+    x402_gateway::paygate::reconcile::reconcile(&gate)
+        .await
+        .unwrap();
+    assert_eq!(
+        ledger
+            .reserve_credits(&wallet, 200, "lost-2", route)
+            .await
+            .unwrap(),
+        Some(700)
+    );
+    for reference in ["spent-1", "lost-2"] {
+        ledger
+            .age_credit_movements(reference, x402_gateway::ledger::ORPHAN_AFTER_MS + 1_000)
+            .await
+            .unwrap();
+    }
+    x402_gateway::paygate::reconcile::reconcile(&gate)
+        .await
+        .unwrap();
+    assert_eq!(ledger.credit_balance(&wallet).await.unwrap(), 900);
+    let movements = ledger.credit_movements(&wallet, 3).await.unwrap();
+    let kinds: Vec<(&str, &str)> = movements
+        .iter()
+        .map(|m| (m.kind.as_str(), m.reference.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("void", "lost-2"),
+            ("reserve", "lost-2"),
+            ("spend", "spent-1")
+        ],
+        "{movements:?}"
+    );
 }

@@ -166,6 +166,22 @@ async fn state_machine(ledger: Arc<Ledger>) {
     let row = ledger.payment(&key).await.unwrap().unwrap();
     assert_eq!(row.state, PaymentState::SettleSubmitted);
     assert_eq!(row.answer.as_ref(), Some(&kept));
+    // The reconciler's gauge: the payments not final yet, every such state listed.
+    let open = |totals: Vec<x402_gateway::ledger::StateTotal>| {
+        totals
+            .iter()
+            .map(|t| (t.state, t.payments, t.amount))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        open(ledger.open_totals().await.unwrap()),
+        [
+            (PaymentState::Claimed, 0, 0),
+            (PaymentState::Verified, 0, 0),
+            (PaymentState::UpstreamOk, 0, 0),
+            (PaymentState::SettleSubmitted, 1, 1000),
+        ]
+    );
 
     // Submitted: no attempt may take it over; the claim returns the row instead.
     match ledger.claim(&payment(&key, "a3")).await.unwrap() {
@@ -237,6 +253,10 @@ async fn state_machine(ledger: Arc<Ledger>) {
     assert_eq!(statement.totals.len(), 1, "{statement:?}");
     assert_eq!(statement.totals[0].state, PaymentState::Settled);
     assert!(ledger.payment(&other).await.unwrap().is_none());
+    // Final now: nothing open (the settled one is history, not in the gauge).
+    assert!(open(ledger.open_totals().await.unwrap())
+        .iter()
+        .all(|(_, payments, amount)| (*payments, *amount) == (0, 0)));
 }
 
 #[tokio::test]

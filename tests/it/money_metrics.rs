@@ -70,7 +70,12 @@ async fn fee_payer_and_ledger_metrics_show_what_the_money_did() {
     );
     // Process-wide gauges (other tests set them too): present.
     assert!(
-        sample(&text, "x402_ledger_payments", &[("state", "settled")]).is_some(),
+        sample(
+            &text,
+            "x402_ledger_payments",
+            &[("state", "settle_submitted")]
+        )
+        .is_some(),
         "{text}"
     );
     assert!(
