@@ -17,6 +17,22 @@ use super::{now_ms, text, Ledger, LedgerError, LedgerResult};
 /// free, never charges twice: a spend and a void of one call cannot both land.)
 pub const ORPHAN_AFTER_MS: i64 = 10 * 60 * 1000;
 
+/// A new reference for one credit-paid call: the time (ms, 12 hex digits) then 8 random bytes.
+/// Unique like a random token, but increasing: the movement rows' unique indexes on the
+/// reference then grow at their right edge, so a reservation or a spend touches the same few
+/// index pages whatever the ledger's size (random references touched a random leaf each, and
+/// the cost per call grew as those indexes outgrew the page cache).
+pub fn call_reference() -> String {
+    format!(
+        "{:012x}{}",
+        now_ms().max(0),
+        hex::encode(rand::random::<[u8; 8]>())
+    )
+}
+
+/// Most movement ids one reconciler pass reads for orphan reservations.
+const ORPHAN_SCAN_WINDOW: i64 = 100_000;
+
 /// One movement of a wallet's credits.
 #[derive(Debug, Clone, Serialize)]
 pub struct CreditMovement {
@@ -261,9 +277,11 @@ impl Ledger {
     /// a live instance): (wallet, amount, reference). Voided by the reconciler (the client is
     /// never charged for a call we cannot show succeeded).
     ///
-    /// Only reservations from the scan mark on are read: below it every reservation has its
-    /// outcome, so a pass costs the reservations since the oldest open one, not the ledger's
-    /// history (a full scan every pass grew with every credit-paid call ever made).
+    /// Only reservations from the scan mark on are read, at most [`ORPHAN_SCAN_WINDOW`] ids
+    /// of them: below the mark every reservation has its outcome, so a pass costs the
+    /// reservations since the oldest open one, not the ledger's history (a full scan every
+    /// pass grew with every credit-paid call ever made; after a start the mark catches up a
+    /// window per pass).
     pub async fn orphan_reservations(
         &self,
         max: usize,
@@ -280,7 +298,7 @@ impl Ledger {
             .bounded(
                 sqlx::query(
                     "SELECT m.wallet, m.amount, m.reference FROM credit_movements m \
-                     WHERE m.kind = 'reserve' AND m.id >= $4 AND m.at_ms < $1 \
+                     WHERE m.kind = 'reserve' AND m.id >= $4 AND m.id < $5 AND m.at_ms < $1 \
                      AND (m.at_ms < $3 OR m.instance NOT IN \
                        (SELECT instance FROM instances WHERE seen_ms >= $1)) \
                      AND NOT EXISTS (SELECT 1 FROM credit_movements o \
@@ -291,6 +309,7 @@ impl Ledger {
                 .bind(max as i64)
                 .bind(abandoned_before)
                 .bind(from)
+                .bind(from.saturating_add(ORPHAN_SCAN_WINDOW))
                 .fetch_all(&self.pool),
             )
             .await?;
@@ -314,20 +333,27 @@ impl Ledger {
             super::Backend::Sqlite => 0,
             super::Backend::Postgres => (2 * self.config.timeout_ms).max(60_000) as i64,
         };
-        let next = self
+        let row = self
             .bounded(
                 sqlx::query(
-                    "SELECT COALESCE(MIN(m.id), (SELECT MAX(id) + 1 FROM credit_movements), $1) \
-                     AS mark FROM credit_movements m WHERE m.kind = 'reserve' AND m.id >= $1 \
-                     AND (m.at_ms >= $2 OR NOT EXISTS (SELECT 1 FROM credit_movements o \
-                       WHERE o.reference = m.reference AND o.kind IN ('spend', 'void')))",
+                    "SELECT (SELECT MIN(m.id) FROM credit_movements m WHERE m.kind = 'reserve' \
+                       AND m.id >= $1 AND m.id < $3 AND (m.at_ms >= $2 OR NOT EXISTS \
+                         (SELECT 1 FROM credit_movements o WHERE o.reference = m.reference \
+                          AND o.kind IN ('spend', 'void')))) AS open, \
+                     (SELECT MAX(id) FROM credit_movements) AS last",
                 )
                 .bind(from)
                 .bind(now - settle_margin)
+                .bind(from.saturating_add(ORPHAN_SCAN_WINDOW))
                 .fetch_one(&self.pool),
             )
             .await?;
-        let next: i64 = next.try_get("mark")?;
+        let open: Option<i64> = row.try_get("open")?;
+        let last: Option<i64> = row.try_get("last")?;
+        let next = open.unwrap_or_else(|| {
+            from.saturating_add(ORPHAN_SCAN_WINDOW)
+                .min(last.map_or(from, |last| last + 1))
+        });
         self.orphan_scan_from
             .fetch_max(next, std::sync::atomic::Ordering::Relaxed);
         Ok(orphans)

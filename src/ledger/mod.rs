@@ -31,7 +31,7 @@ use sqlx::{AnyPool, Executor, Row};
 use tokio::sync::mpsc;
 
 pub use audit::{AuditCursor, Finding, FindingFilter, FindingKind, KnownSignature, SettledPayment};
-pub use credits::{CreditAccount, CreditMovement, ORPHAN_AFTER_MS};
+pub use credits::{call_reference, CreditAccount, CreditMovement, ORPHAN_AFTER_MS};
 pub use payments::{Claimed, NewPayment, PaymentRow, Submission};
 pub use queries::{PaymentEvent, PaymentFilter, RevenueRow, StateTotal, Statement};
 

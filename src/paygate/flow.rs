@@ -423,7 +423,7 @@ impl Paygate {
                 ));
             }
         }
-        let reference = new_token();
+        let reference = crate::ledger::call_reference();
         let path = request.uri().path().to_string();
         let balance = if price == 0 {
             None
