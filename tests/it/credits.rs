@@ -435,6 +435,11 @@ async fn a_reservation_whose_outcome_was_lost_is_given_back_and_nothing_else_is(
             .unwrap(),
         Some(700)
     );
+    // A pass while lost-2 is young leaves it alone, and must not move the mark past it.
+    x402_gateway::paygate::reconcile::reconcile(&gate)
+        .await
+        .unwrap();
+    assert_eq!(ledger.credit_balance(&wallet).await.unwrap(), 700);
     for reference in ["spent-1", "lost-2"] {
         ledger
             .age_credit_movements(reference, x402_gateway::ledger::ORPHAN_AFTER_MS + 1_000)
