@@ -6,7 +6,7 @@ use serde::Serialize;
 use sqlx::any::Any;
 use sqlx::{Row, Transaction};
 
-use super::reserves::{Reservation, Reserve};
+use super::awaited::{Done, Reservation, Work};
 use super::sql::Sql;
 use super::writer::Behind;
 use super::{now_ms, text, Ledger, LedgerError, LedgerResult};
@@ -61,6 +61,18 @@ pub struct CreditAccount {
     pub updated_ms: i64,
 }
 
+/// A top-up's credit to its payer's balance (`$1` wallet, `$2` credits, `$3` time): the new
+/// balance.
+pub(super) const TOPUP: &str =
+    "INSERT INTO credit_accounts (wallet, balance, updated_ms) VALUES ($1, $2, $3) \
+     ON CONFLICT (wallet) DO UPDATE SET balance = credit_accounts.balance + excluded.balance, \
+     updated_ms = excluded.updated_ms RETURNING balance";
+
+/// A movement row: wallet, kind, amount, balance after, reference, route, time, instance.
+pub(super) const MOVEMENT: &str =
+    "INSERT INTO credit_movements (wallet, kind, amount, balance, reference, route, at_ms, instance) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
 /// Credits a settled top-up (inside the transaction that marks the payment settled).
 pub(super) async fn credit_topup(
     tx: &mut Transaction<'_, Any>,
@@ -70,11 +82,7 @@ pub(super) async fn credit_topup(
     instance: &str,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    let row = sqlx::query(
-        "INSERT INTO credit_accounts (wallet, balance, updated_ms) VALUES ($1, $2, $3) \
-         ON CONFLICT (wallet) DO UPDATE SET balance = credit_accounts.balance + excluded.balance, \
-         updated_ms = excluded.updated_ms RETURNING balance",
-    )
+    let row = sqlx::query(TOPUP)
     .bind(wallet)
     .bind(credits)
     .bind(now)
@@ -107,10 +115,7 @@ pub(super) async fn movement(
     instance: &str,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO credit_movements (wallet, kind, amount, balance, reference, route, at_ms, instance) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
+    sqlx::query(MOVEMENT)
     .bind(wallet)
     .bind(kind)
     .bind(amount)
@@ -177,29 +182,17 @@ impl Ledger {
                 .map_err(Into::into);
         }
         // SQLite: committed by the writer task in a group with the reservations (and behind
-        // writes) that arrive meanwhile (one writer; see `reserves.rs`, `direct.rs`).
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let request = Reserve {
-            reservation: Reservation {
-                wallet: wallet.to_string(),
-                amount,
-                reference: reference.to_string(),
-                route: route.to_string(),
-                at_ms: now,
-            },
-            reply,
+        // writes) that arrive meanwhile (one writer; see `awaited.rs`, `direct.rs`).
+        let reservation = Reservation {
+            wallet: wallet.to_string(),
+            amount,
+            reference: reference.to_string(),
+            route: route.to_string(),
+            at_ms: now,
         };
-        let stopped = || LedgerError::Database("the reservation task stopped".into());
-        let work = async {
-            self.reserves.send(request).await.map_err(|_| stopped())?;
-            answer
-                .await
-                .map_err(|_| stopped())?
-                .map_err(LedgerError::Database)
-        };
-        match tokio::time::timeout(self.timeout, work).await {
-            Ok(result) => result,
-            Err(_) => Err(LedgerError::Timeout),
+        match self.awaited(Work::Reserve(reservation)).await? {
+            Done::Reserved(balance) => Ok(balance),
+            other => Err(LedgerError::Corrupt(format!("writer answered {other:?}"))),
         }
     }
 

@@ -1,22 +1,26 @@
-//! The SQLite ledger's writer transactions (behind writes, credit reservations) over one
-//! rusqlite connection, run on a blocking thread: the statements of a transaction run back to
-//! back, one thread hand-off for the whole transaction.
+//! The SQLite ledger's writer transactions (behind writes, and the writes a caller waits for:
+//! credit reservations, a paid call's claim, submission and resolution) over one rusqlite
+//! connection, run on a blocking thread: the statements of a transaction run back to back, one
+//! thread hand-off for the whole transaction.
 //!
 //! Through sqlx every statement is handed to its connection's worker thread and its answer
 //! handed back (two context switches each): with a group's reservations (an update and a
 //! movement row each) and the spends written behind, that was ~80 µs of the gateway's one
 //! core per statement on the benchmark machine and most of a credit-paid call's cost
-//! (BENCHMARKS.md, "Prepaid credits"). The awaited writes of the paid path and every read stay
-//! on the sqlx pool; this connection takes the write lock only inside its own transactions
-//! (`BEGIN IMMEDIATE`, waiting up to the same busy timeout as the pool's connections).
+//! (BENCHMARKS.md, "Prepaid credits"); a paid call's claim, submit and resolve were five such
+//! hand-offs. Reads, and the rare writes off the hot path (voids, abandons, leases,
+//! heartbeats), stay on the sqlx pool; this connection takes the write lock only inside its
+//! own transactions (`BEGIN IMMEDIATE`, waiting up to the same busy timeout as the pool's
+//! connections).
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{Connection, DropBehavior, OpenFlags, Statement, Transaction, TransactionBehavior};
 use sqlx::{AnyPool, Row};
 
-use super::reserves::Reservation;
+use super::awaited::{Done, Reservation, Resolution, Work};
+use super::credits::{MOVEMENT, TOPUP};
 use super::sql::{Arg, Sql};
 
 /// How long a statement waits for another connection's write lock (the pool's is the same).
@@ -68,27 +72,33 @@ impl Direct {
         })
     }
 
-    /// One transaction: `batch` in order, then the reservations; each reservation's balance
-    /// after it (`None` where the balance did not cover it). Nothing of it is kept on error.
+    /// One transaction: `batch` in order, then each item of `group` (whatever became of each,
+    /// in order); the batch and each item in their own savepoint, so a failing statement
+    /// undoes only its own part. `Err` when the transaction itself failed: nothing of it is
+    /// kept.
     pub(super) async fn transaction(
         &self,
         batch: Vec<Sql>,
-        reservations: Vec<Reservation>,
+        group: Vec<Work>,
         instance: String,
-    ) -> Result<Vec<Option<i64>>, String> {
+    ) -> Result<Round, String> {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = conn.lock().unwrap_or_else(PoisonError::into_inner);
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            for sql in &batch {
-                execute(&tx, sql)?;
+            let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let behind = if batch.is_empty() {
+                Ok(())
+            } else {
+                in_savepoint(&mut tx, |c| batch.iter().try_for_each(|sql| execute(c, sql)))?
+                    .map_err(|e| e.to_string())
+            };
+            let mut done = Vec::with_capacity(group.len());
+            for work in &group {
+                let outcome = in_savepoint(&mut tx, |c| run(c, work, &instance))?;
+                done.push(outcome.map_err(|e| e.to_string()));
             }
-            let balances = reservations
-                .iter()
-                .map(|r| reserve(&tx, r, &instance))
-                .collect::<rusqlite::Result<Vec<_>>>()?;
             tx.commit()?;
-            Ok::<_, rusqlite::Error>(balances)
+            Ok::<_, rusqlite::Error>(Round { behind, done })
         })
         .await
         .map_err(|e| e.to_string())?
@@ -96,10 +106,56 @@ impl Direct {
     }
 }
 
-/// Runs one behind write. Its text uses sqlx's `$N` placeholders, which SQLite reads as named
-/// parameters (numbered by first appearance): each is bound to argument N.
-fn execute(conn: &Connection, sql: &Sql) -> rusqlite::Result<()> {
+/// What a committed transaction did: whether its behind writes were kept, and what became of
+/// each awaited item.
+#[derive(Debug)]
+pub(super) struct Round {
+    pub(super) behind: Result<(), String>,
+    pub(super) done: Vec<Result<Done, String>>,
+}
+
+/// Runs `f` in a savepoint: its result, rolled back on error. The outer error is the
+/// transaction's (the savepoint itself could not be taken, released or rolled back).
+fn in_savepoint<T>(
+    tx: &mut Transaction<'_>,
+    f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+) -> rusqlite::Result<rusqlite::Result<T>> {
+    let mut sp = tx.savepoint()?;
+    match f(&sp) {
+        Ok(value) => {
+            sp.commit()?;
+            Ok(Ok(value))
+        }
+        Err(e) => {
+            sp.set_drop_behavior(DropBehavior::Rollback);
+            sp.finish()?;
+            Ok(Err(e))
+        }
+    }
+}
+
+/// Runs one awaited item.
+fn run(conn: &Connection, work: &Work, instance: &str) -> rusqlite::Result<Done> {
+    match work {
+        Work::Reserve(r) => reserve(conn, r, instance).map(Done::Reserved),
+        Work::Execute(sql) => {
+            let mut stmt = prepare(conn, sql)?;
+            stmt.raw_execute().map(Done::Changed)
+        }
+        Work::Resolve(r) => resolve(conn, r, instance).map(Done::Resolved),
+    }
+}
+
+/// Prepares `sql` (cached) with its arguments bound. Its text uses sqlx's `$N` placeholders,
+/// which SQLite reads as named parameters (numbered by first appearance): each is bound to
+/// argument N.
+fn prepare<'c>(conn: &'c Connection, sql: &Sql) -> rusqlite::Result<rusqlite::CachedStatement<'c>> {
     let mut stmt = conn.prepare_cached(sql.sql)?;
+    bind(&mut stmt, sql)?;
+    Ok(stmt)
+}
+
+fn bind(stmt: &mut Statement<'_>, sql: &Sql) -> rusqlite::Result<()> {
     for index in 1..=stmt.parameter_count() {
         let arg = stmt
             .parameter_name(index)
@@ -109,10 +165,52 @@ fn execute(conn: &Connection, sql: &Sql) -> rusqlite::Result<()> {
         match sql.args.get(arg.wrapping_sub(1)) {
             Some(Arg::Text(v)) => stmt.raw_bind_parameter(index, v.as_deref())?,
             Some(Arg::Int(v)) => stmt.raw_bind_parameter(index, *v)?,
+            Some(Arg::Blob(v)) => stmt.raw_bind_parameter(index, v.as_deref())?,
             None => return Err(rusqlite::Error::InvalidParameterCount(arg, sql.args.len())),
         }
     }
-    stmt.raw_execute().map(drop)
+    Ok(())
+}
+
+/// Runs one behind write.
+fn execute(conn: &Connection, sql: &Sql) -> rusqlite::Result<()> {
+    prepare(conn, sql)?.raw_execute().map(drop)
+}
+
+/// A submitted payment's resolution and, for a settled top-up, its payer's credit (the same
+/// statements as the pool's path in `payments.rs` and `credits.rs`).
+fn resolve(conn: &Connection, r: &Resolution, instance: &str) -> rusqlite::Result<bool> {
+    let returned = {
+        let mut stmt = prepare(conn, &r.update)?;
+        let mut rows = stmt.raw_query();
+        match rows.next()? {
+            Some(row) => Some((row.get::<_, String>(0)?, row.get::<_, Option<i64>>(1)?)),
+            None => None,
+        }
+    };
+    let Some((payer, credits)) = returned else {
+        return Ok(false);
+    };
+    if let Some(credits) = credits.filter(|c| *c > 0 && r.settled) {
+        let topup = Sql::new(TOPUP).text(payer.clone()).int(credits).int(r.at_ms);
+        let balance = prepare(conn, &topup)?
+            .raw_query()
+            .next()?
+            .map(|row| row.get::<_, i64>(0))
+            .transpose()?
+            .ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+        let movement = Sql::new(MOVEMENT)
+            .text(payer)
+            .text("topup".to_string())
+            .int(credits)
+            .int(balance)
+            .text(r.payment_key.clone())
+            .text(None)
+            .int(r.at_ms)
+            .text(instance.to_string());
+        execute(conn, &movement)?;
+    }
+    Ok(true)
 }
 
 /// One reservation: the conditional debit and, when it took, its movement row.

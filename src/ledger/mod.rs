@@ -14,11 +14,11 @@
 
 pub(crate) mod admin;
 mod audit;
+mod awaited;
 mod credits;
 mod direct;
 mod payments;
 mod queries;
-mod reserves;
 mod sql;
 mod state;
 mod writer;
@@ -40,6 +40,7 @@ pub const MAX_PAGE: u32 = 1_000;
 pub use state::PaymentState;
 
 use crate::config::LedgerConfig;
+use sql::Sql;
 use writer::Behind;
 
 /// The schema of each backend, embedded at build time.
@@ -120,9 +121,9 @@ pub struct Ledger {
     instance: String,
     timeout: Duration,
     behind: mpsc::Sender<Behind>,
-    /// Credit reservations, committed in groups by the writer task (used on SQLite;
-    /// PostgreSQL reserves in one statement per call, row locks per wallet).
-    reserves: mpsc::Sender<reserves::Reserve>,
+    /// The writes a caller waits for, committed in groups by the writer task (used on
+    /// SQLite; on PostgreSQL they run on the request path over the pool).
+    awaited: mpsc::Sender<awaited::Awaited>,
     config: LedgerConfig,
     /// Below this `credit_movements` id every reservation has its outcome (the reconciler's
     /// orphan scan starts here; 0 after a start: one full scan, then only what is new).
@@ -137,17 +138,17 @@ impl Ledger {
         migrate_pool(&pool, backend).await?;
         let (tx, rx) = mpsc::channel(config.queue);
         let instance = format!("gw-{}", hex::encode(rand::random::<[u8; 6]>()));
-        // SQLite: the writer task also commits the credit reservations (one writer). PostgreSQL
-        // reserves in one statement per call; its queue stays closed.
-        let (reserves, queue) = mpsc::channel(config.queue.max(reserves::GROUP));
-        let reservations = (backend == Backend::Sqlite).then(|| writer::Reservations {
+        // SQLite: the writer task also commits the awaited writes (one writer). On PostgreSQL
+        // they run on the request path; the queue stays unused.
+        let (awaited, queue) = mpsc::channel(config.queue.max(awaited::GROUP));
+        let awaiting = (backend == Backend::Sqlite).then(|| writer::Awaiting {
             queue,
             instance: instance.clone(),
         });
         let ledger = Arc::new(Self {
             pool: pool.clone(),
             backend,
-            reserves,
+            awaited,
             instance,
             timeout: Duration::from_millis(config.timeout_ms),
             behind: tx,
@@ -162,7 +163,7 @@ impl Ledger {
             ),
             Backend::Postgres => writer::Engine::Pool(pool),
         };
-        writer::spawn(engine, rx, reservations);
+        writer::spawn(engine, rx, awaiting);
         ledger.heartbeat().await?;
         spawn_heartbeat(&ledger);
         Ok(ledger)
@@ -271,6 +272,42 @@ impl Ledger {
         match tokio::time::timeout(self.timeout, call).await {
             Ok(result) => result.map_err(LedgerError::from),
             Err(_) => Err(LedgerError::Timeout),
+        }
+    }
+
+    /// Hands `work` to the writer task and waits (under the ledger's timeout) for its
+    /// transaction's commit (SQLite only: see `awaited.rs`).
+    async fn awaited(&self, work: awaited::Work) -> LedgerResult<awaited::Done> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let stopped = || LedgerError::Database("the ledger's writer task stopped".into());
+        let wait = async {
+            self.awaited
+                .send(awaited::Awaited { work, reply })
+                .await
+                .map_err(|_| stopped())?;
+            answer
+                .await
+                .map_err(|_| stopped())?
+                .map_err(LedgerError::Database)
+        };
+        match tokio::time::timeout(self.timeout, wait).await {
+            Ok(result) => result,
+            Err(_) => Err(LedgerError::Timeout),
+        }
+    }
+
+    /// One statement the caller waits for: the rows it changed. On SQLite the writer task
+    /// commits it (with whatever else queued meanwhile); on PostgreSQL it runs on the pool.
+    async fn execute_awaited(&self, sql: Sql) -> LedgerResult<u64> {
+        match self.backend {
+            Backend::Sqlite => match self.awaited(awaited::Work::Execute(sql)).await? {
+                awaited::Done::Changed(rows) => Ok(rows as u64),
+                other => Err(LedgerError::Corrupt(format!("writer answered {other:?}"))),
+            },
+            Backend::Postgres => self
+                .bounded(sql.query().execute(&self.pool))
+                .await
+                .map(|done| done.rows_affected()),
         }
     }
 

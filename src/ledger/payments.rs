@@ -5,10 +5,11 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use super::awaited::{Done, Resolution, Work};
 use super::sql::Sql;
 use super::state::PaymentState;
 use super::writer::Behind;
-use super::{now_ms, text, Ledger, LedgerError, LedgerResult};
+use super::{now_ms, text, Backend, Ledger, LedgerError, LedgerResult};
 use crate::store::{CachedResponse, PaymentKey};
 
 /// Every column of `payments`, in [`PaymentRow::from_row`]'s order.
@@ -16,6 +17,14 @@ pub(super) const COLUMNS: &str = "payment_key, attempt, state, pid_alias, idem_a
     pay_to, asset, network, amount, route, fingerprint, facilitator, instance, signature, \
     settle_request, answer_status, answer_headers, answer_body, receipt, reason, created_ms, \
     claimed_ms, verified_ms, upstream_ms, submitted_ms, final_ms, updated_ms";
+
+/// Moves a submitted payment to its outcome (`$1` state, `$2` signature, `$3` receipt, `$4`
+/// reason, `$5` time, `$6` key, `$7` attempt), returning its payer and the credits its
+/// settlement grants (no row: it was no longer submitted).
+const RESOLVE: &str = "UPDATE payments SET state = $1, signature = COALESCE($2, signature), \
+     receipt = COALESCE($3, receipt), reason = $4, final_ms = $5, updated_ms = $5 \
+     WHERE payment_key = $6 AND attempt = $7 AND state = 'settle_submitted' \
+     RETURNING payer, credits_granted";
 
 /// What a request claims: the payment and what it pays for.
 #[derive(Debug, Clone)]
@@ -213,8 +222,8 @@ impl Ledger {
         }
         let now = now_ms();
         let done = self
-            .bounded(
-                sqlx::query(
+            .execute_awaited(
+                Sql::new(
                     "INSERT INTO payments (payment_key, attempt, state, pid_alias, idem_alias, \
                      payer, pay_to, asset, network, amount, route, fingerprint, instance, \
                      created_ms, claimed_ms, updated_ms, credits_granted) \
@@ -231,26 +240,25 @@ impl Ledger {
                      receipt = NULL, reason = NULL, updated_ms = excluded.updated_ms \
                      WHERE payments.state NOT IN ('settle_submitted', 'settled')",
                 )
-                .bind(p.key.hex())
-                .bind(p.attempt)
-                .bind(p.pid_alias)
-                .bind(p.idem_alias)
-                .bind(p.payer)
-                .bind(p.pay_to)
-                .bind(p.asset)
-                .bind(p.network)
-                .bind(p.amount as i64)
-                .bind(p.route)
-                .bind(p.fingerprint)
-                .bind(&self.instance)
-                .bind(now)
-                .bind(now)
-                .bind(now)
-                .bind(p.credits.map(|c| c as i64))
-                .execute(&self.pool),
+                .text(p.key.hex())
+                .text(p.attempt.to_string())
+                .text(p.pid_alias.map(str::to_string))
+                .text(p.idem_alias.map(str::to_string))
+                .text(p.payer.to_string())
+                .text(p.pay_to.to_string())
+                .text(p.asset.to_string())
+                .text(p.network.to_string())
+                .int(p.amount as i64)
+                .text(p.route.to_string())
+                .text(p.fingerprint.to_string())
+                .text(self.instance.clone())
+                .int(now)
+                .int(now)
+                .int(now)
+                .int(p.credits.map(|c| c as i64)),
             )
             .await?;
-        if done.rows_affected() == 1 {
+        if done == 1 {
             self.event(p.key, "claimed", None);
             return Ok(Claimed::Fresh);
         }
@@ -338,8 +346,8 @@ impl Ledger {
             .map_err(|e| LedgerError::Corrupt(e.to_string()))?;
         let now = now_ms();
         let done = self
-            .bounded(
-                sqlx::query(
+            .execute_awaited(
+                Sql::new(
                     "UPDATE payments SET state = 'settle_submitted', signature = $1, \
                      settle_request = $2, answer_status = $3, answer_headers = $4, \
                      answer_body = $5, facilitator = $6, submitted_ms = $7, \
@@ -347,19 +355,18 @@ impl Ledger {
                      WHERE payment_key = $8 AND attempt = $9 \
                      AND state IN ('claimed', 'verified', 'upstream_ok')",
                 )
-                .bind(s.signature)
-                .bind(s.settle_request)
-                .bind(i64::from(s.answer.status))
-                .bind(headers)
-                .bind(s.answer.body.as_slice())
-                .bind(s.facilitator)
-                .bind(now)
-                .bind(key.hex())
-                .bind(attempt)
-                .execute(&self.pool),
+                .text(s.signature.map(str::to_string))
+                .text(s.settle_request.to_string())
+                .int(i64::from(s.answer.status))
+                .text(headers)
+                .blob(s.answer.body.clone())
+                .text(s.facilitator.to_string())
+                .int(now)
+                .text(key.hex())
+                .text(attempt.to_string()),
             )
             .await?;
-        let owned = done.rows_affected() == 1;
+        let owned = done == 1;
         if owned {
             self.event(key, "settle_submitted", s.signature.map(str::to_string));
         }
@@ -382,49 +389,60 @@ impl Ledger {
             PaymentState::Settled | PaymentState::Expired | PaymentState::Failed
         ));
         let now = now_ms();
-        let work = async {
-            let mut tx = self.pool.begin().await?;
-            let row = sqlx::query(
-                "UPDATE payments SET state = $1, signature = COALESCE($2, signature), \
-                 receipt = COALESCE($3, receipt), reason = $4, final_ms = $5, updated_ms = $5 \
-                 WHERE payment_key = $6 AND attempt = $7 AND state = 'settle_submitted' \
-                 RETURNING payer, credits_granted",
-            )
-            .bind(state.as_str())
-            .bind(signature.filter(|s| !s.is_empty()))
-            .bind(receipt)
-            .bind(reason)
-            .bind(now)
-            .bind(key.hex())
-            .bind(attempt)
-            .fetch_optional(&mut *tx)
-            .await?;
-            // A settled top-up credits its payer, in the same transaction: exactly once, since
-            // the row leaves `settle_submitted` only once.
-            if let (PaymentState::Settled, Some(row)) = (state, &row) {
-                let payer: String = row.try_get("payer")?;
-                let credits: Option<i64> = row.try_get("credits_granted")?;
-                if let Some(credits) = credits.filter(|c| *c > 0) {
-                    super::credits::credit_topup(
-                        &mut tx,
-                        &payer,
-                        credits,
-                        &key.hex(),
-                        &self.instance,
-                        now,
-                    )
-                    .await?;
+        let update = Sql::new(RESOLVE)
+            .text(state.as_str().to_string())
+            .text(signature.filter(|s| !s.is_empty()).map(str::to_string))
+            .text(receipt.map(str::to_string))
+            .text(reason.map(str::to_string))
+            .int(now)
+            .text(key.hex())
+            .text(attempt.to_string());
+        let settled = state == PaymentState::Settled;
+        let resolved = match self.backend {
+            Backend::Sqlite => {
+                let resolution = Resolution {
+                    update,
+                    settled,
+                    payment_key: key.hex(),
+                    at_ms: now,
+                };
+                match self.awaited(Work::Resolve(resolution)).await? {
+                    Done::Resolved(resolved) => resolved,
+                    other => return Err(LedgerError::Corrupt(format!("writer answered {other:?}"))),
                 }
             }
-            tx.commit().await?;
-            Ok::<_, sqlx::Error>(row.is_some())
+            Backend::Postgres => self.bounded(self.resolve_on_pool(&update, settled, key, now)).await?,
         };
-        let resolved = self.bounded(work).await?;
+
         if resolved {
             let detail = reason.or(signature).map(str::to_string);
             self.event(key, state.as_str(), detail);
         }
         Ok(resolved)
+    }
+
+    /// [`Ledger::resolve`] on the pool, in one transaction (PostgreSQL).
+    async fn resolve_on_pool(
+        &self,
+        update: &Sql,
+        settled: bool,
+        key: &PaymentKey,
+        now: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let row = update.query().fetch_optional(&mut *tx).await?;
+        // A settled top-up credits its payer, in the same transaction: exactly once, since
+        // the row leaves `settle_submitted` only once.
+        if let (true, Some(row)) = (settled, &row) {
+            let payer: String = row.try_get("payer")?;
+            let credits: Option<i64> = row.try_get("credits_granted")?;
+            if let Some(credits) = credits.filter(|c| *c > 0) {
+                super::credits::credit_topup(&mut tx, &payer, credits, &key.hex(), &self.instance, now)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(row.is_some())
     }
 
     /// Gives up an attempt whose instance died before it submitted anything (awaited):

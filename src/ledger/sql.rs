@@ -1,7 +1,7 @@
 //! A statement built on the request path and run later by the writer task, over either
 //! connection kind (the sqlx pool, or the SQLite writer's own connection).
 
-/// An SQL statement and its arguments (text, integers, or null).
+/// An SQL statement and its arguments (text, integers, bytes, or null).
 #[derive(Debug, Clone)]
 pub(super) struct Sql {
     pub(super) sql: &'static str,
@@ -13,6 +13,7 @@ pub(super) struct Sql {
 pub(super) enum Arg {
     Text(Option<String>),
     Int(Option<i64>),
+    Blob(Option<Vec<u8>>),
 }
 
 impl Sql {
@@ -33,12 +34,18 @@ impl Sql {
         self
     }
 
+    pub(super) fn blob(mut self, value: impl Into<Option<Vec<u8>>>) -> Self {
+        self.args.push(Arg::Blob(value.into()));
+        self
+    }
+
     pub(super) fn query(&self) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments<'_>> {
         let mut query = sqlx::query(self.sql);
         for arg in &self.args {
             query = match arg {
                 Arg::Text(v) => query.bind(v.as_deref()),
                 Arg::Int(v) => query.bind(*v),
+                Arg::Blob(v) => query.bind(v.as_deref()),
             };
         }
         query

@@ -1,14 +1,14 @@
 //! The writes done behind the request: one task applies them in order, several per
 //! transaction when they queue up (one commit for many event rows). On SQLite the same task
-//! commits the credit reservations (`reserves.rs`).
+//! commits the writes a caller waits for (`awaited.rs`).
 
 use std::time::Duration;
 
 use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
-use super::direct::Direct;
-use super::reserves::{self, Reserve};
+use super::awaited::{self, Awaited};
+use super::direct::{Direct, Round};
 use super::sql::Sql;
 
 /// Most writes applied in one transaction.
@@ -23,41 +23,42 @@ pub(super) enum Behind {
     Flush(oneshot::Sender<()>),
 }
 
-/// Credit reservations to commit with the behind writes (SQLite only), and the instance name
+/// The awaited writes to commit with the behind writes (SQLite only), and the instance name
 /// their movement rows carry.
-pub(super) struct Reservations {
-    pub(super) queue: mpsc::Receiver<Reserve>,
+pub(super) struct Awaiting {
+    pub(super) queue: mpsc::Receiver<Awaited>,
     pub(super) instance: String,
 }
 
 /// Where the writer's transactions run.
 #[derive(Debug)]
 pub(super) enum Engine {
-    /// PostgreSQL: the pool (reservations are one statement each, on the request path).
+    /// PostgreSQL: the pool (awaited writes run on the request path, one statement or
+    /// transaction each).
     Pool(AnyPool),
     /// SQLite: the writer's own connection on a blocking thread, which also commits the
-    /// credit reservations.
+    /// awaited writes.
     Direct(Direct),
 }
 
 impl Engine {
-    /// One transaction: `batch` in order, then the reservations of `group`; their balances
-    /// after them. Nothing of it is kept on error.
+    /// One transaction: `batch` in order, then the items of `group` (see
+    /// [`Direct::transaction`]).
     async fn transaction(
         &self,
         batch: &[Sql],
         instance: &str,
-        group: &[Reserve],
-    ) -> Result<Vec<Option<i64>>, String> {
+        group: &[Awaited],
+    ) -> Result<Round, String> {
         match self {
             Self::Direct(direct) => {
-                let reservations = group.iter().map(|r| r.reservation.clone()).collect();
+                let work = group.iter().map(|a| a.work.clone()).collect();
                 direct
-                    .transaction(batch.to_vec(), reservations, instance.to_string())
+                    .transaction(batch.to_vec(), work, instance.to_string())
                     .await
             }
             Self::Pool(_) if !group.is_empty() => {
-                Err("credit reservations are grouped on SQLite only".into())
+                Err("awaited writes are grouped on SQLite only".into())
             }
             Self::Pool(pool) => {
                 let work = async {
@@ -68,7 +69,12 @@ impl Engine {
                     tx.commit().await
                 };
                 match tokio::time::timeout(Duration::from_secs(10), work).await {
-                    Ok(result) => result.map(|()| Vec::new()).map_err(|e| e.to_string()),
+                    Ok(result) => result
+                        .map(|()| Round {
+                            behind: Ok(()),
+                            done: Vec::new(),
+                        })
+                        .map_err(|e| e.to_string()),
                     Err(_) => Err(sqlx::Error::PoolTimedOut.to_string()),
                 }
             }
@@ -76,17 +82,13 @@ impl Engine {
     }
 }
 
-/// Starts the writer task. On SQLite it also commits the credit reservations
-/// (`reserves.rs`): one task, one connection, one transaction for whatever has queued up of
-/// both, so a reservation never waits for the behind writes' write lock (nor they for it),
-/// and a transaction's statements cost one thread hand-off together (`direct.rs`).
-pub(super) fn spawn(
-    engine: Engine,
-    mut rx: mpsc::Receiver<Behind>,
-    reservations: Option<Reservations>,
-) {
+/// Starts the writer task. On SQLite it also commits the awaited writes (`awaited.rs`): one
+/// task, one connection, one transaction for whatever has queued up of both, so an awaited
+/// write never waits for the behind writes' write lock (nor they for it), and a
+/// transaction's statements cost one thread hand-off together (`direct.rs`).
+pub(super) fn spawn(engine: Engine, mut rx: mpsc::Receiver<Behind>, awaiting: Option<Awaiting>) {
     tokio::spawn(async move {
-        let (mut reserves, instance) = match reservations {
+        let (mut waiting, instance) = match awaiting {
             Some(r) => (Some(r.queue), r.instance),
             None => (None, String::new()),
         };
@@ -94,13 +96,13 @@ pub(super) fn spawn(
         let mut flushes = Vec::new();
         let mut group = Vec::new();
         let mut behind_open = true;
-        while behind_open || reserves.is_some() {
-            // Wait for the first item of either queue (the reservations first: a caller waits).
+        while behind_open || waiting.is_some() {
+            // Wait for the first item of either queue (the awaited first: a caller waits).
             tokio::select! {
                 biased;
-                first = recv(&mut reserves), if reserves.is_some() => match first {
+                first = recv(&mut waiting), if waiting.is_some() => match first {
                     Some(r) => group.push(r),
-                    None => reserves = None,
+                    None => waiting = None,
                 },
                 first = rx.recv(), if behind_open => match first {
                     Some(item) => collect(item, &mut batch, &mut flushes),
@@ -108,8 +110,8 @@ pub(super) fn spawn(
                 },
             }
             // Then whatever else has queued meanwhile, up to a transaction's worth of each.
-            if let Some(queue) = reserves.as_mut() {
-                while group.len() < reserves::GROUP {
+            if let Some(queue) = waiting.as_mut() {
+                while group.len() < awaited::GROUP {
                     match queue.try_recv() {
                         Ok(next) => group.push(next),
                         Err(_) => break,
@@ -122,20 +124,24 @@ pub(super) fn spawn(
                     Err(_) => break,
                 }
             }
-            // A caller that gave up (its timeout) still gets its reservation decided here;
-            // the paygate voids what a lost answer leaves behind.
-            group.retain(|r| !r.reply.is_closed());
+            // A caller that gave up (its timeout) no longer waits: its item is dropped, as if
+            // its timeout had struck before the statement ran (the paygate voids or the
+            // reconciler finishes what a lost answer leaves behind).
+            group.retain(|a| !a.reply.is_closed());
             if group.is_empty() {
                 if !batch.is_empty() {
                     apply(&engine, &batch).await;
                 }
             } else {
                 let outcome = engine.transaction(&batch, &instance, &group).await;
-                let failed = outcome.is_err();
-                reserves::answer(std::mem::take(&mut group), outcome);
-                if failed && !batch.is_empty() {
-                    // The reservations failed at once (their callers wait); the behind writes
-                    // get their retries on their own.
+                let behind = match &outcome {
+                    Ok(round) => round.behind.clone(),
+                    Err(e) => Err(e.clone()),
+                };
+                awaited::answer(std::mem::take(&mut group), outcome.map(|r| r.done));
+                if behind.is_err() && !batch.is_empty() {
+                    // The awaited items were answered at once (their callers wait); the behind
+                    // writes get their retries on their own.
                     apply(&engine, &batch).await;
                 }
             }
@@ -147,8 +153,8 @@ pub(super) fn spawn(
     });
 }
 
-/// The next reservation, or `None` once the queue is closed.
-async fn recv(queue: &mut Option<mpsc::Receiver<Reserve>>) -> Option<Reserve> {
+/// The next awaited item, or `None` once the queue is closed.
+async fn recv(queue: &mut Option<mpsc::Receiver<Awaited>>) -> Option<Awaited> {
     match queue {
         Some(queue) => queue.recv().await,
         None => None,
@@ -167,8 +173,12 @@ fn collect(item: Behind, batch: &mut Vec<Sql>, flushes: &mut Vec<oneshot::Sender
 async fn apply(engine: &Engine, batch: &[Sql]) {
     let mut delay = Duration::from_millis(100);
     for attempt in 1..=5 {
-        match engine.transaction(batch, "", &[]).await {
-            Ok(_) => return,
+        let outcome = engine
+            .transaction(batch, "", &[])
+            .await
+            .and_then(|round| round.behind);
+        match outcome {
+            Ok(()) => return,
             Err(e) if attempt < 5 => {
                 tracing::warn!(error = %e, attempt, "ledger background write failed; retrying");
                 tokio::time::sleep(delay).await;
