@@ -185,14 +185,24 @@ impl Ledger {
         max: usize,
     ) -> LedgerResult<Vec<SettledPayment>> {
         let (after_ms, after_key) = after.unwrap_or((i64::MIN, ""));
+        // SQLite's planner (no statistics) took `payments_state` for `state = 'settled'` and
+        // read every settled payment's row, then sorted, for each page: a pass over n
+        // payments cost n²/page row reads (116 ms a page at 74k payments; the first pass
+        // after a start, over the whole history, took the gateway's core for minutes). The
+        // partial index holds exactly the unaudited ones, in page order.
+        let index = match self.backend {
+            super::Backend::Sqlite => "INDEXED BY payments_unaudited",
+            super::Backend::Postgres => "",
+        };
+        let sql = format!(
+            "SELECT payment_key, signature, pay_to, asset, network, amount, final_ms \
+             FROM payments {index} WHERE state = 'settled' AND audited_ms IS NULL \
+             AND (final_ms > $1 OR (final_ms = $1 AND payment_key > $2)) \
+             ORDER BY final_ms, payment_key LIMIT $3"
+        );
         let rows = self
             .bounded(
-                sqlx::query(
-                    "SELECT payment_key, signature, pay_to, asset, network, amount, final_ms \
-                     FROM payments WHERE state = 'settled' AND audited_ms IS NULL \
-                     AND (final_ms > $1 OR (final_ms = $1 AND payment_key > $2)) \
-                     ORDER BY final_ms, payment_key LIMIT $3",
-                )
+                sqlx::query(&sql)
                 .bind(after_ms)
                 .bind(after_key)
                 .bind(max as i64)
