@@ -43,6 +43,19 @@ pub(super) struct Resolution {
     pub(super) at_ms: i64,
 }
 
+/// A settled top-up's credit to its payer's balance (`$1` wallet, `$2` credits, `$3` time):
+/// the new balance. Run on either connection kind (`credits.rs`, `direct.rs`), as is
+/// [`MOVEMENT`].
+pub(super) const TOPUP: &str =
+    "INSERT INTO credit_accounts (wallet, balance, updated_ms) VALUES ($1, $2, $3) \
+     ON CONFLICT (wallet) DO UPDATE SET balance = credit_accounts.balance + excluded.balance, \
+     updated_ms = excluded.updated_ms RETURNING balance";
+
+/// A movement row: wallet, kind, amount, balance after, reference, route, time, instance.
+pub(super) const MOVEMENT: &str =
+    "INSERT INTO credit_movements (wallet, kind, amount, balance, reference, route, at_ms, instance) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
 /// What a caller waits for.
 #[derive(Debug, Clone)]
 pub(super) enum Work {

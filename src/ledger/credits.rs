@@ -6,7 +6,7 @@ use serde::Serialize;
 use sqlx::any::Any;
 use sqlx::{Row, Transaction};
 
-use super::awaited::{Done, Reservation, Work};
+use super::awaited::{Done, Reservation, Work, MOVEMENT, TOPUP};
 use super::sql::Sql;
 use super::writer::Behind;
 use super::{now_ms, text, Ledger, LedgerError, LedgerResult};
@@ -61,18 +61,6 @@ pub struct CreditAccount {
     pub updated_ms: i64,
 }
 
-/// A top-up's credit to its payer's balance (`$1` wallet, `$2` credits, `$3` time): the new
-/// balance.
-pub(super) const TOPUP: &str =
-    "INSERT INTO credit_accounts (wallet, balance, updated_ms) VALUES ($1, $2, $3) \
-     ON CONFLICT (wallet) DO UPDATE SET balance = credit_accounts.balance + excluded.balance, \
-     updated_ms = excluded.updated_ms RETURNING balance";
-
-/// A movement row: wallet, kind, amount, balance after, reference, route, time, instance.
-pub(super) const MOVEMENT: &str =
-    "INSERT INTO credit_movements (wallet, kind, amount, balance, reference, route, at_ms, instance) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
-
 /// Credits a settled top-up (inside the transaction that marks the payment settled).
 pub(super) async fn credit_topup(
     tx: &mut Transaction<'_, Any>,
@@ -83,11 +71,11 @@ pub(super) async fn credit_topup(
     now: i64,
 ) -> Result<(), sqlx::Error> {
     let row = sqlx::query(TOPUP)
-    .bind(wallet)
-    .bind(credits)
-    .bind(now)
-    .fetch_one(&mut **tx)
-    .await?;
+        .bind(wallet)
+        .bind(credits)
+        .bind(now)
+        .fetch_one(&mut **tx)
+        .await?;
     let balance: i64 = row.try_get("balance")?;
     movement(
         tx,
@@ -116,17 +104,17 @@ pub(super) async fn movement(
     now: i64,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(MOVEMENT)
-    .bind(wallet)
-    .bind(kind)
-    .bind(amount)
-    .bind(balance)
-    .bind(reference)
-    .bind(route)
-    .bind(now)
-    .bind(instance)
-    .execute(&mut **tx)
-    .await
-    .map(drop)
+        .bind(wallet)
+        .bind(kind)
+        .bind(amount)
+        .bind(balance)
+        .bind(reference)
+        .bind(route)
+        .bind(now)
+        .bind(instance)
+        .execute(&mut **tx)
+        .await
+        .map(drop)
 }
 
 impl Ledger {

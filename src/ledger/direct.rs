@@ -19,8 +19,7 @@ use std::time::Duration;
 use rusqlite::{Connection, DropBehavior, OpenFlags, Statement, Transaction, TransactionBehavior};
 use sqlx::{AnyPool, Row};
 
-use super::awaited::{Done, Reservation, Resolution, Work};
-use super::credits::{MOVEMENT, TOPUP};
+use super::awaited::{Done, Reservation, Resolution, Work, MOVEMENT, TOPUP};
 use super::sql::{Arg, Sql};
 
 /// How long a statement waits for another connection's write lock (the pool's is the same).
@@ -60,6 +59,9 @@ impl Direct {
                 OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )?;
             conn.busy_timeout(BUSY_TIMEOUT)?;
+            // Every statement the writer runs stays prepared: reservations, the paid path's
+            // steps, the behind writes (more than rusqlite's default of 16 kept).
+            conn.set_prepared_statement_cache_capacity(64);
             // WAL is a property of the file (the pool set it); NORMAL is per connection.
             conn.pragma_update(None, "synchronous", "NORMAL")?;
             Ok::<_, rusqlite::Error>(conn)
@@ -89,8 +91,10 @@ impl Direct {
             let behind = if batch.is_empty() {
                 Ok(())
             } else {
-                in_savepoint(&mut tx, |c| batch.iter().try_for_each(|sql| execute(c, sql)))?
-                    .map_err(|e| e.to_string())
+                in_savepoint(&mut tx, |c| {
+                    batch.iter().try_for_each(|sql| execute(c, sql))
+                })?
+                .map_err(|e| e.to_string())
             };
             let mut done = Vec::with_capacity(group.len());
             for work in &group {
@@ -192,7 +196,10 @@ fn resolve(conn: &Connection, r: &Resolution, instance: &str) -> rusqlite::Resul
         return Ok(false);
     };
     if let Some(credits) = credits.filter(|c| *c > 0 && r.settled) {
-        let topup = Sql::new(TOPUP).text(payer.clone()).int(credits).int(r.at_ms);
+        let topup = Sql::new(TOPUP)
+            .text(payer.clone())
+            .int(credits)
+            .int(r.at_ms);
         let balance = prepare(conn, &topup)?
             .raw_query()
             .next()?
@@ -243,4 +250,57 @@ fn reserve(conn: &Connection, r: &Reservation, instance: &str) -> rusqlite::Resu
         ))?;
     }
     Ok(balance)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One failing statement undoes only its own part of a transaction: the behind batch it
+    /// belongs to, or its own awaited item; everything else commits.
+    #[tokio::test]
+    async fn a_failing_item_fails_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = crate::config::LedgerConfig {
+            data_dir: dir.path().to_path_buf(),
+            ..Default::default()
+        };
+        let ledger = super::super::Ledger::open(&config).await.unwrap();
+        let direct = Direct::open(&ledger.pool).await.unwrap();
+        let lease = |name: &str| {
+            Sql::new("INSERT INTO leases (name, owner, until_ms) VALUES ($1, 'me', $2)")
+                .text(name.to_string())
+                .int(1)
+        };
+        // `owner` is NOT NULL: these fail.
+        let broken = |name: &str| {
+            Sql::new("INSERT INTO leases (name, owner, until_ms) VALUES ($1, NULL, 1)")
+                .text(name.to_string())
+        };
+        let round = direct
+            .transaction(
+                vec![lease("behind-1"), broken("behind-2")],
+                vec![
+                    Work::Execute(lease("first")),
+                    Work::Execute(broken("second")),
+                    Work::Execute(lease("third")),
+                ],
+                "test".into(),
+            )
+            .await
+            .unwrap();
+        assert!(round.behind.is_err());
+        assert_eq!(round.done.len(), 3);
+        assert_eq!(round.done[0], Ok(Done::Changed(1)));
+        assert!(round.done[1].as_ref().unwrap_err().contains("NOT NULL"));
+        assert_eq!(round.done[2], Ok(Done::Changed(1)));
+        let names: Vec<String> = sqlx::query("SELECT name FROM leases ORDER BY name")
+            .fetch_all(&ledger.pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<String, _>("name"))
+            .collect();
+        assert_eq!(names, ["first", "third"]);
+    }
 }

@@ -408,10 +408,15 @@ impl Ledger {
                 };
                 match self.awaited(Work::Resolve(resolution)).await? {
                     Done::Resolved(resolved) => resolved,
-                    other => return Err(LedgerError::Corrupt(format!("writer answered {other:?}"))),
+                    other => {
+                        return Err(LedgerError::Corrupt(format!("writer answered {other:?}")))
+                    }
                 }
             }
-            Backend::Postgres => self.bounded(self.resolve_on_pool(&update, settled, key, now)).await?,
+            Backend::Postgres => {
+                self.bounded(self.resolve_on_pool(&update, settled, key, now))
+                    .await?
+            }
         };
 
         if resolved {
@@ -437,8 +442,15 @@ impl Ledger {
             let payer: String = row.try_get("payer")?;
             let credits: Option<i64> = row.try_get("credits_granted")?;
             if let Some(credits) = credits.filter(|c| *c > 0) {
-                super::credits::credit_topup(&mut tx, &payer, credits, &key.hex(), &self.instance, now)
-                    .await?;
+                super::credits::credit_topup(
+                    &mut tx,
+                    &payer,
+                    credits,
+                    &key.hex(),
+                    &self.instance,
+                    now,
+                )
+                .await?;
             }
         }
         tx.commit().await?;
