@@ -78,6 +78,14 @@ enum State {
 /// Expired entries are swept once the map holds more than this many...
 const SWEEP_AT: usize = 4096;
 
+/// ...and, above that, at least this often: the map then holds what expires within its TTL
+/// plus this, not up to twice what lives. With the doubling rule alone a steady 650 paid
+/// calls/s (120 s TTL) left up to ~156k entries between sweeps, a 262,144-bucket table of
+/// ~31 MB, the largest part of the gateway's memory after 100k paid calls (heaptrack,
+/// BENCHMARKS.md); a sweep every 10 s reads the live entries once per 10 s (~80k at that
+/// rate: a millisecond or two).
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
+
 /// In-process [`SettlementLocks`]: a mutex-guarded map, never held across an `.await`.
 #[derive(Debug, Default)]
 pub struct InMemoryLocks {
@@ -95,16 +103,23 @@ struct Entries {
     sweep_above: usize,
     /// Entries looked at by sweeps so far (what the amortisation bounds).
     swept: u64,
+    /// When the last sweep ran.
+    last_sweep: Option<Instant>,
 }
 
 impl Entries {
     fn sweep_if_due(&mut self, now: Instant) {
-        if self.map.len() <= self.sweep_above.max(SWEEP_AT) {
+        let len = self.map.len();
+        let time_due = self
+            .last_sweep
+            .is_none_or(|last| now.saturating_duration_since(last) >= SWEEP_EVERY);
+        if len <= SWEEP_AT || (len <= self.sweep_above && !time_due) {
             return;
         }
-        self.swept += self.map.len() as u64;
+        self.swept += len as u64;
         self.map.retain(|_, (until, _)| *until > now);
         self.sweep_above = self.map.len() * 2;
+        self.last_sweep = Some(now);
     }
 }
 
@@ -234,6 +249,38 @@ mod tests {
             "swept {} entries for {claims} claims",
             entries.swept
         );
+    }
+
+    /// Below the doubling threshold, a sweep still runs once `SWEEP_EVERY` has passed, so
+    /// expired entries do not pile up to twice the live ones.
+    #[tokio::test]
+    async fn expired_entries_are_swept_every_interval() {
+        let locks = InMemoryLocks::new();
+        let start = Instant::now();
+        let key = |i: u32| {
+            let mut key = [0u8; 32];
+            key[..4].copy_from_slice(&i.to_le_bytes());
+            key
+        };
+        // A first sweep (time due) sets the doubling threshold from what it kept.
+        for i in 0..(SWEEP_AT as u32 + 1) {
+            locks.claim(&key(i), TTL).await.unwrap();
+        }
+        let mut entries = locks.map.lock();
+        entries.sweep_if_due(start);
+        let kept = entries.map.len();
+        assert_eq!(kept, SWEEP_AT + 1);
+        // More entries, all expired by `later`, fewer than double: only the clock sweeps.
+        for i in 0..1000u32 {
+            let until = start + Duration::from_secs(1);
+            entries.map.insert(key(100_000 + i), (until, State::InFlight));
+        }
+        let swept = entries.swept;
+        entries.sweep_if_due(start + Duration::from_secs(2));
+        assert_eq!(entries.swept, swept, "neither doubled nor due: no sweep");
+        assert_eq!(entries.map.len(), kept + 1000);
+        entries.sweep_if_due(start + SWEEP_EVERY + Duration::from_secs(1));
+        assert_eq!(entries.map.len(), kept, "the expired ones are gone");
     }
 
     #[tokio::test]
