@@ -10,6 +10,7 @@
 # with no routing, middleware or pricing; the gateway's CPU per challenge is reported as a ratio
 # to it (target <= 1.3x).
 #
+# GATEWAY_BIN: the gateway binary to measure (A/B of two builds).
 # Usage: bash bench/challenge.sh [duration_seconds=10] [connections=32] [rounds=3]
 #
 # The machine is shared, so besides wall-clock throughput the script reports each server's own
@@ -53,7 +54,7 @@ trap cleanup EXIT
 
 SERVER_CPU=1; WRK_CPU=0
 if [ "$(nproc)" -lt 2 ]; then SERVER_CPU=0; fi # one core: no pinning is possible, both share it
-taskset -c "$SERVER_CPU" target/release/x402-gateway --config bench/challenge.toml serve & GW_PID=$!; PIDS+=($GW_PID)
+taskset -c "$SERVER_CPU" "${GATEWAY_BIN:-target/release/x402-gateway}" --config bench/challenge.toml serve & GW_PID=$!; PIDS+=($GW_PID)
 challenge() { # url → HTTP status of an unpaid POST
   curl -s -o /dev/null -w '%{http_code}' -X POST -H 'content-type: application/json' \
     -d '{"params":["vines1vzrYbzLMRdu58ou5XTby4qAqVRLmqo36NKPTg"]}' "$1"
@@ -61,8 +62,17 @@ challenge() { # url → HTTP status of an unpaid POST
 for _ in $(seq 100); do [ "$(challenge "http://$GW$ROUTE")" = 402 ] && break; sleep 0.1; done
 [ "$(challenge "http://$GW$ROUTE")" = 402 ] || { echo "gateway did not answer 402" >&2; exit 1; }
 
+# Same deal on every side: the decoded PAYMENT-REQUIRED accepts[0] must be equal.
+offer() {
+  curl -s -D - -o /dev/null -X POST -H 'content-type: application/json' \
+    -d '{"params":["vines1vzrYbzLMRdu58ou5XTby4qAqVRLmqo36NKPTg"]}' "$1" |
+    tr -d '\r' | awk -F': ' 'tolower($1) == "payment-required" { print $2 }' | base64 -d |
+    jq -c '.accepts[0] | {scheme, network, amount, asset, payTo, maxTimeoutSeconds, feePayer: .extra.feePayer}'
+}
+# The references sell at the gateway's price (its floor includes the settlement cost).
+PRICE=$(offer "http://$GW$ROUTE" | jq -r .amount)
 reference() { # framework address → starts the official server, records its pid in REF_PID
-  PORT=${2##*:} FRAMEWORK=$1 FACILITATOR_URL="http://$GW/api/internal/facilitator" \
+  PORT=${2##*:} FRAMEWORK=$1 PRICE=$PRICE FACILITATOR_URL="http://$GW/api/internal/facilitator" \
     PAY_TO=vines1vzrYbzLMRdu58ou5XTby4qAqVRLmqo36NKPTg MINT=4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU \
     taskset -c "$SERVER_CPU" node bench/reference/server.mjs & REF_PID=$!; PIDS+=($REF_PID)
   for _ in $(seq 100); do [ "$(challenge "http://$2$ROUTE")" = 402 ] && break; sleep 0.1; done
@@ -78,13 +88,6 @@ for _ in $(seq 100); do [ "$(challenge "http://$BARE$ROUTE")" = 402 ] && break; 
 reference hono "$HONO"; HONO_PID=$REF_PID
 reference express "$EXPRESS"; EXPRESS_PID=$REF_PID
 
-# Same deal on every side: the decoded PAYMENT-REQUIRED accepts[0] must be equal.
-offer() {
-  curl -s -D - -o /dev/null -X POST -H 'content-type: application/json' \
-    -d '{"params":["vines1vzrYbzLMRdu58ou5XTby4qAqVRLmqo36NKPTg"]}' "$1" |
-    tr -d '\r' | awk -F': ' 'tolower($1) == "payment-required" { print $2 }' | base64 -d |
-    jq -c '.accepts[0] | {scheme, network, amount, asset, payTo, maxTimeoutSeconds, feePayer: .extra.feePayer}'
-}
 G_OFFER=$(offer "http://$GW$ROUTE")
 echo "gateway offer: $G_OFFER"
 for ref in "$HONO" "$EXPRESS" "$BARE"; do

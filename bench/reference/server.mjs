@@ -1,5 +1,5 @@
 // The official x402 reference server selling the same call as the gateway in
-// bench/challenge.sh: same price (1000 atomic units), network (Solana devnet), asset, payTo and
+// bench/challenge.sh: same price (PRICE, the gateway's; 1000 atomic units when unset), network (Solana devnet), asset, payTo and
 // fee payer (both read `/supported` from the gateway's in-process facilitator), and a Bazaar
 // discovery extension, so a 402 challenge carries the same information. FRAMEWORK picks the
 // official middleware: `hono` (@x402/hono on @hono/node-server, the default) or `express`
@@ -60,7 +60,7 @@ const routes = {
       scheme: "exact",
       network: SOLANA_DEVNET,
       payTo: need("PAY_TO"),
-      price: { amount: "1000", asset: need("MINT") },
+      price: { amount: process.env.PRICE ?? "1000", asset: need("MINT") },
       maxTimeoutSeconds: 60,
     },
     description: "Solana JSON-RPC call, paid per request",

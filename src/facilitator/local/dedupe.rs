@@ -273,7 +273,9 @@ mod tests {
         // More entries, all expired by `later`, fewer than double: only the clock sweeps.
         for i in 0..1000u32 {
             let until = start + Duration::from_secs(1);
-            entries.map.insert(key(100_000 + i), (until, State::InFlight));
+            entries
+                .map
+                .insert(key(100_000 + i), (until, State::InFlight));
         }
         let swept = entries.swept;
         entries.sweep_if_due(start + Duration::from_secs(2));
