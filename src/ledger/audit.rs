@@ -430,12 +430,7 @@ mod tests {
     /// every settled row, no sort), and still page through all of them in order.
     #[tokio::test]
     async fn unaudited_pages_come_from_the_partial_index_on_sqlite() {
-        let dir = tempfile::tempdir().unwrap();
-        let config = crate::config::LedgerConfig {
-            data_dir: dir.path().to_path_buf(),
-            ..Default::default()
-        };
-        let ledger = Ledger::open(&config).await.unwrap();
+        let (_dir, ledger) = super::super::temp_sqlite().await;
         for i in 0..300i64 {
             let state = if i % 3 == 0 { "failed" } else { "settled" };
             sqlx::query(

@@ -260,12 +260,7 @@ mod tests {
     /// belongs to, or its own awaited item; everything else commits.
     #[tokio::test]
     async fn a_failing_item_fails_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let config = crate::config::LedgerConfig {
-            data_dir: dir.path().to_path_buf(),
-            ..Default::default()
-        };
-        let ledger = super::super::Ledger::open(&config).await.unwrap();
+        let (_dir, ledger) = super::super::temp_sqlite().await;
         let direct = Direct::open(&ledger.pool).await.unwrap();
         let lease = |name: &str| {
             Sql::new("INSERT INTO leases (name, owner, until_ms) VALUES ($1, 'me', $2)")

@@ -336,6 +336,19 @@ impl Ledger {
     }
 }
 
+/// A SQLite ledger in a fresh temporary directory (unit tests; the directory lives as long
+/// as the returned guard).
+#[cfg(test)]
+pub(crate) async fn temp_sqlite() -> (tempfile::TempDir, Arc<Ledger>) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LedgerConfig {
+        data_dir: dir.path().to_path_buf(),
+        ..Default::default()
+    };
+    let ledger = Ledger::open(&config).await.unwrap();
+    (dir, ledger)
+}
+
 /// Opens the pool (creating the SQLite file and its directory when missing).
 /// The most connections a SQLite ledger opens, whatever `max_connections` says.
 pub const SQLITE_MAX_CONNECTIONS: u32 = 2;
