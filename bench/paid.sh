@@ -6,10 +6,11 @@
 #
 #   gateway:   bench/paid.toml (payments on, the in-process facilitator, the memory store and the
 #              SQLite ledger: the embedded default), selling the cluster's own getBalance
-#              (forwarded to the cluster) at the 1000-atomic-unit floor;
+#              (forwarded to the cluster) at its price (the floor plus the settlement cost);
 #   reference: bench/reference/server.mjs, `@x402/hono` 2.27.0 with the official facilitator
 #              in process (`x402Facilitator` of @x402/core + `registerExactSvmScheme` of
-#              @x402/svm 2.27.0), same price, network, asset and payTo, answering a fixed body.
+#              @x402/svm 2.27.0), the gateway's price (PRICE, read from its 402), network,
+#              asset and payTo, answering a fixed body.
 #
 # The load generator is examples/bench_payer.rs: every call carries a fresh payment signed by
 # this crate's paying client (src/client/payer.rs) from one of 32 wallets funded at the cluster's
@@ -38,6 +39,7 @@ DIR=target/bench-paid
 WALLETS=32
 
 command -v node >/dev/null || { echo "node 20+ is required" >&2; exit 1; }
+command -v jq >/dev/null || { echo "jq is required" >&2; exit 1; }
 [ "$(getconf CLK_TCK)" = 100 ] || { echo "bench_payer assumes a 100 Hz clock tick" >&2; exit 1; }
 [ -d bench/reference/node_modules/@x402/svm ] || npm ci --prefix bench/reference --no-audit --no-fund
 # The default features: `x402-gateway localnet` needs the embedded cluster.
@@ -125,7 +127,12 @@ fi
 # compare: the reference server with its official facilitator, then both at 1, 8, 32.
 DURATION=${1:-10}
 ROUNDS=${2:-1}
-PORT=${REF##*:} FRAMEWORK=hono SOLANA_RPC=$RPC FEE_PAYER_KEYPAIR="$DIR/keys/reference-fee-payer.json" \
+# The reference sells at the gateway's price (its floor includes the settlement cost).
+PRICE=$(curl -s -D - -o /dev/null -X POST -H 'content-type: application/json' \
+  -d '{"params":["vines1vzrYbzLMRdu58ou5XTby4qAqVRLmqo36NKPTg"]}' "http://$GW$ROUTE" |
+  tr -d '\r' | awk -F': ' 'tolower($1) == "payment-required" { print $2 }' | base64 -d | jq -r '.accepts[0].amount')
+echo "price: $PRICE atomic units on both servers"
+PORT=${REF##*:} FRAMEWORK=hono PRICE=$PRICE SOLANA_RPC=$RPC FEE_PAYER_KEYPAIR="$DIR/keys/reference-fee-payer.json" \
   PAY_TO=vines1vzrYbzLMRdu58ou5XTby4qAqVRLmqo36NKPTg MINT=4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU \
   taskset -c "$SERVER_CPU" node bench/reference/server.mjs >"$DIR/reference.log" 2>&1 &
 REF_PID=$!; PIDS+=($REF_PID)

@@ -1,9 +1,10 @@
 // The official x402 reference server selling the same call as the gateway in
-// bench/challenge.sh: same price (PRICE, the gateway's; 1000 atomic units when unset), network (Solana devnet), asset, payTo and
-// fee payer (both read `/supported` from the gateway's in-process facilitator), and a Bazaar
-// discovery extension, so a 402 challenge carries the same information. FRAMEWORK picks the
-// official middleware: `hono` (@x402/hono on @hono/node-server, the default) or `express`
-// (@x402/express on Express 5); both wrap the same x402ResourceServer from @x402/core.
+// bench/challenge.sh and bench/paid.sh: the gateway's price (PRICE; 1000 atomic units when
+// unset), network (Solana devnet), asset, payTo and fee payer (both read `/supported` from
+// the gateway's in-process facilitator), and a Bazaar discovery extension, so a 402 challenge
+// carries the same information. FRAMEWORK picks the official middleware: `hono` (@x402/hono
+// on @hono/node-server, the default) or `express` (@x402/express on Express 5); both wrap the
+// same x402ResourceServer from @x402/core.
 //
 //   PORT=9904 FACILITATOR_URL=http://127.0.0.1:9903/api/internal/facilitator \
 //   FACILITATOR_SECRET=... PAY_TO=<address> MINT=<address> [FRAMEWORK=express] \

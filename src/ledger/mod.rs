@@ -349,10 +349,10 @@ pub(crate) async fn temp_sqlite() -> (tempfile::TempDir, Arc<Ledger>) {
     (dir, ledger)
 }
 
-/// Opens the pool (creating the SQLite file and its directory when missing).
 /// The most connections a SQLite ledger opens, whatever `max_connections` says.
 pub const SQLITE_MAX_CONNECTIONS: u32 = 2;
 
+/// Opens the pool (creating the SQLite file and its directory when missing).
 async fn connect(config: &LedgerConfig) -> LedgerResult<AnyPool> {
     sqlx::any::install_default_drivers();
     let url = config.connect_url();
