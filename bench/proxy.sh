@@ -8,6 +8,7 @@
 # gateway's CPU per call as a ratio to nginx's (target <= 1.5x).
 #
 # Usage: bash bench/proxy.sh [duration_seconds=10] [connections=32] [rounds=3]
+# (GATEWAY_BIN=<binary> runs another build of the gateway, for A/B runs.)
 # Needs wrk and nginx (apt-get install wrk nginx; the nginx service need not run). Loopback only.
 # The two proxies are confined to CPU 1, the upstream and wrk to CPU 0 (taskset), like
 # bench/challenge.sh, so each proxy gets the same core and its CPU time is its own.
@@ -36,7 +37,7 @@ trap cleanup EXIT
 
 SERVER_CPU=1; LOAD_CPU=0
 if [ "$(nproc)" -lt 2 ]; then SERVER_CPU=0; fi
-taskset -c "$SERVER_CPU" target/release/x402-gateway --config bench/proxy.toml serve & GW_PID=$!; PIDS+=($GW_PID)
+taskset -c "$SERVER_CPU" "${GATEWAY_BIN:-target/release/x402-gateway}" --config bench/proxy.toml serve & GW_PID=$!; PIDS+=($GW_PID)
 NGINX_DIR=$(mktemp -d /tmp/proxy-nginx.XXXXXX)
 taskset -c "$SERVER_CPU" "$NGINX_BIN" -p "$NGINX_DIR" -e stderr -c "$PWD/bench/nginx-proxy.conf" & NGINX_PID=$!; PIDS+=($NGINX_PID)
 

@@ -127,7 +127,7 @@ struct Parts {
 
 impl Parts {
     fn assemble(config: &Config) -> Result<Self, BuildError> {
-        let upstream = UpstreamClient::new(&config.upstream)?;
+        let upstream = UpstreamClient::new(&config.upstream);
         let providers = Arc::new(Providers::from_config(config).map_err(BuildError::Provider)?);
         let store: Arc<dyn Store> = match &config.redis {
             Some(redis) if redis.url.is_some() => {

@@ -171,7 +171,8 @@ async fn forward_single(
     if call.id.is_none() {
         return (StatusCode::NO_CONTENT.into_response(), outcome, served);
     }
-    (json_response(StatusCode::OK, body.into()), outcome, served)
+    // The provider's bytes, as they came (no copy, no re-serialisation).
+    (json_response(StatusCode::OK, body), outcome, served)
 }
 
 /// A single call's answer: one object with a `result` or an `error`.
@@ -248,7 +249,7 @@ async fn forward_batch(
         return (StatusCode::NO_CONTENT.into_response(), outcome, served);
     }
     let body = serde_json::to_vec(&out).unwrap_or_default();
-    (json_response(StatusCode::OK, body), outcome, served)
+    (json_response(StatusCode::OK, body.into()), outcome, served)
 }
 
 /// Matches the provider's batch answer to our elements by the index ids we sent.
@@ -326,7 +327,7 @@ fn first_json_byte(body: &[u8]) -> Option<u8> {
     body.iter().copied().find(|b| !b.is_ascii_whitespace())
 }
 
-fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+fn json_response(status: StatusCode, body: Bytes) -> Response {
     let mut response = (status, body).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -16,6 +16,8 @@ pub struct Endpoint {
     cluster: Cluster,
     /// The full URL, key included when it goes in the path or query.
     url: Url,
+    /// The same, parsed once for the client (every call sends to it).
+    uri: http::Uri,
     /// The key header, when the provider takes the key as a header.
     key_header: Option<(HeaderName, HeaderValue)>,
     health: Arc<EndpointHealth>,
@@ -54,10 +56,14 @@ impl Endpoint {
                 key_header = Some((name, value));
             }
         }
+        // Not `{e}`: the message could quote the keyed URL.
+        let uri = http::Uri::try_from(url.as_str())
+            .map_err(|_| format!("provider {provider:?}: URL is not a valid HTTP URI"))?;
         Ok(Self {
             provider: provider.into(),
             cluster,
             url,
+            uri,
             key_header,
             health: Arc::default(),
         })
@@ -91,9 +97,15 @@ impl Endpoint {
         &self.health
     }
 
-    /// The keyed URL; only the client may use it, to send the request.
-    pub(super) fn url(&self) -> &Url {
+    /// The keyed URL (tests compare it).
+    #[cfg(test)]
+    fn url(&self) -> &Url {
         &self.url
+    }
+
+    /// The keyed URI; only the client may use it, to send the request.
+    pub(super) fn uri(&self) -> &http::Uri {
+        &self.uri
     }
 
     /// The key header, if any.

@@ -1,9 +1,10 @@
-//! Calls to the providers: a pooled reqwest client with connect and total timeouts, redirects
+//! Calls to the providers: a pooled hyper client with connect and total timeouts, redirects
 //! off, no proxy from the environment and a response size cap; endpoints with their API keys
 //! attached; and per-endpoint health for `/status`.
 //!
-//! Invariant: the API key exists only inside [`Endpoint`]'s request builder. Errors are built
-//! with `reqwest::Error::without_url`, so no message or log line can carry a keyed URL.
+//! Invariant: the API key exists only inside [`Endpoint`] and the request the client builds
+//! from it. hyper's errors never carry the URI, and the configured services' reqwest errors are
+//! built with `reqwest::Error::without_url`, so no message or log line can carry a keyed URL.
 
 mod client;
 mod endpoint;

@@ -1,5 +1,5 @@
-//! Reading an upstream answer safely, shared by every outbound client that talks to a keyed
-//! upstream (RPC providers, configured services).
+//! Reading a configured service's answer safely (its reqwest client talks to a keyed upstream;
+//! the RPC providers' client has its own capped read in `client.rs`).
 
 use bytes::{Bytes, BytesMut};
 use std::time::Duration;
