@@ -222,7 +222,11 @@ impl Oracle {
         });
         let (reply, _) = self
             .upstream
-            .call(endpoint, Bytes::from(body.to_string()))
+            .call(
+                endpoint,
+                Bytes::from(body.to_string()),
+                self.upstream.timeout(),
+            )
             .await;
         let reply = reply.map_err(|e| OracleError::Rpc(e.to_string()))?;
         price_from_rpc(&reply.body)

@@ -107,13 +107,10 @@ async fn send<T>(
         });
         let in_flight = health.start();
         let started = Instant::now();
-        let result =
-            match tokio::time::timeout(left, app.upstream.call(&candidate.endpoint, body.clone()))
-                .await
-            {
-                Ok((result, _)) => result,
-                Err(_) => Err(UpstreamError::Timeout(left.as_millis() as u64)),
-            };
+        let (result, _) = app
+            .upstream
+            .call(&candidate.endpoint, body.clone(), left)
+            .await;
         let judged = result.and_then(|reply| match judge(&reply.body) {
             Ok(t) => Ok((t, reply.body)),
             Err(message) => Err(UpstreamError::Protocol(message.chars().take(200).collect())),

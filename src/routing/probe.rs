@@ -77,8 +77,8 @@ struct ProbeAnswer<'a> {
 
 async fn probe(client: &UpstreamClient, endpoint: &Endpoint, body: Bytes, timeout: Duration) {
     let started = Instant::now();
-    let outcome = match tokio::time::timeout(timeout, client.call(endpoint, body)).await {
-        Ok((Ok(reply), _)) => match serde_json::from_slice::<ProbeAnswer<'_>>(&reply.body) {
+    let outcome = match client.call(endpoint, body, timeout).await {
+        (Ok(reply), _) => match serde_json::from_slice::<ProbeAnswer<'_>>(&reply.body) {
             // A node that answers an error object (e.g. getHealth's "node is behind") is not
             // healthy enough to route to.
             Ok(ProbeAnswer { result: Some(_) }) => Ok(()),
@@ -86,8 +86,7 @@ async fn probe(client: &UpstreamClient, endpoint: &Endpoint, body: Bytes, timeou
                 "probe answered without a result".into(),
             )),
         },
-        Ok((Err(e), _)) => Err(e),
-        Err(_) => Err(UpstreamError::Timeout(timeout.as_millis() as u64)),
+        (Err(e), _) => Err(e),
     };
     endpoint.health().record(
         started.elapsed(),

@@ -72,17 +72,21 @@ impl UpstreamClient {
     }
 
     /// POSTs a JSON-RPC body to `endpoint` and returns the provider's 2xx answer, or why not,
-    /// with how long it took either way. The caller records the outcome in the endpoint's
-    /// health once it has judged the answer (a 2xx body may still be garbage).
+    /// with how long it took either way, within the client's timeout or `within` if that is
+    /// shorter (the caller's own deadline: one timer per call, not one per layer). The caller
+    /// records the outcome in the endpoint's health once it has judged the answer (a 2xx body
+    /// may still be garbage).
     pub async fn call(
         &self,
         endpoint: &Endpoint,
         body: Bytes,
+        within: Duration,
     ) -> (Result<UpstreamReply, UpstreamError>, Duration) {
         let started = Instant::now();
-        let result = match tokio::time::timeout(self.timeout, self.exchange(endpoint, body)).await {
+        let limit = self.timeout.min(within);
+        let result = match tokio::time::timeout(limit, self.exchange(endpoint, body)).await {
             Ok(result) => result,
-            Err(_) => Err(self.timed_out()),
+            Err(_) => Err(UpstreamError::Timeout(limit.as_millis() as u64)),
         };
         let latency = started.elapsed();
         let result = result.map(|(status, body)| UpstreamReply {
@@ -96,10 +100,6 @@ impl UpstreamClient {
     /// The per-call timeout.
     pub fn timeout(&self) -> Duration {
         self.timeout
-    }
-
-    fn timed_out(&self) -> UpstreamError {
-        UpstreamError::Timeout(self.timeout.as_millis() as u64)
     }
 
     async fn exchange(
@@ -155,7 +155,7 @@ impl UpstreamClient {
         while let Some(cause) = source {
             if let Some(io) = cause.downcast_ref::<std::io::Error>() {
                 if io.kind() == std::io::ErrorKind::TimedOut {
-                    return self.timed_out();
+                    return UpstreamError::Timeout(self.timeout.as_millis() as u64);
                 }
             }
             source = cause.source();
@@ -182,6 +182,9 @@ mod tests {
     use crate::config::{Cluster, KeyPlacement, Secret};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
+
+    /// A caller's deadline longer than the client's timeout.
+    const LONG: Duration = Duration::from_secs(10);
 
     fn config(max_response_bytes: usize) -> UpstreamConfig {
         UpstreamConfig {
@@ -245,6 +248,7 @@ mod tests {
             .call(
                 &e,
                 Bytes::from_static(br#"{"jsonrpc":"2.0","id":1,"method":"getSlot"}"#),
+                LONG,
             )
             .await;
         let reply = reply.unwrap();
@@ -272,6 +276,7 @@ mod tests {
             .call(
                 &endpoint(&base, KeyPlacement::Path),
                 Bytes::from_static(b"{}"),
+                LONG,
             )
             .await;
         assert!(reply.is_ok());
@@ -288,6 +293,7 @@ mod tests {
             .call(
                 &endpoint(&base, KeyPlacement::Path),
                 Bytes::from_static(b"{}"),
+                LONG,
             )
             .await;
         assert_eq!(reply.unwrap_err(), UpstreamError::Status(503));
@@ -303,6 +309,7 @@ mod tests {
             .call(
                 &endpoint(&base, KeyPlacement::Path),
                 Bytes::from_static(b"{}"),
+                LONG,
             )
             .await;
         assert_eq!(reply.unwrap_err(), UpstreamError::TooLarge(10));
@@ -316,6 +323,7 @@ mod tests {
             .call(
                 &endpoint(&base, KeyPlacement::Path),
                 Bytes::from_static(b"{}"),
+                LONG,
             )
             .await;
         assert_eq!(reply.unwrap_err(), UpstreamError::TooLarge(10));
@@ -336,10 +344,21 @@ mod tests {
             .call(
                 &endpoint(&format!("http://{addr}/"), KeyPlacement::Path),
                 Bytes::from_static(b"{}"),
+                LONG,
             )
             .await;
         assert_eq!(reply.unwrap_err(), UpstreamError::Timeout(500));
         assert!(latency >= Duration::from_millis(500), "{latency:?}");
+        // A caller's deadline shorter than the client's timeout is the one kept.
+        let (reply, latency) = client
+            .call(
+                &endpoint(&format!("http://{addr}/"), KeyPlacement::Path),
+                Bytes::from_static(b"{}"),
+                Duration::from_millis(100),
+            )
+            .await;
+        assert_eq!(reply.unwrap_err(), UpstreamError::Timeout(100));
+        assert!(latency < Duration::from_millis(500), "{latency:?}");
 
         let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = closed.local_addr().unwrap();
@@ -348,6 +367,7 @@ mod tests {
             .call(
                 &endpoint(&format!("http://{addr}/"), KeyPlacement::Path),
                 Bytes::from_static(b"{}"),
+                LONG,
             )
             .await;
         match reply.unwrap_err() {
