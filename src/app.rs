@@ -88,9 +88,6 @@ impl axum::extract::FromRef<AppState> for crate::usage::admin::UsageReport {
 /// Why the application could not be built from a valid config.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    /// The outbound HTTP client could not be created.
-    #[error("upstream client: {0}")]
-    Http(#[from] reqwest::Error),
     /// A provider endpoint could not be built.
     #[error("providers: {0}")]
     Provider(String),
