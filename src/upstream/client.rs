@@ -231,6 +231,21 @@ mod tests {
         .unwrap()
     }
 
+    /// POSTs `{}` to `base` (the key in the path) with a long caller deadline.
+    async fn post_empty(
+        client: &UpstreamClient,
+        base: &str,
+    ) -> Result<UpstreamReply, UpstreamError> {
+        client
+            .call(
+                &endpoint(base, KeyPlacement::Path),
+                Bytes::from_static(b"{}"),
+                LONG,
+            )
+            .await
+            .0
+    }
+
     #[tokio::test]
     async fn posts_the_body_with_the_key_and_returns_the_answer_verbatim() {
         let (base, server) = serve_once(
@@ -272,13 +287,7 @@ mod tests {
     async fn the_key_in_the_path_reaches_the_provider() {
         let (base, server) = serve_once(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}").await;
         let client = UpstreamClient::new(&config(1024));
-        let (reply, _) = client
-            .call(
-                &endpoint(&base, KeyPlacement::Path),
-                Bytes::from_static(b"{}"),
-                LONG,
-            )
-            .await;
+        let reply = post_empty(&client, &base).await;
         assert!(reply.is_ok());
         let head = server.await.unwrap();
         assert!(head.starts_with("POST /v2/K3Y HTTP/1.1\r\n"), "{head}");
@@ -289,13 +298,7 @@ mod tests {
         let (base, _server) =
             serve_once(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n").await;
         let client = UpstreamClient::new(&config(1024));
-        let (reply, _) = client
-            .call(
-                &endpoint(&base, KeyPlacement::Path),
-                Bytes::from_static(b"{}"),
-                LONG,
-            )
-            .await;
+        let reply = post_empty(&client, &base).await;
         assert_eq!(reply.unwrap_err(), UpstreamError::Status(503));
     }
 
@@ -305,13 +308,7 @@ mod tests {
             serve_once(b"HTTP/1.1 200 OK\r\ncontent-length: 20\r\n\r\n{\"result\":\"xxxxxxx\"}")
                 .await;
         let client = UpstreamClient::new(&config(10));
-        let (reply, _) = client
-            .call(
-                &endpoint(&base, KeyPlacement::Path),
-                Bytes::from_static(b"{}"),
-                LONG,
-            )
-            .await;
+        let reply = post_empty(&client, &base).await;
         assert_eq!(reply.unwrap_err(), UpstreamError::TooLarge(10));
 
         // No declared length: chunked, refused once the chunks pass the cap.
@@ -319,13 +316,7 @@ mod tests {
             b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n8\r\n{\"result\r\n8\r\n\":\"xxxxx\r\n4\r\nxx\"}\r\n0\r\n\r\n",
         )
         .await;
-        let (reply, _) = client
-            .call(
-                &endpoint(&base, KeyPlacement::Path),
-                Bytes::from_static(b"{}"),
-                LONG,
-            )
-            .await;
+        let reply = post_empty(&client, &base).await;
         assert_eq!(reply.unwrap_err(), UpstreamError::TooLarge(10));
     }
 
@@ -363,13 +354,7 @@ mod tests {
         let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = closed.local_addr().unwrap();
         drop(closed);
-        let (reply, _) = client
-            .call(
-                &endpoint(&format!("http://{addr}/"), KeyPlacement::Path),
-                Bytes::from_static(b"{}"),
-                LONG,
-            )
-            .await;
+        let reply = post_empty(&client, &format!("http://{addr}/")).await;
         match reply.unwrap_err() {
             UpstreamError::Transport(message) => {
                 assert!(!message.contains("K3Y"), "{message}");
