@@ -92,10 +92,10 @@ fn main() {
     });
     let usage = Usage::new(&UsageConfig::default());
     let key = UsageKey {
-        route: "/v1/x402/solana/{cluster}/rpc".into(),
-        cluster: "mainnet".into(),
-        method: "getBalance".into(),
-        provider: "alchemy".into(),
+        route: "/v1/x402/solana/{cluster}/rpc",
+        cluster: "mainnet",
+        method: "getBalance",
+        provider: "alchemy",
         outcome: "paid",
     };
     let n = 200_000u32;

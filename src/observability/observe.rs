@@ -48,10 +48,10 @@ pub(crate) async fn observe(
             .filter(|p| p.outcome == PaymentOutcome::Settled)
             .map_or(0, |p| p.amount);
         let key = UsageKey {
-            route: route.unwrap_or_default().to_owned(),
-            cluster: rpc.cluster.as_str().to_owned(),
-            method: rpc.method.clone(),
-            provider: rpc.provider.clone(),
+            route: route.unwrap_or_default(),
+            cluster: rpc.cluster.as_str(),
+            method: &rpc.method,
+            provider: &rpc.provider,
             outcome: usage::outcome(record),
         };
         usage.record(Day::today(), &key, revenue);

@@ -33,26 +33,32 @@ const FLUSH_CHUNK: usize = 500;
 
 /// What one request counts under.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-pub struct UsageKey {
+pub struct UsageKey<'a> {
     /// Route template (`/v1/x402/solana/{cluster}/rpc`...).
-    pub route: String,
+    pub route: &'a str,
     /// `mainnet` / `devnet`.
-    pub cluster: String,
+    pub cluster: &'a str,
     /// JSON-RPC method, `batch`, or `invalid`.
-    pub method: String,
+    pub method: &'a str,
     /// Provider name.
-    pub provider: String,
+    pub provider: &'a str,
     /// See [`outcome`].
     pub outcome: &'static str,
 }
 
-impl UsageKey {
-    /// The store field: the parts joined by `|` (none of them can contain one).
+impl UsageKey<'_> {
+    /// The store field: the parts joined by `|` (none of them can contain one). Borrowed parts
+    /// and one join: this runs for every RPC request.
     fn field(&self, suffix: &str) -> String {
-        format!(
-            "{}|{}|{}|{}|{}|{suffix}",
-            self.route, self.cluster, self.method, self.provider, self.outcome
-        )
+        [
+            self.route,
+            self.cluster,
+            self.method,
+            self.provider,
+            self.outcome,
+            suffix,
+        ]
+        .join("|")
     }
 }
 
@@ -120,6 +126,8 @@ pub struct Usage {
     config: UsageConfig,
     /// (day, field) → increment not yet in the store.
     pending: Mutex<HashMap<(String, String), i64>>,
+    /// The last day counted, formatted once (not on every request).
+    day_text: Mutex<(Day, String)>,
     /// One flush at a time, and `/admin/usage` reads between flushes, so a count is always
     /// either in the store or in `pending` when it is read.
     flushing: tokio::sync::Mutex<()>,
@@ -128,9 +136,11 @@ pub struct Usage {
 impl Usage {
     /// From `[usage]`.
     pub fn new(config: &UsageConfig) -> Self {
+        let today = Day::today();
         Self {
             config: config.clone(),
             pending: Mutex::new(HashMap::new()),
+            day_text: Mutex::new((today, today.to_string())),
             flushing: tokio::sync::Mutex::new(()),
         }
     }
@@ -140,20 +150,23 @@ impl Usage {
     }
 
     /// Counts one request under `key` on `day`, with its revenue.
-    pub fn record(&self, day: Day, key: &UsageKey, revenue_atomic: u64) {
-        let day = day.to_string();
-        let mut deltas = vec![(key.field("n"), 1)];
-        if revenue_atomic > 0 {
-            deltas.push((
-                key.field("atomic"),
+    pub fn record(&self, day: Day, key: &UsageKey<'_>, revenue_atomic: u64) {
+        let day = {
+            let mut cached = self.day_text.lock();
+            if cached.0 != day {
+                *cached = (day, day.to_string());
+            }
+            cached.1.clone()
+        };
+        let revenue = (revenue_atomic > 0).then(|| {
+            (
+                (day.clone(), key.field("atomic")),
                 i64::try_from(revenue_atomic).unwrap_or(i64::MAX),
-            ));
-        }
+            )
+        });
+        let count = ((day, key.field("n")), 1);
         let mut pending = self.pending.lock();
-        self.merge(
-            &mut pending,
-            deltas.into_iter().map(|(f, d)| ((day.clone(), f), d)),
-        );
+        self.merge(&mut pending, std::iter::once(count).chain(revenue));
     }
 
     /// Adds `deltas` to `pending`, dropping (loudly) new counters past the bound.
@@ -163,6 +176,7 @@ impl Usage {
         deltas: impl Iterator<Item = ((String, String), i64)>,
     ) {
         let mut dropped = 0u64;
+        let before = pending.len();
         for (key, delta) in deltas {
             if let Some(value) = pending.get_mut(&key) {
                 *value = value.saturating_add(delta);
@@ -172,7 +186,10 @@ impl Usage {
                 dropped += 1;
             }
         }
-        metrics::gauge!("x402_usage_unflushed").set(pending.len() as f64);
+        // Only a new counter changes the gauge (a registry lookup: not on every request).
+        if pending.len() != before {
+            metrics::gauge!("x402_usage_unflushed").set(pending.len() as f64);
+        }
         if dropped > 0 {
             metrics::counter!("x402_usage_dropped_total").increment(dropped);
             tracing::error!(
@@ -294,12 +311,12 @@ mod tests {
     use crate::store::StoreError;
     use async_trait::async_trait;
 
-    fn key(outcome: &'static str) -> UsageKey {
+    fn key(outcome: &'static str) -> UsageKey<'static> {
         UsageKey {
-            route: "/r".into(),
-            cluster: "devnet".into(),
-            method: "getSlot".into(),
-            provider: "p".into(),
+            route: "/r",
+            cluster: "devnet",
+            method: "getSlot",
+            provider: "p",
             outcome,
         }
     }
@@ -400,6 +417,25 @@ mod tests {
         async fn usage(&self, day: &str) -> StoreResult<Vec<(String, i64)>> {
             self.inner.usage(day).await
         }
+    }
+
+    #[test]
+    fn each_day_counts_under_its_own_date_when_the_day_changes() {
+        let usage = Usage::new(&UsageConfig::default());
+        let (first, second) = (
+            Day::parse("2025-06-01").unwrap(),
+            Day::parse("2025-06-02").unwrap(),
+        );
+        usage.record(first, &key("paid"), 0);
+        usage.record(second, &key("paid"), 0);
+        usage.record(second, &key("paid"), 0);
+        usage.record(first, &key("paid"), 0);
+        let pending = usage.pending.lock();
+        let field = key("paid").field("n");
+        assert_eq!(field, "/r|devnet|getSlot|p|paid|n");
+        assert_eq!(pending[&("2025-06-01".to_string(), field.clone())], 2);
+        assert_eq!(pending[&("2025-06-02".to_string(), field)], 2);
+        assert_eq!(pending.len(), 2);
     }
 
     #[tokio::test]
