@@ -88,6 +88,9 @@ impl axum::extract::FromRef<AppState> for crate::usage::admin::UsageReport {
 /// Why the application could not be built from a valid config.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
+    /// The provider client's TLS setup failed.
+    #[error("upstream client: {0}")]
+    Tls(#[from] rustls::Error),
     /// A provider endpoint could not be built.
     #[error("providers: {0}")]
     Provider(String),
@@ -124,7 +127,7 @@ struct Parts {
 
 impl Parts {
     fn assemble(config: &Config) -> Result<Self, BuildError> {
-        let upstream = UpstreamClient::new(&config.upstream);
+        let upstream = UpstreamClient::new(&config.upstream)?;
         let providers = Arc::new(Providers::from_config(config).map_err(BuildError::Provider)?);
         let store: Arc<dyn Store> = match &config.redis {
             Some(redis) if redis.url.is_some() => {

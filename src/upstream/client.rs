@@ -8,13 +8,14 @@
 //! total timeouts, no redirects (hyper never follows one), no proxy from the environment
 //! (hyper never reads one).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, USER_AGENT};
 use http::{HeaderValue, Method, Request};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_rustls::{ConfigBuilderExt, HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -46,14 +47,23 @@ pub struct UpstreamClient {
 impl UpstreamClient {
     /// Builds the client: rustls with the Mozilla roots (HTTP/2 by ALPN, plain HTTP allowed for
     /// local nodes), a keep-alive pool, TCP_NODELAY and the connect timeout.
-    pub fn new(config: &UpstreamConfig) -> Self {
+    pub fn new(config: &UpstreamConfig) -> Result<Self, rustls::Error> {
         let mut tcp = HttpConnector::new();
         tcp.set_connect_timeout(Some(Duration::from_millis(config.connect_timeout_ms)));
         tcp.set_nodelay(true);
         // The TLS layer below takes the https:// URIs.
         tcp.enforce_http(false);
         let connector = HttpsConnectorBuilder::new()
-            .with_webpki_roots()
+            .with_tls_config(
+                // ring by name, as reqwest does: the process-default provider would depend on
+                // which crypto backends the dependency graph happens to enable.
+                rustls::ClientConfig::builder_with_provider(Arc::new(
+                    rustls::crypto::ring::default_provider(),
+                ))
+                .with_safe_default_protocol_versions()?
+                .with_webpki_roots()
+                .with_no_client_auth(),
+            )
             .https_or_http()
             .enable_http1()
             .enable_http2()
@@ -64,11 +74,11 @@ impl UpstreamClient {
             // Without a timer the pool never expires idle connections.
             .pool_timer(TokioTimer::new())
             .build(connector);
-        Self {
+        Ok(Self {
             http,
             timeout: Duration::from_millis(config.timeout_ms),
             max_response_bytes: config.max_response_bytes,
-        }
+        })
     }
 
     /// POSTs a JSON-RPC body to `endpoint` and returns the provider's 2xx answer, or why not,
@@ -252,7 +262,7 @@ mod tests {
             b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 35\r\n\r\n{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":7}",
         )
         .await;
-        let client = UpstreamClient::new(&config(1024));
+        let client = UpstreamClient::new(&config(1024)).unwrap();
         let e = endpoint(
             &base,
             KeyPlacement::Header {
@@ -286,7 +296,7 @@ mod tests {
     #[tokio::test]
     async fn the_key_in_the_path_reaches_the_provider() {
         let (base, server) = serve_once(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}").await;
-        let client = UpstreamClient::new(&config(1024));
+        let client = UpstreamClient::new(&config(1024)).unwrap();
         let reply = post_empty(&client, &base).await;
         assert!(reply.is_ok());
         let head = server.await.unwrap();
@@ -297,7 +307,7 @@ mod tests {
     async fn a_non_2xx_status_is_an_error() {
         let (base, _server) =
             serve_once(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n").await;
-        let client = UpstreamClient::new(&config(1024));
+        let client = UpstreamClient::new(&config(1024)).unwrap();
         let reply = post_empty(&client, &base).await;
         assert_eq!(reply.unwrap_err(), UpstreamError::Status(503));
     }
@@ -307,7 +317,7 @@ mod tests {
         let (base, _server) =
             serve_once(b"HTTP/1.1 200 OK\r\ncontent-length: 20\r\n\r\n{\"result\":\"xxxxxxx\"}")
                 .await;
-        let client = UpstreamClient::new(&config(10));
+        let client = UpstreamClient::new(&config(10)).unwrap();
         let reply = post_empty(&client, &base).await;
         assert_eq!(reply.unwrap_err(), UpstreamError::TooLarge(10));
 
@@ -330,7 +340,7 @@ mod tests {
             tokio::time::sleep(Duration::from_secs(5)).await;
             drop(socket);
         });
-        let client = UpstreamClient::new(&config(1024));
+        let client = UpstreamClient::new(&config(1024)).unwrap();
         let (reply, latency) = client
             .call(
                 &endpoint(&format!("http://{addr}/"), KeyPlacement::Path),
